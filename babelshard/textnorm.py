@@ -1,0 +1,51 @@
+"""Text normalisation and the word tokenization shared by code-switching, vocabularies
+and the trainer. Plain functions, no Beam."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Zero-width and bidi control characters that survive NFC and break tokenization.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e"), None)
+_SPACES = re.compile(r"\s+")
+
+# A word is a run of letters/digits (with inner apostrophes or hyphens); anything else
+# that is not space is one punctuation token. CJK ideographs are one token each.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+WORD_PATTERN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+(?:['’\-][^\W_{_CJK}]+)*|[^\w\s]|_", re.UNICODE)
+
+
+def clean_text(text: str) -> str:
+    """NFC, drop control and zero-width characters, collapse whitespace, strip."""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def tokenize_words(text: str) -> list[str]:
+    """Words and punctuation, in order, original case kept."""
+    return WORD_PATTERN.findall(text)
+
+
+def is_word(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Join tokens with spaces, without a space before closing punctuation or after opening."""
+    out: list[str] = []
+    for token in tokens:
+        if out and (token in ",.;:!?)]}%…»" or out[-1] in "([{«¿¡" or _is_cjk(token) and _is_cjk(out[-1])):
+            out[-1] += token
+        else:
+            out.append(token)
+    return " ".join(out)
+
+
+def _is_cjk(token: str) -> bool:
+    return len(token) == 1 and bool(re.match(rf"[{_CJK}]", token))
+
+
+def normalize_for_key(text: str) -> str:
+    """Case-folded, cleaned text for dedup hashes and cache keys."""
+    return clean_text(text).casefold()

@@ -1,0 +1,201 @@
+"""Writing shards: one tar at a time (:class:`ShardFile`), a rolling writer
+(:class:`ShardWriter`) and per-shard ``stats.json``.
+
+A shard is written under a hidden temporary name and renamed when complete (on object
+stores: uploaded when complete, then checked by listing), so a reader never sees a
+partial shard. ``shard-NNNNNN.stats.json`` follows the tar and marks it complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from typing import Any, Callable, Iterable, Mapping
+
+from babelshard.fs import filesystem, is_local, join, read_text, write_bytes_atomic
+from babelshard.stats import Drop, StageStats
+from babelshard.shards.index import ShardIndex, ShardInfo, build_index, write_index
+from babelshard.shards.tario import HashingWriter, add_members, archive_size, encoded_size, open_archive, sample_members
+
+DEFAULT_MAX_SAMPLES = 10_000
+DEFAULT_MAX_BYTES = 1 << 30
+
+
+def shard_name(number: int) -> str:
+    return f"shard-{number:06d}.tar"
+
+
+def stats_name(name: str) -> str:
+    return name[: -len(".tar")] + ".stats.json"
+
+
+class ShardFile:
+    """One tar being written; invisible under its final name until :meth:`commit`."""
+
+    def __init__(self, folder: str, name: str):
+        self.folder, self.name = folder, name
+        self.fs, self.folder_path = filesystem(folder)
+        self.local = is_local(self.fs)
+        if self.local:
+            os.makedirs(self.folder_path, exist_ok=True)
+            self.temp_path = os.path.join(self.folder_path, f".{name}.partial")
+        else:
+            handle, self.temp_path = tempfile.mkstemp(suffix=".tar", prefix="babelshard-")
+            os.close(handle)
+        self.raw = open(self.temp_path, "wb")
+        self.hasher = HashingWriter(self.raw)
+        self.archive = open_archive(self.hasher)
+        self.content_bytes = 0
+        self.samples = 0
+        self.languages: Counter = Counter()
+
+    def add(self, members: list[tuple[str, bytes]], languages: Mapping[str, int] | None = None) -> None:
+        add_members(self.archive, members)
+        self.content_bytes += encoded_size(members)
+        self.samples += 1
+        self.languages.update(languages or {})
+
+    def size_with(self, members: list[tuple[str, bytes]]) -> int:
+        """The finished tar's size if ``members`` were added now."""
+        return archive_size(self.content_bytes + encoded_size(members))
+
+    def commit(self) -> ShardInfo:
+        self.archive.close()
+        self.raw.flush()
+        os.fsync(self.raw.fileno())
+        self.raw.close()
+        size, digest = self.hasher.position, self.hasher.sha256.hexdigest()
+        if self.local:
+            final = os.path.join(self.folder_path, self.name)
+            os.replace(self.temp_path, final)
+        else:
+            final = f"{self.folder_path.rstrip('/')}/{self.name}"
+            self.fs.put_file(self.temp_path, final)
+            os.remove(self.temp_path)
+            self.fs.invalidate_cache()
+            listed = self.fs.info(final)["size"]
+            if listed != size:
+                raise OSError(f"{final}: uploaded {size} bytes but the store lists {listed}")
+        return ShardInfo(self.name, self.samples, size, digest, dict(self.languages))
+
+    def abort(self) -> None:
+        try:
+            self.archive.close()
+            self.raw.close()
+        finally:
+            if os.path.exists(self.temp_path):
+                os.remove(self.temp_path)
+
+
+def write_shard_stats(folder: str, info: ShardInfo, stats: StageStats, **extra: Any) -> None:
+    payload = {**info.as_json(), "stats": stats.as_json(), **extra}
+    text = json.dumps(payload, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    write_bytes_atomic(join(folder, stats_name(info.name)), text.encode("utf-8"))
+
+
+def read_shard_stats(folder: str, name: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(read_text(join(folder, stats_name(name))))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_folder_stats(folder: str, stats: StageStats) -> None:
+    text = json.dumps(stats.as_json(), indent=1, sort_keys=True) + "\n"
+    write_bytes_atomic(join(folder, "stats.json"), text.encode("utf-8"))
+
+
+class ShardWriter:
+    """Writes samples into consecutive shards, rolling over on a sample count or a
+    byte size (the tar's real size), like webdataset's ``ShardWriter``.
+
+    ``close()`` writes ``index.json`` last. On an exception inside a ``with`` block the
+    partial shard is removed and no index is written.
+    """
+
+    def __init__(
+        self,
+        folder: str,
+        *,
+        stream: str,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        config_hash: str = "",
+        on_shard: Callable[[ShardInfo], None] | None = None,
+    ):
+        if max_samples < 1 or max_bytes < 1:
+            raise ValueError("max_samples and max_bytes must be positive")
+        self.folder, self.stream = str(folder), stream
+        self.max_samples, self.max_bytes = max_samples, max_bytes
+        self.config_hash = config_hash
+        self.on_shard = on_shard
+        self.shards: list[ShardInfo] = []
+        self.current: ShardFile | None = None
+        self.current_stats = StageStats()
+        self.total_stats = StageStats()
+
+    def write(self, sample: Mapping[str, Any], languages: Mapping[str, int] | None = None) -> None:
+        members = sample_members(sample)
+        if self.current is not None and (
+            self.current.samples >= self.max_samples or self.current.size_with(members) > self.max_bytes
+        ):
+            self._finish_shard()
+        if self.current is None:
+            self.current = ShardFile(self.folder, shard_name(len(self.shards)))
+        self.current.add(members, languages)
+        self.current_stats.inputs += 1
+        self.current_stats.outputs += 1
+
+    def write_record(self, record: Any) -> None:
+        self.write(record.to_sample(), record.language_counts())
+
+    def write_drop(self, drop: Drop) -> None:
+        self.current_stats.inputs += 1
+        self.current_stats.drop(drop.stage, drop.reason)
+
+    def _finish_shard(self) -> None:
+        assert self.current is not None
+        info = self.current.commit()
+        write_shard_stats(self.folder, info, self.current_stats, config_hash=self.config_hash)
+        self.total_stats.merge(self.current_stats)
+        self.shards.append(info)
+        self.current, self.current_stats = None, StageStats()
+        if self.on_shard:
+            self.on_shard(info)
+
+    def close(self, extra: Mapping[str, Any] | None = None) -> ShardIndex:
+        if self.current is not None:
+            self._finish_shard()
+        else:
+            self.total_stats.merge(self.current_stats)
+        index = build_index(self.stream, self.shards, self.config_hash, extra)
+        write_folder_stats(self.folder, self.total_stats)
+        write_index(self.folder, index)
+        return index
+
+    def abort(self) -> None:
+        if self.current is not None:
+            self.current.abort()
+            self.current = None
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_records(folder: str, stream: str, records: Iterable[Any], **options: Any) -> ShardIndex:
+    """Write typed records (anything with ``to_sample`` and ``language_counts``) to shards."""
+    writer = ShardWriter(folder, stream=stream, **options)
+    try:
+        for record in records:
+            writer.write_record(record)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
