@@ -34,7 +34,7 @@ def describe_validation_error(error: ValidationError, source: str = "config") ->
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         ctx = item.get("ctx") or {}
-        if "expected" in ctx:
+        if "expected" in ctx and str(ctx["expected"]) not in message:
             message += f" (allowed: {ctx['expected']})"
         lines.append(f"  {key}: {message}; got {item.get('input')!r}")
     return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""Reading shard folders: the index first, then the tars it lists.
+
+``verify=True`` checks each shard's size and sha256 against the index before use and
+refuses a mismatch with a message naming the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from typing import Any, Iterator
+
+from babelshard.fs import filesystem, join
+from babelshard.records import RECORD_TYPES
+from babelshard.shards.index import ShardIndex, ShardInfo, read_index
+
+
+class ShardIntegrityError(ValueError):
+    """A shard whose bytes do not match its index entry."""
+
+
+def open_shard_bytes(folder: str, shard: ShardInfo, verify: bool) -> bytes:
+    fs, path = filesystem(join(folder, shard.name))
+    try:
+        with fs.open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ShardIntegrityError(f"{join(folder, shard.name)}: listed in index.json but missing") from None
+    if verify:
+        if len(data) != shard.bytes:
+            raise ShardIntegrityError(f"{join(folder, shard.name)}: {len(data)} bytes, index says {shard.bytes}")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != shard.sha256:
+            raise ShardIntegrityError(f"{join(folder, shard.name)}: sha256 {digest} does not match index {shard.sha256}")
+    return data
+
+
+def iter_tar_samples(data: bytes, where: str = "") -> Iterator[dict[str, Any]]:
+    """Group consecutive tar members by key into WebDataset sample dicts."""
+    import io
+
+    current: dict[str, Any] | None = None
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            base = member.name.rsplit("/", 1)[-1]
+            key, _, extension = base.partition(".")
+            if current is not None and current["__key__"] != key:
+                yield current
+                current = None
+            if current is None:
+                current = {"__key__": key, "__url__": where}
+            current[extension] = archive.extractfile(member).read()
+    if current is not None:
+        yield current
+
+
+def iter_samples(folder: str, verify: bool = False, index: ShardIndex | None = None) -> Iterator[dict[str, Any]]:
+    index = index or read_index(folder)
+    for shard in index.shards:
+        yield from iter_tar_samples(open_shard_bytes(folder, shard, verify), where=join(folder, shard.name))
+
+
+def iter_records(folder: str, verify: bool = False) -> Iterator[Any]:
+    """Typed records of the folder's stream (CaptionSample, TextSample or ParallelPair)."""
+    index = read_index(folder)
+    record_type = RECORD_TYPES[index.stream]
+    for sample in iter_samples(folder, verify=verify, index=index):
+        yield record_type.from_sample(sample)
+
+
+def verify_folder(folder: str) -> ShardIndex:
+    index = read_index(folder)
+    for shard in index.shards:
+        open_shard_bytes(folder, shard, verify=True)
+    return index
