@@ -23,6 +23,7 @@ app.add_typer(config_app, name="config")
 
 PLUGIN_MODULES = (
     "babelshard.pipelines.cli",
+    "babelshard.pipelines.text_cli",
     "babelshard.translate.cli",
     "babelshard.codeswitch.cli",
     "babelshard.vocab.cli",

@@ -13,6 +13,7 @@ from pydantic import Field
 from babelshard.configbase import StrictModel, config_hash, load_model
 from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.pipelines.config import CaptionJobConfig
+from babelshard.pipelines.text_config import ParallelJobConfig, TextJobConfig
 from babelshard.translate.config import TranslateConfig
 
 
@@ -40,6 +41,8 @@ class JobConfig(StrictModel):
     captions: CaptionJobConfig | None = None
     translate: TranslateConfig | None = None
     codeswitch: CodeSwitchConfig | None = None
+    text: TextJobConfig | None = None
+    parallel: ParallelJobConfig | None = None
 
     @property
     def hash(self) -> str:
