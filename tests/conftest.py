@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
@@ -19,13 +18,3 @@ def lid_model_path():
     except RuntimeError as error:
         pytest.skip(f"lid.176.ftz unavailable: {error}")
 
-
-def require_debian(path: str, package: str) -> None:
-    """Skip unless a file from a Debian package is installed."""
-    if not os.path.exists(path):
-        pytest.skip(f"needs the Debian package {package} (apt-get install {package})")
-
-
-def require_command(command: str, package: str) -> None:
-    if shutil.which(command) is None:
-        pytest.skip(f"needs `{command}` from the Debian package {package} (apt-get install {package})")
