@@ -110,6 +110,8 @@ def parse_index(data: Mapping[str, Any], where: str = INDEX_NAME) -> ShardIndex:
 
 def read_index(folder: str) -> ShardIndex:
     path = join(folder, INDEX_NAME)
+    if not exists(folder):
+        raise ShardIndexError(f"{folder}: no such shard folder")
     if not exists(path):
         raise ShardIndexError(f"{folder}: no {INDEX_NAME}; the run that writes this folder has not finished")
     try:
