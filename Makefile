@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= out/demo
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -q --durations=20
 
 .PHONY: venv system-packages demo test bench clean
 
