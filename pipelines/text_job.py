@@ -1,0 +1,165 @@
+"""The monolingual text and parallel text streams of the build job.
+
+``add_text_streams(pipeline, cfg)`` adds, per language, read -> clean and split ->
+language ID -> dedup -> ``WriteShards`` into ``<output>/text/<lang>``; per language
+pair, read -> pair filters -> language ID of both sides -> dedup -> ``WriteShards``
+into ``<output>/parallel/<src>-<tgt>``; and, once every index is written,
+``weights.json`` in each root (see :mod:`babelshard.pipelines.text_weights`).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import apache_beam as beam
+
+from babelshard.configbase import config_hash
+from babelshard.fs import join
+from babelshard.pipelines.parallel_clean import check_pair_languages, pair_dedup_key, prepare_pair
+from babelshard.pipelines.parallel_readers import read_moses, read_po, read_tmx, read_tsv
+from babelshard.pipelines.stage import ApplyStage
+from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, texts_of_pair, texts_of_sample
+from babelshard.pipelines.text_clean import (
+    check_text_language,
+    keep_first_by_key,
+    make_t2s_converter,
+    prepare_sentences,
+    text_dedup_key,
+)
+from babelshard.pipelines.text_readers import TEXT_READERS
+from babelshard.pipelines.text_weights import write_weights
+from babelshard.shards.beam import WriteShards
+
+# format -> (reader, how ReadFileDoFn hands it the file)
+PAIR_READERS = {
+    "wikimatrix": (read_tsv, "lines"),
+    "tsv": (read_tsv, "lines"),
+    "po": (read_po, "lines"),
+    "tmx": (read_tmx, "stream"),
+    "moses": (read_moses, "moses"),
+}
+
+
+def make_converter(chinese: str):
+    return make_t2s_converter() if chinese == "t2s" else None
+
+
+def prepare_line(record, resources):
+    clean, converter = resources
+    return prepare_sentences(record, clean, converter)
+
+
+def text_resources(clean):
+    return clean, make_converter(clean.chinese)
+
+
+def prepare_pair_stage(pair, resources):
+    filters, converter = resources
+    return prepare_pair(pair, filters, converter)
+
+
+def pair_resources(filters):
+    return filters, make_converter(filters.chinese)
+
+
+def check_text_prediction(result, lid):
+    return check_text_language(result.example, result.inference[0], lid)
+
+
+def check_pair_prediction(result, lid):
+    return check_pair_languages(result.example, result.inference, lid)
+
+
+class CleanedStream(beam.PTransform):
+    """Shared shape of both streams: read sources, spread, prepare, language ID, dedup, write."""
+
+    def __init__(self, kind: str, sources: list, job: Any, folder: str, output: Any, extra: dict):
+        super().__init__()
+        self.kind, self.sources, self.job, self.folder = kind, sources, job, folder
+        self.output, self.extra = output, extra
+
+    def expand(self, pbegin):
+        drops, reads = [], []
+        for source in self.sources:
+            reader, how = (TEXT_READERS[source.format], "lines") if self.kind == "text" else PAIR_READERS[source.format]
+            read = pbegin | f"Read[{source.name}]" >> ReadSource(source, reader, how)
+            reads.append(read.main)
+            drops.append(read.drops)
+        records = reads | "Sources" >> beam.Flatten() | "Spread" >> beam.Reshuffle()
+        kept = self._clean(records, drops)
+        samples_per_shard = self.output.samples_per_shard
+        return {"samples": kept, "drops": drops | "Drops" >> beam.Flatten()} | "Write" >> WriteShards(
+            self.folder, self.kind, samples_per_shard=samples_per_shard, config_hash=config_hash(self.job), extra=self.extra
+        )
+
+    def _clean(self, records, drops: list):
+        text = self.kind == "text"
+        settings = self.job.clean if text else self.job.filters
+        prepare = prepare_line if text else prepare_pair_stage
+        resources = partial(text_resources if text else pair_resources, settings)
+        stage = ApplyStage(f"{self.kind}_prepare", prepare, resources)
+        prepared = records | stage
+        drops.append(prepared.drops)
+        kept = prepared.main
+        if self.job.lid.enabled:
+            texts_of, check = (texts_of_sample, check_text_prediction) if text else (texts_of_pair, check_pair_prediction)
+            predicted = kept | "LanguageId" >> LanguageId(self.job.lid, texts_of)
+            checked = predicted | ApplyStage(f"{self.kind}_lid", partial(check, lid=self.job.lid))
+            drops.append(checked.drops)
+            kept = checked.main
+        if settings.dedup:
+            key_fn = text_dedup_key if text else pair_dedup_key
+            deduped = kept | "Dedup" >> DedupExact(self.kind, key_fn, keep_first_by_key)
+            drops.append(deduped.drops)
+            kept = deduped.main
+        return kept
+
+
+def add_text_streams(pipeline: beam.Pipeline, cfg) -> dict[str, Any]:
+    """Add the text and parallel streams of ``cfg`` (a ``JobConfig``) to ``pipeline``.
+
+    Returns ``{"text/<lang>": index PCollection, "parallel/<src>-<tgt>": ..., "text/weights": ...}``.
+    """
+    outputs: dict[str, Any] = {}
+    if cfg.text is not None:
+        make_converter(cfg.text.clean.chinese)  # a missing optional dependency fails now, not on a worker
+        root = join(cfg.output.folder, "text")
+        for language in cfg.text.languages:
+            sources = [s for s in cfg.text.sources if s.language == language]
+            stream = CleanedStream("text", sources, cfg.text, join(root, language), cfg.output, {"language": language})
+            outputs[f"text/{language}"] = pipeline | f"Text[{language}]" >> stream
+        outputs["text/weights"] = _add_weights(pipeline, "TextWeights", root, outputs, "text/", cfg.text.alpha)
+    if cfg.parallel is not None:
+        make_converter(cfg.parallel.filters.chinese)
+        root = join(cfg.output.folder, "parallel")
+        for src, tgt in cfg.parallel.pairs:
+            name = f"{src}-{tgt}"
+            sources = [s for s in cfg.parallel.sources if (s.source_language, s.target_language) == (src, tgt)]
+            extra = {"pair": name}
+            stream = CleanedStream("parallel", sources, cfg.parallel, join(root, name), cfg.output, extra)
+            outputs[f"parallel/{name}"] = pipeline | f"Parallel[{name}]" >> stream
+        outputs["parallel/weights"] = _add_weights(pipeline, "ParallelWeights", root, outputs, "parallel/", cfg.parallel.alpha)
+    return outputs
+
+
+def name_index(index, name: str):
+    return name, index
+
+
+def write_weights_step(named: list, root: str, alpha: float) -> dict:
+    return write_weights(root, named, alpha)
+
+
+def _add_weights(pipeline, label: str, root: str, outputs: dict, prefix: str, alpha: float):
+    """``weights.json`` from the indexes of this root's folders, after all of them are written."""
+    named = [
+        pcoll | f"{label}Name[{key[len(prefix):]}]" >> beam.Map(name_index, key[len(prefix):])
+        for key, pcoll in outputs.items()
+        if key.startswith(prefix) and not key.endswith("weights")
+    ]
+    return (
+        named
+        | f"{label}Collect" >> beam.Flatten()
+        | f"{label}List" >> beam.combiners.ToList()
+        | f"{label}Write" >> beam.Map(write_weights_step, root, alpha)
+    )
