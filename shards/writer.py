@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 from babelshard.fs import filesystem, is_local, join, read_text, write_bytes_atomic
 from babelshard.stats import Drop, StageStats
 from babelshard.shards.index import ShardIndex, ShardInfo, build_index, write_index
-from babelshard.shards.tario import HashingWriter, add_members, archive_size, encoded_size, open_archive, sample_members
+from babelshard.shards.tario import HashingWriter, TarStream, archive_size, encoded_size, sample_members
 
 DEFAULT_MAX_SAMPLES = 10_000
 DEFAULT_MAX_BYTES = 1 << 30
@@ -45,27 +45,27 @@ class ShardFile:
             os.close(handle)
         self.raw = open(self.temp_path, "wb")
         self.hasher = HashingWriter(self.raw)
-        self.archive = open_archive(self.hasher)
+        self.archive = TarStream(self.hasher)
         self.content_bytes = 0
         self.samples = 0
         self.languages: Counter = Counter()
 
-    def add(self, members: list[tuple[str, bytes]], languages: Mapping[str, int] | None = None) -> None:
-        add_members(self.archive, members)
-        self.content_bytes += encoded_size(members)
+    def add(self, members: list[tuple[str, bytes]], languages: Mapping[str, int] | None = None, size: int | None = None) -> None:
+        self.archive.add(members)
+        self.content_bytes += encoded_size(members) if size is None else size
         self.samples += 1
         self.languages.update(languages or {})
 
-    def size_with(self, members: list[tuple[str, bytes]]) -> int:
-        """The finished tar's size if ``members`` were added now."""
-        return archive_size(self.content_bytes + encoded_size(members))
+    def size_with(self, member_bytes: int) -> int:
+        """The finished tar's size if members taking ``member_bytes`` were added now."""
+        return archive_size(self.content_bytes + member_bytes)
 
     def commit(self) -> ShardInfo:
         self.archive.close()
-        self.raw.flush()
+        digest = self.hasher.hexdigest()
         os.fsync(self.raw.fileno())
         self.raw.close()
-        size, digest = self.hasher.position, self.hasher.sha256.hexdigest()
+        size = self.hasher.position
         if self.local:
             final = os.path.join(self.folder_path, self.name)
             os.replace(self.temp_path, final)
@@ -81,7 +81,7 @@ class ShardFile:
 
     def abort(self) -> None:
         try:
-            self.archive.close()
+            self.hasher.hasher.shutdown(wait=True)
             self.raw.close()
         finally:
             if os.path.exists(self.temp_path):
@@ -137,13 +137,14 @@ class ShardWriter:
 
     def write(self, sample: Mapping[str, Any], languages: Mapping[str, int] | None = None) -> None:
         members = sample_members(sample)
+        size = encoded_size(members)
         if self.current is not None and (
-            self.current.samples >= self.max_samples or self.current.size_with(members) > self.max_bytes
+            self.current.samples >= self.max_samples or self.current.size_with(size) > self.max_bytes
         ):
             self._finish_shard()
         if self.current is None:
             self.current = ShardFile(self.folder, shard_name(len(self.shards)))
-        self.current.add(members, languages)
+        self.current.add(members, languages, size)
         self.current_stats.inputs += 1
         self.current_stats.outputs += 1
 

@@ -122,3 +122,20 @@ def test_verified_read_refuses_a_tampered_shard(tmp_path, records):
 def test_unknown_stream_is_refused(tmp_path, records):
     with pytest.raises(ValueError, match="unknown stream 'images'"):
         write_records(str(tmp_path), "images", records[:1])
+
+
+def test_hand_written_tar_matches_tarfile_byte_for_byte(tmp_path, records):
+    import io
+
+    from babelshard.shards.tario import FIXED_MODE, sample_members
+
+    write_records(str(tmp_path), "caption", records[:5])
+    reference = io.BytesIO()
+    with tarfile.open(fileobj=reference, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for record in records[:5]:
+            for name, data in sample_members(record.to_sample()):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, FIXED_MODE, 0, 0, "", ""
+                archive.addfile(info, io.BytesIO(data))
+    ours = (tmp_path / "shard-000000.tar").read_bytes()
+    assert ours == reference.getvalue()

@@ -1,0 +1,82 @@
+"""Shard-writer throughput as a ratio to a plain sequential write of the same bytes.
+
+Both sides write to the same disk in the same process, alternating, and both fsync
+each file: the ratio isolates what tar encoding, sorting, hashing and atomic rename cost.
+Each side's best of ``--repeats`` runs is compared (as ``timeit`` does), which keeps the
+figure stable on a machine shared with other work.
+
+    .venv/bin/python benchmarks/bench_shards.py --samples 2000 --image-kib 100
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+
+from babelshard.records import Caption, CaptionSample, stable_key
+from babelshard.shards.writer import write_records
+
+
+def make_records(count: int, image_kib: int) -> list[CaptionSample]:
+    payload = os.urandom(image_kib * 1024)
+    return [
+        CaptionSample(
+            key=stable_key("bench", str(i)), source="bench", url=f"http://x/{i}.jpg",
+            captions={"en": Caption(f"caption number {i}"), "de": Caption(f"Bildunterschrift {i}", provenance="mt")},
+            image=payload[i % 64:] + payload[: i % 64], image_format="jpg",
+        )
+        for i in range(count)
+    ]
+
+
+def plain_write(folder: str, blobs: list[bytes]) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for number, blob in enumerate(blobs):
+        with open(os.path.join(folder, f"plain-{number:06d}.bin"), "wb") as handle:
+            for start in range(0, len(blob), 1 << 20):
+                handle.write(blob[start : start + (1 << 20)])
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--image-kib", type=int, default=100)
+    parser.add_argument("--samples-per-shard", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--dir", default=None, help="where to write (default: a temp dir on the working disk)")
+    args = parser.parse_args()
+    records = make_records(args.samples, args.image_kib)
+    root = tempfile.mkdtemp(dir=args.dir or ".", prefix=".bench-shards-")
+    writer_times, plain_times = [], []
+    try:
+        for repeat in range(args.repeats):
+            folder = os.path.join(root, f"shards-{repeat}")
+            start = time.perf_counter()
+            index = write_records(folder, "caption", records, max_samples=args.samples_per_shard)
+            writer_seconds = time.perf_counter() - start
+            blobs = [open(os.path.join(folder, s.name), "rb").read() for s in index.shards]
+            start = time.perf_counter()
+            plain_write(os.path.join(root, f"plain-{repeat}"), blobs)
+            plain_seconds = time.perf_counter() - start
+            writer_times.append(writer_seconds)
+            plain_times.append(plain_seconds)
+            shutil.rmtree(folder)
+            shutil.rmtree(os.path.join(root, f"plain-{repeat}"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"samples={args.samples} image={args.image_kib} KiB shards={len(index.shards)} bytes={index.bytes:,}")
+    megabytes = index.bytes / 1e6
+    best_writer, best_plain = min(writer_times), min(plain_times)
+    print(f"shard writer: {megabytes / best_writer:.0f} MB/s (median {megabytes / statistics.median(writer_times):.0f}); "
+          f"plain write: {megabytes / best_plain:.0f} MB/s (median {megabytes / statistics.median(plain_times):.0f})")
+    print(f"ratio (writer / plain throughput), best of {args.repeats}: {best_plain / best_writer:.2f}  (goal >= 0.8); "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
