@@ -12,7 +12,7 @@ from pydantic import Field
 
 from babelshard.configbase import StrictModel, config_hash, load_model
 from babelshard.codeswitch.config import CodeSwitchConfig
-from babelshard.pipelines.config import CaptionJobConfig
+from babelshard.pipelines.config import CaptionJobConfig, DemoConfig
 from babelshard.pipelines.text_config import ParallelJobConfig, TextJobConfig
 from babelshard.translate.config import TranslateConfig
 
@@ -33,6 +33,15 @@ class BeamConfig(StrictModel):
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     options: dict[str, str] = Field(default_factory=dict, description="any other Beam pipeline option")
 
+    def as_flags(self) -> list[str]:
+        """Command-line style flags; flags given later on the command line override them."""
+        flags = [
+            f"--runner={self.runner}",
+            f"--direct_num_workers={self.direct_num_workers}",
+            f"--direct_running_mode={self.direct_running_mode}",
+        ]
+        return flags + [f"--{name}={value}" for name, value in sorted(self.options.items())]
+
 
 class JobConfig(StrictModel):
     name: str = "babelshard"
@@ -43,6 +52,7 @@ class JobConfig(StrictModel):
     codeswitch: CodeSwitchConfig | None = None
     text: TextJobConfig | None = None
     parallel: ParallelJobConfig | None = None
+    demo: DemoConfig | None = None
 
     @property
     def hash(self) -> str:

@@ -1,0 +1,116 @@
+"""``build_pipeline(cfg, options)``: the build job, assembled from labelled composite steps.
+
+The caption stream reads like a list: read sources, clean, dedup, check language,
+plan shards, skip complete shards, download, translate, code-switch, write shards.
+Translation and code-switching are hook points filled by their packages' transforms
+(``cfg.translate`` / ``cfg.codeswitch``); the text and parallel streams come from
+``babelshard.pipelines.text_job.add_text_streams``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from typing import Any, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from babelshard.config import JobConfig
+from babelshard.configbase import ConfigError
+from babelshard.fs import join
+from babelshard.pipelines.cleaning import DedupCaptions, clean_stage, language_check_stage
+from babelshard.pipelines.download import DownloadImages
+from babelshard.pipelines.plan import KeepPending, PlanShards
+from babelshard.pipelines.read import ReadCaptionSources
+from babelshard.shards.beam import WriteShards
+
+CAPTION_STREAM = "caption"
+# Hook points: (config field, module, transform name). The transform is built as
+# ``Transform(cfg.<field>)`` and applied to a PCollection of CaptionSample; it returns
+# a PCollection of samples, or outputs with ``.main`` and ``.drops``.
+CAPTION_HOOKS = (
+    ("translate", "babelshard.translate.beam", "TranslateCaptions"),
+    ("codeswitch", "babelshard.codeswitch.beam", "CodeSwitchCaptions"),
+)
+TEXT_HOOK = ("babelshard.pipelines.text_job", "add_text_streams")
+
+
+def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOptions:
+    """The config's Beam defaults, overridden by any flags given on the command line."""
+    return PipelineOptions([*cfg.beam.as_flags(), *argv])
+
+
+def caption_config_hash(cfg: JobConfig) -> str:
+    """The hash that marks caption shards complete: everything that changes their content."""
+    parts = {
+        "captions": cfg.captions.model_dump(mode="json") if cfg.captions else None,
+        "translate": cfg.translate.model_dump(mode="json") if cfg.translate else None,
+        "codeswitch": cfg.codeswitch.model_dump(mode="json") if cfg.codeswitch else None,
+        "samples_per_shard": cfg.output.samples_per_shard,
+    }
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def caption_folder(cfg: JobConfig) -> str:
+    return join(cfg.output.folder, CAPTION_STREAM)
+
+
+def build_pipeline(cfg: JobConfig, options: PipelineOptions | None = None) -> beam.Pipeline:
+    if cfg.captions is None and cfg.text is None and cfg.parallel is None:
+        raise ConfigError("nothing to build: the config has no captions, text or parallel section")
+    pipeline = beam.Pipeline(options=options or pipeline_options(cfg))
+    if cfg.captions is not None:
+        add_caption_stream(pipeline, cfg)
+    if cfg.text is not None or cfg.parallel is not None:
+        add_text_streams(pipeline, cfg)
+    return pipeline
+
+
+def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
+    captions, folder, digest = cfg.captions, caption_folder(cfg), caption_config_hash(cfg)
+    if not captions.sources:
+        raise ConfigError("captions.sources is empty: name at least one caption source")
+    drops = []
+    read = pipeline | "ReadCaptions" >> ReadCaptionSources(captions.sources)
+    cleaned = read.main | "Clean" >> clean_stage(captions.cleaning)
+    unique = cleaned.main | "Dedup" >> DedupCaptions(by_url=captions.cleaning.dedup)
+    drops += [read.drops, cleaned.drops, unique.drops]
+    candidates = unique.main
+    if captions.cleaning.language_check is not None:
+        checked = candidates | "LanguageCheck" >> language_check_stage(captions.cleaning.language_check)
+        candidates, drops = checked.main, drops + [checked.drops]
+    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest)
+    pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
+    downloaded = pending | "Download" >> DownloadImages(captions.download)
+    samples, drops = downloaded.main, drops + [downloaded.drops]
+    for field, module, name in CAPTION_HOOKS:
+        if getattr(cfg, field) is not None:
+            samples, stage_drops = apply_hook(samples, field, module, name, getattr(cfg, field))
+            drops += stage_drops
+    all_drops = tuple(drops) | "AllDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
+    {"samples": samples, "drops": all_drops} | "WriteCaptionShards" >> WriteShards(
+        folder, CAPTION_STREAM, num_shards=plan.num_shards, config_hash=digest, extra={"job": cfg.name}
+    )
+
+
+def load_hook(field: str, module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError) as error:
+        raise ConfigError(f"`{field}` is configured but {module}.{name} is not available ({error})") from None
+
+
+def apply_hook(samples, field: str, module: str, name: str, settings: Any) -> tuple[Any, list]:
+    """Apply a package's caption transform; returns (samples, [drops...])."""
+    transform = load_hook(field, module, name)(settings)
+    result = samples | field.capitalize() >> transform
+    if isinstance(result, beam.PCollection):
+        return result, []
+    return result.main, [result.drops]
+
+
+def add_text_streams(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
+    module, name = TEXT_HOOK
+    load_hook("text" if cfg.text is not None else "parallel", module, name)(pipeline, cfg)
