@@ -35,6 +35,7 @@ TEXT_DROP_REASONS = (
 _CLOSERS = "\"'”’»)]}›"
 _SPACED_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s+(\S))")
 _UNSPACED_END = re.compile(r"[。！？｡।॥؟۔።፧။]+[」』》〉】）)\"'”’»]*")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # not Hangul: Korean ends with "."
 # Titles and other abbreviations that end in a period inside a sentence.
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc no nr fig ca bzw vgl z.b u.a sig sra dott ing gen art tel pp vol".split()
@@ -52,7 +53,8 @@ def split_sentences(text: str) -> list[str]:
 
     Splits after . ! ? … (with closing quotes or brackets) when whitespace and a
     non-lowercase character follow, unless the word before the period is a single
-    letter (an initial), a number (an ordinal: "am 3. Mai") or a known abbreviation;
+    letter (an initial), a number (an ordinal: "am 3. Mai"), a known abbreviation or
+    a CJK character (CJK text ends sentences with 。, so "例." abbreviates);
     and after 。！？ and the full stops of Devanagari, Arabic, Ethiopic and Myanmar,
     with or without a following space.
     """
@@ -73,6 +75,8 @@ def split_sentences(text: str) -> list[str]:
 def _is_abbreviation(text: str, position: int, ending: str) -> bool:
     if not ending.startswith(".") or ending.startswith(".."):
         return False
+    if position and _CJK_CHAR.match(text[position - 1]):
+        return True  # CJK text ends sentences with 。; an ASCII period after CJK is an abbreviation ("例.")
     word = text[:position].rsplit(None, 1)[-1] if text[:position].strip() else ""
     word = word.lstrip("(\"'«„“")
     if not word:
