@@ -1,0 +1,193 @@
+"""Raw samples from one shard folder for one logical worker, resumable by a cursor.
+
+The shard order is a pure function of ``(seed, epoch, rank, worker, ...)``: with
+``resample`` shards are drawn with replacement weighted by their sample counts
+(OpenCLIP's resampled mode, each worker drawing its own sequence); without it each
+round is a seeded permutation shared by every worker and split by global worker id.
+``interleave`` shards are read at once, taking samples from them in turn, and each
+shard's samples are shuffled by a seeded permutation. The cursor is therefore a few
+integers, and resuming skips undecoded samples only.
+
+A shard that cannot be read (missing, wrong checksum, not a tar) is skipped and
+counted; so is a sample that cannot be decoded (by the caller). Logs about either are
+rate limited.
+"""
+from __future__ import annotations
+
+import logging
+import tarfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from babelshard.fs import join
+from babelshard.shards.index import ShardIndex, ShardInfo
+from babelshard.shards.reader import ShardIntegrityError, iter_tar_samples, open_shard_bytes
+
+log = logging.getLogger("babelshard.train.data")
+
+
+class NoReadableShards(RuntimeError):
+    """Every shard drawn in a full round failed to load."""
+
+
+class RateLimitedLog:
+    """The first ``first`` messages, then at most one per ``every_s`` seconds with a count."""
+
+    def __init__(self, logger: logging.Logger, first: int = 5, every_s: float = 30.0):
+        self.logger, self.first, self.every_s = logger, first, every_s
+        self.seen = 0
+        self.suppressed = 0
+        self.last = 0.0
+
+    def warning(self, message: str) -> None:
+        self.seen += 1
+        now = time.monotonic()
+        if self.seen <= self.first or now - self.last >= self.every_s:
+            extra = f" ({self.suppressed} similar messages suppressed)" if self.suppressed else ""
+            self.logger.warning("%s%s", message, extra)
+            self.last, self.suppressed = now, 0
+        else:
+            self.suppressed += 1
+
+
+@dataclass
+class DataCounters:
+    """Per-worker counts, returned with every batch and summed by the trainer."""
+
+    counts: Counter = field(default_factory=Counter)
+    logger: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counts[name] += amount
+
+    def error(self, name: str, message: str) -> None:
+        self.counts[name] += 1
+        self.logger.warning(message)
+
+
+class ShardSequence:
+    """The j-th shard a logical worker reads from a folder, for any j, deterministically."""
+
+    CHUNK = 256
+
+    def __init__(self, index: ShardIndex, seed: tuple[int, ...], resample: bool, worker: int, workers: int):
+        self.shards = index.shards
+        self.seed, self.resample = seed, resample
+        self.worker, self.workers = worker, workers
+        counts = np.asarray([s.samples for s in self.shards], dtype=np.float64)
+        self.weights = counts / counts.sum()
+        self._chunks: dict[int, np.ndarray] = {}
+        if not resample and workers > len(self.shards):
+            raise ValueError(
+                f"{len(self.shards)} shards cannot be split over {workers} workers without resampling; "
+                "set resample: true or write more shards"
+            )
+
+    def _chunk(self, number: int) -> np.ndarray:
+        chunk = self._chunks.get(number)
+        if chunk is None:
+            if len(self._chunks) > 4:
+                self._chunks.clear()
+            if self.resample:
+                rng = np.random.default_rng([*self.seed, self.worker, number])
+                chunk = rng.choice(len(self.shards), size=self.CHUNK, p=self.weights)
+            else:  # round `number`: one permutation for all workers, split by worker id
+                rng = np.random.default_rng([*self.seed, number])
+                chunk = rng.permutation(len(self.shards))[self.worker :: self.workers]
+            self._chunks[number] = chunk
+        return chunk
+
+    def __getitem__(self, j: int) -> ShardInfo:
+        if self.resample:
+            return self.shards[int(self._chunk(j // self.CHUNK)[j % self.CHUNK])]
+        per_round = len(range(self.worker, len(self.shards), self.workers))
+        return self.shards[int(self._chunk(j // per_round)[j % per_round])]
+
+
+@dataclass
+class _Slot:
+    seq: int
+    order: np.ndarray
+    samples: list[dict[str, Any]]
+    offset: int = 0
+
+
+class FolderStream:
+    """Infinite raw samples (dicts of member bytes) from one folder; see the module doc."""
+
+    def __init__(
+        self,
+        folder: str,
+        sequence: ShardSequence,
+        *,
+        interleave: int,
+        shuffle: bool,
+        verify: bool,
+        counters: DataCounters,
+        cursor: dict[str, Any] | None = None,
+    ):
+        self.folder, self.sequence = folder, sequence
+        self.shuffle, self.verify, self.counters = shuffle, verify, counters
+        self.next_seq, self.turn = 0, 0
+        self.slots: list[_Slot | None] = [None] * interleave
+        if cursor is not None:
+            self._restore(cursor)
+
+    def cursor(self) -> dict[str, Any]:
+        slots = [None if s is None else [s.seq, s.offset] for s in self.slots]
+        return {"next_seq": self.next_seq, "turn": self.turn, "slots": slots}
+
+    def _restore(self, cursor: dict[str, Any]) -> None:
+        if len(cursor["slots"]) != len(self.slots):
+            raise ValueError(f"{self.folder}: cursor has {len(cursor['slots'])} slots, config has {len(self.slots)}")
+        self.next_seq, self.turn = cursor["next_seq"], cursor["turn"]
+        for i, saved in enumerate(cursor["slots"]):
+            if saved is not None:
+                slot = self._load(saved[0])
+                if slot is not None:
+                    slot.offset = saved[1]
+                self.slots[i] = slot
+
+    def _load(self, seq: int) -> _Slot | None:
+        shard = self.sequence[seq]
+        where = join(self.folder, shard.name)
+        try:
+            data = open_shard_bytes(self.folder, shard, self.verify)
+            samples = list(iter_tar_samples(data, where=where))
+        except (ShardIntegrityError, tarfile.TarError, OSError, EOFError) as error:
+            self.counters.error("shard_errors", f"skipping unreadable shard {where}: {error}")
+            return None
+        self.counters.count("shards_read")
+        if self.shuffle:
+            order = np.random.default_rng([*self.sequence.seed, self.sequence.worker, 1 << 20, seq]).permutation(len(samples))
+        else:
+            order = np.arange(len(samples))
+        return _Slot(seq, order, samples)
+
+    def _refill(self, i: int) -> None:
+        failures = 0
+        while True:
+            slot = self._load(self.next_seq)
+            self.next_seq += 1
+            if slot is not None and slot.samples:
+                self.slots[i] = slot
+                return
+            failures += 1
+            if failures > 2 * len(self.sequence.shards) + 8:
+                raise NoReadableShards(f"{self.folder}: no readable shard in {failures} draws")
+
+    def next_raw(self) -> dict[str, Any]:
+        i = self.turn
+        self.turn = (self.turn + 1) % len(self.slots)
+        slot = self.slots[i]
+        if slot is None or slot.offset >= len(slot.samples):
+            self._refill(i)
+            slot = self.slots[i]
+        assert slot is not None
+        sample = slot.samples[int(slot.order[slot.offset])]
+        slot.offset += 1
+        return sample
