@@ -36,7 +36,7 @@ def read_fortunes(path: str) -> list[str]:
     return paragraphs
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fortunes():
     """``fortunes(lang, limit)``: paragraphs of real fortunes in ``lang``; skips naming the Debian package."""
 
@@ -75,7 +75,7 @@ def django_locale(tmp_path_factory):
     return target / "django"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def po_path(django_locale):
     """``po_path(lang, part="conf")``: one catalogue's .po path."""
 
