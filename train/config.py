@@ -64,6 +64,7 @@ class StreamConfig(StrictModel):
     interleave: int = Field(4, ge=1, description="shards read at once per folder and worker")
     shuffle: bool = True
     verify: bool = Field(False, description="check each shard's sha256 against the index")
+    holdout: float = Field(0.0, ge=0, lt=1, description="leave out this fraction of samples, chosen by key hash")
 
     @model_validator(mode="after")
     def _check(self) -> "StreamConfig":
@@ -176,6 +177,7 @@ class EvalConfig(StrictModel):
     image: ImageConfig = ImageConfig()
     features: str | None = None
     batch_size: int = Field(256, ge=1)
+    holdout: float | None = Field(None, gt=0, lt=1, description="only the samples a stream's holdout leaves out")
     output: str | None = Field(None, description="JSON file for the results; default <loop.output>/eval.json")
 
 

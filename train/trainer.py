@@ -95,7 +95,7 @@ class Trainer:
 def plan_steps(config: TrainConfig, dataset: MixedStream, world: int) -> tuple[int, int]:
     """Optimizer steps per epoch (the first stream's sample budget) and in total."""
     first = config.data.streams[0]
-    budget = config.data.samples_per_epoch or sum(ix.samples for ix in dataset.indexes[0])
+    budget = config.data.samples_per_epoch or int(sum(ix.samples for ix in dataset.indexes[0]) * (1 - first.holdout))
     per_step = first.batch_size * world * config.optim.accum_steps
     steps_per_epoch = max(1, budget // per_step)
     total = steps_per_epoch * config.loop.epochs

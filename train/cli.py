@@ -1,0 +1,75 @@
+"""``babelshard train CONFIG`` and ``babelshard eval CONFIG`` (torch is imported inside)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import List, Optional
+
+import typer
+
+OVERRIDE_HELP = "Override a config value: key.path=value (YAML value), e.g. -o loop.output=out/run -o data.streams.0.batch_size=64."
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        config: str = typer.Argument(..., help="A training config YAML (see configs/train-*.yaml)."),
+        override: Optional[List[str]] = typer.Option(None, "--override", "-o", help=OVERRIDE_HELP),
+    ) -> None:
+        """Train (or resume) on shard folders. Launch with torchrun for DDP:
+        torchrun --nproc_per_node 2 --no-python babelshard train CONFIG"""
+        from babelshard.cli import _exit_on_error
+
+        def run() -> None:
+            import logging
+
+            from babelshard.train.config import load_train_config
+            from babelshard.train.distributed import shutdown_distributed
+            from babelshard.train.loop import train as run_training
+
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+            cfg = load_train_config(config, override or [])
+            try:
+                state = run_training(cfg)
+            finally:
+                shutdown_distributed()
+            if int(os.environ.get("RANK", "0")) == 0:
+                typer.echo(f"step {state.step}, epoch {state.epoch}; outputs in {cfg.loop.output}")
+                typer.echo(f"data: {json.dumps(state.counters(), sort_keys=True)}")
+
+        _exit_on_error(run)
+
+    @app.command("eval")
+    def evaluate(
+        config: str = typer.Argument(..., help="A training config YAML with an eval section."),
+        checkpoint: Optional[str] = typer.Option(None, help="Model file or checkpoint (default: <loop.output>/model.pt)."),
+        override: Optional[List[str]] = typer.Option(None, "--override", "-o", help=OVERRIDE_HELP),
+        output: Optional[str] = typer.Option(None, help="Write the results JSON here (default: eval.output or <loop.output>/eval.json)."),
+    ) -> None:
+        """Retrieval mean recall (R@1/5/10 both directions) per language on held-out shards."""
+        from babelshard.cli import _exit_on_error
+
+        _exit_on_error(run_eval, config, checkpoint, override or [], output)
+
+
+def run_eval(config: str, checkpoint: str | None, overrides: list[str], output: str | None) -> dict:
+    from babelshard.configbase import ConfigError
+    from babelshard.train.config import load_train_config
+    from babelshard.train.evaluate import evaluate, format_results
+    from babelshard.train.models import load_model_file
+    from babelshard.train.tokenizer import build_tokenizer
+
+    cfg = load_train_config(config, overrides)
+    if cfg.eval is None:
+        raise ConfigError(f"{config}: no eval section")
+    path = checkpoint or os.path.join(cfg.loop.output, "model.pt")
+    model, _, _ = load_model_file(path)
+    results = evaluate(model, build_tokenizer(cfg.tokenizer), cfg.eval)
+    results["model"] = path
+    typer.echo(format_results(results))
+    target = output or cfg.eval.output or os.path.join(cfg.loop.output, "eval.json")
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    with open(target, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1, sort_keys=True)
+    typer.echo(f"wrote {target}")
+    return results
