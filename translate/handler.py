@@ -1,0 +1,80 @@
+"""The RunInference model handler: one engine per process (or per machine), batches of jobs.
+
+The engine is created in ``load_model`` on the worker, never pickled. A batch may mix
+language pairs; each pair goes to the engine as one call. Beam's RunInference adds
+its own latency and batch-size metrics; this handler counts sentences, tokens and
+split/truncated inputs per engine under the ``translate`` namespace.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Optional, Sequence
+
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler
+
+from babelshard.translate.cache import entry_from
+from babelshard.translate.config import BatchingConfig, EngineConfig
+from babelshard.translate.engines import TranslationEngine, create_engine
+from babelshard.translate.jobs import Identities, TranslatedJob, TranslationJob
+
+NAMESPACE = "translate"
+
+
+def translate_jobs(engine: TranslationEngine, jobs: Sequence[TranslationJob], identities: Identities) -> list[TranslatedJob]:
+    """Translate a batch of jobs, one engine call per language pair, results in input order."""
+    by_pair: dict[tuple[str, str], list[int]] = {}
+    for index, job in enumerate(jobs):
+        by_pair.setdefault((job.source_language, job.target_language), []).append(index)
+    results: list[Optional[TranslatedJob]] = [None] * len(jobs)
+    for (source, target), indices in sorted(by_pair.items()):
+        translations = engine.translate([jobs[i].text for i in indices], source, target)
+        kind, model = identities[target]
+        for index, result in zip(indices, translations):
+            job = jobs[index]
+            entry = entry_from(job.cache_key, job.text, result, kind, model, source, target)
+            results[index] = TranslatedJob(job, entry, fresh=True, split=result.split, truncated=result.truncated)
+            count_translation(job.engine, result)
+    return [result for result in results if result is not None]
+
+
+def count_translation(engine: str, result) -> None:
+    Metrics.counter(NAMESPACE, f"sentences/{engine}").inc()
+    Metrics.counter(NAMESPACE, f"source_tokens/{engine}").inc(result.source_tokens)
+    Metrics.counter(NAMESPACE, f"target_tokens/{engine}").inc(result.target_tokens)
+    if result.split:
+        Metrics.counter(NAMESPACE, "inputs_split").inc()
+    if result.truncated:
+        Metrics.counter(NAMESPACE, "inputs_truncated").inc()
+
+
+class TranslationModelHandler(ModelHandler[TranslationJob, TranslatedJob, TranslationEngine]):
+    """``RunInference(TranslationModelHandler(name, engine_config, batching, identities))``."""
+
+    def __init__(self, name: str, engine: EngineConfig, batching: BatchingConfig, identities: Identities):
+        super().__init__(
+            min_batch_size=batching.min_batch_size,
+            max_batch_size=batching.max_batch_size,
+            max_batch_duration_secs=batching.max_batch_duration_secs,
+            large_model=batching.share_model_per_machine,
+            model_copies=batching.model_copies,
+        )
+        self.name, self.engine, self.identities = name, engine, dict(identities)
+
+    def load_model(self) -> TranslationEngine:
+        return create_engine(self.engine)
+
+    def run_inference(
+        self, batch: Sequence[TranslationJob], model: TranslationEngine, inference_args: Optional[dict[str, Any]] = None
+    ) -> Iterable[TranslatedJob]:
+        started = time.perf_counter()
+        results = translate_jobs(model, batch, self.identities)
+        Metrics.distribution(NAMESPACE, f"batch_sentences/{self.name}").update(len(batch))
+        Metrics.distribution(NAMESPACE, f"batch_latency_ms/{self.name}").update(int((time.perf_counter() - started) * 1000))
+        return results
+
+    def get_num_bytes(self, batch: Sequence[TranslationJob]) -> int:
+        return sum(len(job.text.encode("utf-8")) for job in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return f"{NAMESPACE}/{self.name}"
