@@ -40,7 +40,7 @@ def default_demo_config(output: str = DEFAULT_OUTPUT) -> JobConfig:
     )
     return JobConfig(
         name="openmoji-demo",
-        output=OutputConfig(folder=output, samples_per_shard=100),
+        output=OutputConfig(folder=output, samples_per_shard=500),
         captions=CaptionJobConfig(cleaning=CleaningConfig(min_chars=1), download=download),
         demo=DemoConfig(),
     )
