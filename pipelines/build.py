@@ -26,11 +26,13 @@ from babelshard.pipelines.read import ReadCaptionSources
 from babelshard.shards.beam import WriteShards
 
 CAPTION_STREAM = "caption"
-# Hook points: (config field, module, transform name). The transform is built as
-# ``Transform(cfg.<field>)`` and applied to a PCollection of CaptionSample; it returns
-# a PCollection of samples, or outputs with ``.main`` and ``.drops``.
+MT_PARALLEL_FOLDER = "parallel-mt"
+# Hook points: (config field, module, transform). ``Transform(cfg.<field>)`` is applied
+# to the PCollection of downloaded CaptionSamples. It returns samples, outputs with
+# ``.main``/``.drops`` (drops of caption samples), or a dict like TranslateCaptions':
+# ``{"samples", "parallel", "drops"}`` whose drops belong to the parallel pairs.
 CAPTION_HOOKS = (
-    ("translate", "babelshard.translate.beam", "TranslateCaptions"),
+    ("translate", "babelshard.translate.transform", "TranslateCaptions"),
     ("codeswitch", "babelshard.codeswitch.beam", "CodeSwitchCaptions"),
 )
 TEXT_HOOK = ("babelshard.pipelines.text_job", "add_text_streams")
@@ -72,27 +74,31 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
     captions, folder, digest = cfg.captions, caption_folder(cfg), caption_config_hash(cfg)
     if not captions.sources:
         raise ConfigError("captions.sources is empty: name at least one caption source")
-    drops = []
     read = pipeline | "ReadCaptions" >> ReadCaptionSources(captions.sources)
     cleaned = read.main | "Clean" >> clean_stage(captions.cleaning)
     unique = cleaned.main | "Dedup" >> DedupCaptions(by_url=captions.cleaning.dedup)
-    drops += [read.drops, cleaned.drops, unique.drops]
+    drops = [read.drops, cleaned.drops, unique.drops]
     candidates = unique.main
     if captions.cleaning.language_check is not None:
         checked = candidates | "LanguageCheck" >> language_check_stage(captions.cleaning.language_check)
         candidates, drops = checked.main, drops + [checked.drops]
-    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest)
+    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest, skip_complete(cfg))
     pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
     downloaded = pending | "Download" >> DownloadImages(captions.download)
     samples, drops = downloaded.main, drops + [downloaded.drops]
     for field, module, name in CAPTION_HOOKS:
         if getattr(cfg, field) is not None:
-            samples, stage_drops = apply_hook(samples, field, module, name, getattr(cfg, field))
-            drops += stage_drops
+            samples, drops = apply_hook(samples, drops, cfg, field, module, name)
     all_drops = tuple(drops) | "AllDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
     {"samples": samples, "drops": all_drops} | "WriteCaptionShards" >> WriteShards(
         folder, CAPTION_STREAM, num_shards=plan.num_shards, config_hash=digest, extra={"job": cfg.name}
     )
+
+
+def skip_complete(cfg: JobConfig) -> bool:
+    """Complete caption shards are skipped, unless translations also feed parallel shards:
+    those are written whole, from every sample, so every sample must flow again."""
+    return not (cfg.translate is not None and cfg.translate.outputs.parallel)
 
 
 def load_hook(field: str, module: str, name: str) -> Any:
@@ -102,13 +108,28 @@ def load_hook(field: str, module: str, name: str) -> Any:
         raise ConfigError(f"`{field}` is configured but {module}.{name} is not available ({error})") from None
 
 
-def apply_hook(samples, field: str, module: str, name: str, settings: Any) -> tuple[Any, list]:
-    """Apply a package's caption transform; returns (samples, [drops...])."""
-    transform = load_hook(field, module, name)(settings)
+def apply_hook(samples, drops: list, cfg: JobConfig, field: str, module: str, name: str) -> tuple[Any, list]:
+    """Apply a package's caption transform; returns (samples, caption drops so far)."""
+    transform = load_hook(field, module, name)(getattr(cfg, field))
     result = samples | field.capitalize() >> transform
     if isinstance(result, beam.PCollection):
-        return result, []
-    return result.main, [result.drops]
+        return result, drops
+    if isinstance(result, dict):
+        if result.get("parallel") is not None and cfg.translate is not None and cfg.translate.outputs.parallel:
+            write_mt_pairs(result["parallel"], result["drops"], cfg)
+        return result["samples"], drops
+    return result.main, drops + [result.drops]
+
+
+def write_mt_pairs(pairs, pair_drops, cfg: JobConfig) -> None:
+    """Translation pairs made from the caption translations, as one parallel shard folder."""
+    {"samples": pairs, "drops": pair_drops} | "WriteTranslationPairs" >> WriteShards(
+        join(cfg.output.folder, MT_PARALLEL_FOLDER),
+        "parallel",
+        samples_per_shard=cfg.output.samples_per_shard,
+        config_hash=caption_config_hash(cfg),
+        extra={"job": cfg.name, "provenance": "mt"},
+    )
 
 
 def add_text_streams(pipeline: beam.Pipeline, cfg: JobConfig) -> None:

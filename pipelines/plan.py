@@ -38,14 +38,18 @@ class ShardPlan:
 class PlanShards(beam.PTransform):
     """``candidates | PlanShards(folder, samples_per_shard, config_hash)`` -> :class:`ShardPlan`."""
 
-    def __init__(self, folder: str, samples_per_shard: int, config_hash: str):
+    def __init__(self, folder: str, samples_per_shard: int, config_hash: str, skip_complete: bool = True):
         super().__init__()
         self.folder, self.samples_per_shard, self.config_hash = folder, samples_per_shard, config_hash
+        self.skip_complete = skip_complete
 
     def expand(self, candidates) -> ShardPlan:
         count = candidates | "Count" >> beam.combiners.Count.Globally()
         num = count | "NumShards" >> beam.Map(plan_shards, self.samples_per_shard)
-        done = num | "Completed" >> beam.Map(completed_for_plan, self.folder, self.config_hash)
+        if self.skip_complete:
+            done = num | "Completed" >> beam.Map(completed_for_plan, self.folder, self.config_hash)
+        else:
+            done = num | "NoneSkipped" >> beam.Map(lambda _: [])
         return ShardPlan(num, done)
 
 
