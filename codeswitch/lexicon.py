@@ -1,0 +1,172 @@
+"""The in-memory lexicon the code-switch transform looks words up in.
+
+Keys are source terms in the shared tokenization, case-folded and joined by one
+space ("ice cream", "t-shirt"), so a caption's tokens look up with no further
+normalization. Each key maps to an entry tuple ``(languages, options, cumulative)``:
+per language (sorted), the translation options best-first and the cumulative scores
+for choosing by score. An option is a ``str`` when the translation is one token, or
+``(text, token, token, ...)`` when it is several ("peau de vache"). Plain tuples and
+dicts, because the transform does a dict lookup per word and must stay fast.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from babelshard.codeswitch.lexfile import LEXICON_SCHEMA, Pair, pairs_to_table
+from babelshard.stats import StageStats
+from babelshard.textnorm import tokenize_words
+
+Option = Union[str, tuple]
+Entry = tuple  # (languages: tuple[str, ...], options: tuple[tuple[Option, ...], ...], cumulative: tuple[tuple[float, ...], ...])
+STAGE = "lexicon"
+
+
+def term_key(term: str) -> tuple[str, list[str]]:
+    """The lookup key of a source term and its tokens."""
+    tokens = tokenize_words(term)
+    return " ".join(tokens).casefold(), tokens
+
+
+def make_option(target: str) -> Option | None:
+    tokens = tokenize_words(target)
+    if not tokens:
+        return None
+    return tokens[0] if len(tokens) == 1 and tokens[0] == target else (target, *tokens)
+
+
+def option_text(option: Option) -> str:
+    return option if isinstance(option, str) else option[0]
+
+
+def option_tokens(option: Option) -> tuple[str, ...]:
+    return (option,) if isinstance(option, str) else option[1:]
+
+
+@dataclass(frozen=True)
+class LexiconBuild:
+    """How pairs become a lexicon: which languages, how many and which translations."""
+
+    source_language: str = "en"
+    languages: tuple[str, ...] | None = None
+    max_translations: int = 8
+    min_score: float = 0.0
+    min_relative_score: float = 0.0  # keep translations scoring at least this share of the term's best
+    max_phrase_words: int = 4
+    max_extra_words: int = 1  # a translation may have this many more words than its term ("cat" -/-> "peau de vache")
+
+
+class Lexicon:
+    """Source key -> translations per language, plus what longest-match needs."""
+
+    def __init__(self, source_language: str, entries: dict[str, Entry], stats: StageStats):
+        self.source_language = source_language
+        self.entries = entries
+        self.stats = stats
+        first: dict[str, tuple] = {}
+        prefixes: set[str] = set()
+        languages: set[str] = set()
+        for key, entry in entries.items():
+            languages.update(entry[0])
+            words = key.split(" ")
+            for n in range(2, len(words)):
+                prefixes.add(" ".join(words[:n]))
+            known, continues = first.get(words[0], (None, False))
+            if len(words) == 1:
+                first[key] = (entry, continues)
+            else:
+                first[words[0]] = (known, True)
+        # first word -> (its own entry or None, whether longer terms start with it)
+        self.first = first
+        # proper multi-word prefixes of longer terms, so longest-match stops as soon as it can
+        self.prefixes = prefixes
+        self.languages = tuple(sorted(languages))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def pair_count(self) -> int:
+        return sum(len(options) for entry in self.entries.values() for options in entry[1])
+
+    def translations(self, term: str) -> dict[str, list[str]]:
+        """``{"de": ["Hund", ...]}`` for a source term, best first (for people and tests)."""
+        entry = self.entries.get(term_key(term)[0])
+        if entry is None:
+            return {}
+        return {lang: [option_text(o) for o in options] for lang, options in zip(entry[0], entry[1])}
+
+    @classmethod
+    def from_table(cls, table: pa.Table, build: LexiconBuild = LexiconBuild()) -> "Lexicon":
+        stats = StageStats()
+        table = _select_rows(table, build, stats)
+        grouped = _group_rows(table, build, stats)
+        entries = {key: _make_entry(per_lang, build, stats) for key, per_lang in grouped.items()}
+        stats.outputs = sum(len(options) for entry in entries.values() for options in entry[1])
+        return cls(build.source_language, entries, stats)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[Pair], build: LexiconBuild = LexiconBuild()) -> "Lexicon":
+        return cls.from_table(pairs_to_table(pairs), build)
+
+
+def _select_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> pa.Table:
+    table = table.select(LEXICON_SCHEMA.names)
+    stats.inputs += table.num_rows
+    mask = pc.equal(table["source_language"], build.source_language)
+    if build.languages is not None:
+        mask = pc.and_(mask, pc.is_in(table["target_language"], pa.array(sorted(build.languages), pa.string())))
+    mask = pc.and_(mask, pc.greater_equal(table["score"], build.min_score))
+    selected = table.filter(mask)
+    if table.num_rows > selected.num_rows:
+        stats.drop(STAGE, "language_or_score_not_selected", table.num_rows - selected.num_rows)
+    return selected
+
+
+def _group_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> dict[str, dict[str, dict]]:
+    """key -> language -> option -> summed score (one pair from two origins adds up)."""
+    grouped: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+    keys: dict[str, str | None] = {}
+    options: dict[str, Option | None] = {}
+    columns = (table[c].to_pylist() for c in ("source_term", "target_language", "target_term", "score"))
+    for source, lang, target, score in zip(*columns):
+        if source not in keys:
+            key, tokens = term_key(source)
+            keys[source] = key if tokens and len(tokens) <= build.max_phrase_words else None
+        key = keys[source]
+        if key is None:
+            stats.drop(STAGE, "source_term_unusable")
+            continue
+        if target.count(" ") - source.count(" ") > build.max_extra_words:
+            stats.drop(STAGE, "translation_too_long")
+            continue
+        if target not in options:
+            options[target] = make_option(target)
+        option = options[target]
+        if option is None:
+            stats.drop(STAGE, "target_term_empty")
+            continue
+        grouped[key][lang][option] += float(score)
+    return grouped
+
+
+def _make_entry(per_lang: dict[str, dict], build: LexiconBuild, stats: StageStats) -> Entry:
+    languages, all_options, all_cumulative = [], [], []
+    for lang in sorted(per_lang):
+        ranked = sorted(per_lang[lang].items(), key=lambda item: (-item[1], option_text(item[0])))
+        best = ranked[0][1]
+        kept = [(o, s) for o, s in ranked if s >= build.min_relative_score * best][: build.max_translations]
+        if len(ranked) > len(kept):
+            stats.drop(STAGE, "minor_translation", len(ranked) - len(kept))
+        cumulative, total = [], 0.0
+        for _, score in kept:
+            total += max(score, 1e-9)
+            cumulative.append(total)
+        languages.append(lang)
+        all_options.append(tuple(o for o, _ in kept))
+        all_cumulative.append(tuple(cumulative))
+    return tuple(languages), tuple(all_options), tuple(all_cumulative)
