@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import replace
+from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from babelshard.records import TextSample, stable_key
 from babelshard.stats import Drop
-from babelshard.textnorm import clean_text, is_word, normalize_for_key, tokenize_words
+from babelshard.textnorm import clean_text, is_word, tokenize_words
 
 STAGE = "text"
 # Every reason a sentence (or a line before it is split) can be dropped for.
@@ -42,6 +44,7 @@ _ABBREVIATIONS = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def lid_code(language: str) -> str:
     """The fastText label for a config language: primary subtag, with old/macro codes mapped."""
     primary = re.split(r"[_-]", language.strip())[0].lower()
@@ -123,13 +126,24 @@ def count_words(text: str) -> int:
     return sum(1 for token in tokenize_words(text) if is_word(token))
 
 
+def clean_line(text: str) -> str:
+    """``clean_text`` with a fast path: printable NFC text only needs its spaces collapsed.
+
+    ``str.isprintable`` is False for every control, format (zero-width, bidi) and
+    non-ASCII space character, the only ones ``clean_text`` changes besides NFC.
+    """
+    if text.isprintable() and unicodedata.is_normalized("NFC", text):
+        return " ".join(text.split())
+    return clean_text(text)
+
+
 def prepare_sentences(record: TextSample, clean, converter=None) -> list[TextSample | Drop]:
     """NFC-clean a line, optionally convert Chinese script, split it and check lengths.
 
     ``clean`` is a :class:`~babelshard.pipelines.text_config.TextCleanConfig`. Each
     sentence gets the key ``stable_key(line key, index)``.
     """
-    text = clean_text(record.text)
+    text = clean_line(record.text)
     if not text:
         return [Drop(record.key, STAGE, "empty")]
     if converter is not None and is_chinese(record.language):
@@ -150,12 +164,16 @@ def language_verdict(
     claimed: str, predicted: str, score: float, min_score: float, also_accept: Mapping[str, Sequence[str]]
 ) -> str | None:
     """None if the prediction confirms the claimed language, else ``lid_mismatch`` or ``lid_low_score``."""
-    accepted = {lid_code(claimed), *(lid_code(code) for code in also_accept.get(claimed, ()))}
-    if predicted not in accepted:
+    if predicted not in _accepted_labels(claimed, tuple(also_accept.get(claimed, ()))):
         return "lid_mismatch"
     if score < min_score:
         return "lid_low_score"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _accepted_labels(claimed: str, extra: tuple[str, ...]) -> frozenset[str]:
+    return frozenset({lid_code(claimed), *(lid_code(code) for code in extra)})
 
 
 def check_text_language(record: TextSample, prediction: tuple[str, float], lid) -> TextSample | Drop:
@@ -168,8 +186,12 @@ def check_text_language(record: TextSample, prediction: tuple[str, float], lid) 
 
 
 def dedup_key(*parts: str) -> bytes:
-    """A 16-byte hash of normalised text (and, for pairs, of both sides)."""
-    joined = "\x1f".join(normalize_for_key(part) for part in parts)
+    """A 16-byte hash of case-folded text (and, for pairs, of both sides).
+
+    The texts are already cleaned (NFC, no control characters, single spaces) by the
+    prepare stage, so case folding completes ``normalize_for_key`` here.
+    """
+    joined = "\x1f".join(part.casefold() for part in parts)
     return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
 
 

@@ -1,9 +1,12 @@
 """Monolingual readers on real fortunes, as plain generators and as Beam file sources."""
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
 import lzma
+
+import pytest
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -90,13 +93,16 @@ def test_relative_name_is_relative_to_the_pattern_base():
     assert relative_name("/x/one.txt", ["/x/one.txt"]) == "one.txt"
 
 
-def test_beam_file_source_reads_xz_gz_and_plain_files_with_a_glob(tmp_path, fortunes):
-    paragraphs = fortunes("it", 30)
-    parts = [paragraphs[:10], paragraphs[10:20], paragraphs[20:]]
+def test_beam_file_source_reads_compressed_and_plain_files_with_a_glob(tmp_path, fortunes):
+    zstandard = pytest.importorskip("zstandard")
+    paragraphs = fortunes("it", 50)
+    parts = [paragraphs[:10], paragraphs[10:20], paragraphs[20:30], paragraphs[30:40], paragraphs[40:]]
     (tmp_path / "it").mkdir()
     (tmp_path / "it" / "a.txt.xz").write_bytes(lzma.compress(cc100_bytes([parts[0]])))
     (tmp_path / "it" / "b.txt.gz").write_bytes(gzip.compress(cc100_bytes([parts[1][:5], parts[1][5:]])))
     (tmp_path / "it" / "c.txt").write_bytes(cc100_bytes([parts[2]]))
+    (tmp_path / "it" / "d.txt.bz2").write_bytes(bz2.compress(cc100_bytes([parts[3]])))
+    (tmp_path / "it" / "e.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(cc100_bytes([parts[4]])))
     source = Cc100Source(name="cc-it", format="cc100", language="it", paths=[str(tmp_path / "it" / "*.txt*")])
     with TestPipeline() as pipeline:
         read = pipeline | ReadSource(source, read_cc100)
@@ -105,8 +111,6 @@ def test_beam_file_source_reads_xz_gz_and_plain_files_with_a_glob(tmp_path, fort
 
 
 def test_text_config_rejects_keys_of_another_format():
-    import pytest
-
     from babelshard.configbase import ConfigError, parse_config
 
     data = {

@@ -1,0 +1,245 @@
+"""Benchmark of the text stream: language ID + dedup throughput, and peak memory of a
+full text job over generated lines.
+
+    .venv/bin/python benchmarks/bench_text.py throughput --lines 200000
+    .venv/bin/python benchmarks/bench_text.py memory --lines 1000000
+
+Lines are generated from real Debian fortunes (fortunes-de, -it, -es, -ru, -pl): each
+line joins two random fortune sentences of one language (seeded), and one line in ten
+repeats an earlier one, so dedup has work. ``throughput`` compares, in the same run
+and on the same lines, a plain loop calling fastText ``predict`` once per line with
+(a) the plain per-record functions (batched LID, language check, dedup) and (b) the
+Beam pipeline (file source -> RunInference LID -> check -> GroupByKey dedup) on the
+DirectRunner with one worker. Rates are per CPU second of this process (one core).
+``memory`` runs ``add_text_streams`` (read, clean, split, LID, dedup, WriteShards)
+in a child process and reports its peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+
+FORTUNES = {
+    "de": ["de/zitate", "de/sprichworte", "de/anekdoten"],
+    "it": ["it/italia", "it/leggi", "it/definizioni"],
+    "es": ["es/refranes.fortunes", "es/vida.fortunes"],
+    "ru": ["ru/citates", "ru/life", "ru/work", "ru/love"],
+    "pl": ["pl/sapkowski", "pl/seneka", "pl/pratchett", "pl/wierszyki"],
+}
+
+
+def fortune_sentences(language: str) -> list[str]:
+    from babelshard.pipelines.text_clean import split_sentences
+    from babelshard.textnorm import clean_text
+
+    out = []
+    for name in FORTUNES[language]:
+        path = os.path.join("/usr/share/games/fortunes", name)
+        if not os.path.exists(path):
+            sys.exit(f"needs the Debian package fortunes-{language} ({path} is missing)")
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for fortune in handle.read().split("\n%\n"):
+                out.extend(s for s in split_sentences(clean_text(fortune)) if len(s) > 20 and "--" not in s)
+    return out
+
+
+def generate_lines(total: int, seed: int = 1) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    per_language = total // len(FORTUNES)
+    generated = {}
+    for language in FORTUNES:
+        sentences = fortune_sentences(language)
+        lines: list[str] = []
+        for i in range(per_language):
+            if i % 10 == 9:
+                lines.append(lines[rng.randrange(len(lines))])
+            else:
+                lines.append(f"{rng.choice(sentences)} {rng.choice(sentences)}")
+        generated[language] = lines
+    return generated
+
+
+def write_cc100(folder: str, generated: dict[str, list[str]]) -> dict[str, str]:
+    paths = {}
+    for language, lines in generated.items():
+        path = os.path.join(folder, f"{language}.txt.xz")
+        with lzma.open(path, "wt", encoding="utf-8", preset=1) as handle:
+            for i, line in enumerate(lines):
+                handle.write(line + ("\n\n" if i % 20 == 19 else "\n"))
+        paths[language] = path
+    return paths
+
+
+def timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def plain_loop(model, lines):
+    for line in lines:
+        model.predict(line, k=1)
+
+
+def plain_functions(model, records, lid):
+    """What one worker computes per record, without Beam: batched LID, check, dedup."""
+    from babelshard.langid import predict_languages
+    from babelshard.pipelines.text_clean import check_text_language, text_dedup_key
+    from babelshard.stats import Drop
+
+    seen, kept = set(), 0
+    for start in range(0, len(records), lid.max_batch_size):
+        batch = records[start : start + lid.max_batch_size]
+        for record, prediction in zip(batch, predict_languages(model, [r.text for r in batch])):
+            checked = check_text_language(record, prediction, lid)
+            if isinstance(checked, Drop):
+                continue
+            key = text_dedup_key(checked)
+            if key not in seen:
+                seen.add(key)
+                kept += 1
+    return kept
+
+
+def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
+    """One DirectRunner pipeline, one worker: per language read -> LID -> check -> dedup; counts what is kept."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from babelshard.pipelines.stage import ApplyStage
+    from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, texts_of_sample
+    from babelshard.pipelines.text_clean import keep_first_by_key, text_dedup_key
+    from babelshard.pipelines.text_config import Cc100Source
+    from babelshard.pipelines.text_job import check_text_prediction
+    from babelshard.pipelines.text_readers import read_cc100
+
+    options = PipelineOptions([], direct_num_workers=1, direct_running_mode="in_memory")
+    with beam.Pipeline(options=options) as pipeline:
+        kept = []
+        for language, path in sorted(paths.items()):
+            source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
+            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100)
+            checked = (
+                read.main
+                | f"LID[{language}]" >> LanguageId(lid, texts_of_sample)
+                | f"Check[{language}]" >> ApplyStage("lid", partial(check_text_prediction, lid=lid))
+            )
+            kept.append(checked.main | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, keep_first_by_key))
+        counts = [k.main | f"Count[{i}]" >> beam.combiners.Count.Globally() for i, k in enumerate(kept)]
+        _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
+
+
+def _write_number(number: int, path: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(str(number))
+
+
+def throughput(args) -> dict:
+    from babelshard.langid import load_lid_model
+    from babelshard.pipelines.text_config import Cc100Source, LidConfig
+    from babelshard.pipelines.text_readers import read_cc100
+
+    generated = generate_lines(args.lines)
+    lid = LidConfig(model_path=args.lid_model, min_score=0.5)
+    model = load_lid_model(args.lid_model)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_cc100(tmp, generated)
+        records = []
+        for language, path in paths.items():
+            with lzma.open(path, "rb") as handle:
+                source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
+                records.extend(read_cc100(handle, source, os.path.basename(path)))
+        lines = [r.text for r in records]
+        _, _, loop_cpu = timed(lambda: plain_loop(model, lines))
+        kept, _, functions_cpu = timed(lambda: plain_functions(model, records, lid))
+        result = os.path.join(tmp, "kept.count")
+        _, beam_wall, beam_cpu = timed(lambda: beam_lid_dedup(paths, lid, result))
+        with open(result) as handle:
+            kept_beam = int(handle.read())
+    assert kept_beam == kept, (kept_beam, kept)
+    n = len(lines)
+    return {
+        "lines": n,
+        "kept": kept_beam,
+        "plain_predict_loop_per_cpu_s": round(n / loop_cpu),
+        "lid_dedup_functions_per_cpu_s": round(n / functions_cpu),
+        "lid_dedup_beam_per_cpu_s": round(n / beam_cpu),
+        "lid_dedup_beam_per_wall_s": round(n / beam_wall),
+        "ratio_functions_vs_loop": round(loop_cpu / functions_cpu, 2),
+        "ratio_beam_vs_loop": round(loop_cpu / beam_cpu, 2),
+    }
+
+
+def memory_child(args) -> None:
+    """Runs in a child process: a full text job over the generated files."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from babelshard.configbase import parse_config
+    from babelshard.config import JobConfig
+    from babelshard.pipelines.text_job import add_text_streams
+
+    sources = [
+        {"name": f"gen-{lang}", "format": "cc100", "language": lang, "paths": [os.path.join(args.folder, f"{lang}.txt.xz")]}
+        for lang in FORTUNES
+    ]
+    cfg = parse_config(JobConfig, {
+        "output": {"folder": os.path.join(args.folder, "out"), "samples_per_shard": 20000},
+        "text": {"sources": sources, "lid": {"model_path": args.lid_model}, "clean": {"split_sentences": False}},
+    })
+    options = PipelineOptions([], direct_num_workers=1, direct_running_mode="in_memory")
+    with beam.Pipeline(options=options) as pipeline:
+        add_text_streams(pipeline, cfg)
+
+
+def memory(args) -> dict:
+    from babelshard.shards.index import read_index
+
+    generated = generate_lines(args.lines)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_cc100(tmp, generated)
+        del generated
+        command = [sys.executable, __file__, "memory-child", "--folder", tmp, "--lid-model", args.lid_model or ""]
+        started = time.perf_counter()
+        subprocess.run(command, check=True)
+        wall = time.perf_counter() - started
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        samples = sum(read_index(os.path.join(tmp, "out", "text", lang)).samples for lang in FORTUNES)
+        stats = [json.load(open(os.path.join(tmp, "out", "text", lang, "stats.json"))) for lang in FORTUNES]
+    return {
+        "lines": args.lines,
+        "inputs_counted": sum(s["inputs"] for s in stats),
+        "samples": samples,
+        "dropped": sum(s["dropped"] for s in stats),
+        "peak_rss_mib": round(peak_kib / 1024),
+        "wall_s": round(wall, 1),
+        "lines_per_wall_s": round(args.lines / wall),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["throughput", "memory", "memory-child"])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--lid-model", default=None, help="lid.176.ftz (default: babelshard's cache)")
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.lid_model = args.lid_model or None
+    if args.mode == "memory-child":
+        memory_child(args)
+        return
+    report = throughput(args) if args.mode == "throughput" else memory(args)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
