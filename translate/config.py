@@ -77,6 +77,9 @@ class FilterConfig(StrictModel):
     language_id: bool = True
     lid_model_path: str | None = Field(None, description="lid.176.ftz; default: extracted into babelshard's cache")
     lid_min_words: int = Field(3, ge=1, description="shorter translations skip the language check")
+    lid_min_target_score: float = Field(
+        0.05, ge=0, le=1, description="when another language wins, the target still passes with this much (ca read as es)"
+    )
     also_accept: dict[str, list[str]] = Field(default_factory=dict, description="extra fastText labels per target, e.g. no: [nb, nn]")
     min_score: float | None = Field(None, description="drop translations whose engine score is below this")
 

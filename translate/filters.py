@@ -1,8 +1,8 @@
 """Quality checks on one translation: plain functions, each failure an enumerated reason.
 
 :func:`check_translation` runs them in a fixed order and returns the first failure as
-``(reason, detail)`` or ``None``. Language ID takes the fastText prediction as an
-argument so a caller can batch the model calls.
+``(reason, detail)`` or ``None``. Language ID takes fastText's predictions as an
+argument, so the model is loaded and called by the caller.
 """
 from __future__ import annotations
 
@@ -73,13 +73,30 @@ def check_length_ratio(source: str, translation: str, bounds: tuple[float, float
     return (LENGTH_RATIO, f"{ratio:.2f} not in [{low}, {high}]") if not low <= ratio <= high else None
 
 
-def check_language(translation: str, target: str, predicted: tuple[str, float] | None, config: FilterConfig) -> Failure | None:
-    """fastText's best label must be the target (or an accepted alias); short texts skip."""
-    if predicted is None or len(words(translation)) < config.lid_min_words:
+def lid_predictions(model, text: str, k: int = 5) -> list[tuple[str, float]]:
+    """fastText's ``k`` best (label, probability) pairs, best first."""
+    labels, scores = model.predict(text.replace("\n", " "), k=k)
+    return [(label.replace("__label__", ""), float(score)) for label, score in zip(labels, scores)]
+
+
+def check_language(
+    translation: str, source: str, target: str, predictions: list[tuple[str, float]] | None, config: FilterConfig
+) -> Failure | None:
+    """Wrong language: fastText's best label is not the target, and either the source
+    language scores above the target (left untranslated) or the target scores below
+    ``lid_min_target_score``. Close languages pass (a short Catalan caption that lid.176
+    ranks as Spanish keeps some Catalan score); short texts skip the check."""
+    if not predictions or len(words(translation)) < config.lid_min_words:
         return None
-    label, score = predicted
     accepted = {target, target.split("_")[0].split("-")[0], *config.also_accept.get(target, [])}
-    return None if label in accepted else (WRONG_LANGUAGE, f"{label} {score:.2f}")
+    best, best_score = predictions[0]
+    if best in accepted:
+        return None
+    target_score = sum(score for label, score in predictions if label in accepted)
+    source_score = sum(score for label, score in predictions if label == source)
+    if source_score <= target_score and target_score >= config.lid_min_target_score:
+        return None
+    return WRONG_LANGUAGE, f"{best} {best_score:.2f}, {target} {target_score:.2f}"
 
 
 def check_score(score: float | None, minimum: float | None) -> Failure | None:
@@ -94,8 +111,9 @@ def check_translation(
     target: str,
     config: FilterConfig,
     *,
+    source_language: str = "en",
     score: float | None = None,
-    predicted: tuple[str, float] | None = None,
+    predictions: list[tuple[str, float]] | None = None,
 ) -> Failure | None:
     """The first failed check, cheapest first, or ``None`` when the translation passes."""
     bounds = config.length_ratio_overrides.get(target, (config.min_length_ratio, config.max_length_ratio))
@@ -105,5 +123,5 @@ def check_translation(
         or check_repeats(source, translation, config.max_ngram, config.max_repeats)
         or check_length_ratio(source, translation, bounds, config.length_ratio_min_chars)
         or check_score(score, config.min_score)
-        or check_language(translation, target, predicted, config)
+        or check_language(translation, source_language, target, predictions, config)
     )

@@ -1,14 +1,16 @@
 """The RunInference model handler: one engine per process (or per machine), batches of jobs.
 
 The engine is created in ``load_model`` on the worker, never pickled. A batch may mix
-language pairs; each pair goes to the engine as one call. Beam's RunInference adds
+language pairs; each pair goes to the engine as one call, and a call that raises is
+retried text by text so only the inputs that fail become :class:`FailedJob` values (a
+batch that fails as a whole still goes to RunInference's dead letter). Beam's RunInference adds
 its own latency and batch-size metrics; this handler counts sentences, tokens and
 split/truncated inputs per engine under the ``translate`` namespace.
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
@@ -16,26 +18,42 @@ from apache_beam.ml.inference.base import ModelHandler
 from babelshard.translate.cache import entry_from
 from babelshard.translate.config import BatchingConfig, EngineConfig
 from babelshard.translate.engines import TranslationEngine, create_engine
-from babelshard.translate.jobs import Identities, TranslatedJob, TranslationJob
+from babelshard.translate.jobs import FailedJob, Identities, TranslatedJob, TranslationJob
 
 NAMESPACE = "translate"
 
 
-def translate_jobs(engine: TranslationEngine, jobs: Sequence[TranslationJob], identities: Identities) -> list[TranslatedJob]:
-    """Translate a batch of jobs, one engine call per language pair, results in input order."""
+def translate_texts(engine: TranslationEngine, texts: Sequence[str], source: str, target: str) -> list:
+    """The engine's translations; when a call raises, each text is retried alone, so one
+    bad input (or an unsupported pair) fails alone, as an error message in its place."""
+    try:
+        return engine.translate(texts, source, target)
+    except Exception as error:  # noqa: BLE001 - any engine failure becomes a counted drop
+        if len(texts) == 1:
+            return [f"{type(error).__name__}: {error}"]
+        Metrics.counter(NAMESPACE, "batch_retried_one_by_one").inc()
+        return [translate_texts(engine, [text], source, target)[0] for text in texts]
+
+
+def translate_jobs(engine: TranslationEngine, jobs: Sequence[TranslationJob], identities: Identities) -> list:
+    """Translate a batch of jobs, one engine call per language pair; results in input
+    order, each a :class:`TranslatedJob` or a :class:`FailedJob`."""
     by_pair: dict[tuple[str, str], list[int]] = {}
     for index, job in enumerate(jobs):
         by_pair.setdefault((job.source_language, job.target_language), []).append(index)
-    results: list[Optional[TranslatedJob]] = [None] * len(jobs)
+    results: list = [None] * len(jobs)
     for (source, target), indices in sorted(by_pair.items()):
-        translations = engine.translate([jobs[i].text for i in indices], source, target)
+        translations = translate_texts(engine, [jobs[i].text for i in indices], source, target)
         kind, model = identities[target]
         for index, result in zip(indices, translations):
             job = jobs[index]
+            if isinstance(result, str):
+                results[index] = FailedJob(job, result)
+                continue
             entry = entry_from(job.cache_key, job.text, result, kind, model, source, target)
             results[index] = TranslatedJob(job, entry, fresh=True, split=result.split, truncated=result.truncated)
             count_translation(job.engine, result)
-    return [result for result in results if result is not None]
+    return results
 
 
 def count_translation(engine: str, result) -> None:
@@ -48,7 +66,7 @@ def count_translation(engine: str, result) -> None:
         Metrics.counter(NAMESPACE, "inputs_truncated").inc()
 
 
-class TranslationModelHandler(ModelHandler[TranslationJob, TranslatedJob, TranslationEngine]):
+class TranslationModelHandler(ModelHandler[TranslationJob, Union[TranslatedJob, FailedJob], TranslationEngine]):
     """``RunInference(TranslationModelHandler(name, engine_config, batching, identities))``."""
 
     def __init__(self, name: str, engine: EngineConfig, batching: BatchingConfig, identities: Identities):
@@ -66,7 +84,7 @@ class TranslationModelHandler(ModelHandler[TranslationJob, TranslatedJob, Transl
 
     def run_inference(
         self, batch: Sequence[TranslationJob], model: TranslationEngine, inference_args: Optional[dict[str, Any]] = None
-    ) -> Iterable[TranslatedJob]:
+    ) -> Iterable[Union[TranslatedJob, FailedJob]]:
         started = time.perf_counter()
         results = translate_jobs(model, batch, self.identities)
         Metrics.distribution(NAMESPACE, f"batch_sentences/{self.name}").update(len(batch))

@@ -58,6 +58,14 @@ class TranslatedJob:
     truncated: bool = False
 
 
+@dataclass(frozen=True)
+class FailedJob:
+    """A job the engine raised on, even when retried alone."""
+
+    job: TranslationJob
+    error: str
+
+
 def pair_key(sample_key: str, source: str, target: str) -> str:
     """The key of the parallel pair (and of a drop) for one sample and target language."""
     return stable_key("translate", sample_key, source, target)

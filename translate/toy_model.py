@@ -25,7 +25,7 @@ class ToyModel:
     vocab_size: int
 
 
-def emoji_texts(languages: tuple[str, ...] = ("en", "es", "fr", "it", "pt", "de")) -> list[str]:
+def emoji_texts(languages: tuple[str, ...] = ("en", "es", "de")) -> list[str]:
     """CLDR emoji names, e.g. ``grinning face with big eyes`` / ``cara sonriendo con ojos grandes``."""
     import emoji
 
@@ -38,14 +38,15 @@ def emoji_texts(languages: tuple[str, ...] = ("en", "es", "fr", "it", "pt", "de"
 
 
 def train_sentencepiece(texts: list[str], path: str, vocab_size: int) -> str:
-    """Unigram model: ``<unk>`` = 0, ``</s>`` = 1, no ``<s>``/``<pad>``, language tokens kept whole."""
+    """BPE model (seconds to train, where unigram takes many): ``<unk>`` = 0, ``</s>`` = 1,
+    no ``<s>``/``<pad>``, language tokens kept whole."""
     import sentencepiece
 
     with open(path, "wb") as handle:
         sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_writer=handle, vocab_size=vocab_size, model_type="unigram",
+            sentence_iterator=iter(texts), model_writer=handle, vocab_size=vocab_size, model_type="bpe",
             character_coverage=1.0, unk_id=0, eos_id=1, bos_id=-1, pad_id=-1, num_threads=2, minloglevel=2,
-            user_defined_symbols=list(LANGUAGE_TOKENS), seed_sentencepiece_size=200_000,
+            user_defined_symbols=list(LANGUAGE_TOKENS),
         )
     return path
 

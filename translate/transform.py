@@ -16,15 +16,15 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
-from babelshard.langid import load_lid_model, predict_language
+from babelshard.langid import load_lid_model
 from babelshard.stats import Drop
 from babelshard.translate.cache import group_by_pair, list_cache_files, read_cache_file, write_cache_file
 from babelshard.translate.config import TranslateConfig
 from babelshard.translate.engines import engine_identity
-from babelshard.translate.filters import check_translation
+from babelshard.translate.filters import check_translation, lid_predictions
 from babelshard.translate.handler import NAMESPACE, TranslationModelHandler
 from babelshard.translate.jobs import (
-    KEPT_HUMAN, Identities, TranslatedJob, TranslationJob, failed_job_drops, fan_out, merge_translations,
+    KEPT_HUMAN, FailedJob, Identities, TranslatedJob, TranslationJob, failed_job_drops, fan_out, merge_translations,
     resolve_group, translation_requests,
 )
 
@@ -85,21 +85,29 @@ class CheckTranslations(beam.DoFn):
         if self.filters.enabled and self.filters.language_id:
             self.lid = load_lid_model(self.filters.lid_model_path)
 
-    def process(self, translated: TranslatedJob):
-        failure = None
-        if self.filters.enabled:
-            text, job = translated.entry.text, translated.job
-            predicted = predict_language(self.lid, text) if self.lid is not None and text.strip() else None
-            failure = check_translation(
-                job.text, text, job.target_language, self.filters, score=translated.entry.score, predicted=predicted
-            )
-        for item in fan_out(translated, failure):
+    def process(self, translated: TranslatedJob | FailedJob):
+        if isinstance(translated, FailedJob):
+            items = failed_job_drops(translated.job, translated.error)
+        else:
+            items = fan_out(translated, self.check(translated))
+        for item in items:
             if isinstance(item, Drop):
                 count(f"dropped/{item.reason}")
                 yield pvalue.TaggedOutput(DROPS, item)
             else:
                 count("captions")
                 yield item
+
+
+    def check(self, translated: TranslatedJob) -> tuple[str, str] | None:
+        if not self.filters.enabled:
+            return None
+        text, job = translated.entry.text, translated.job
+        predictions = lid_predictions(self.lid, text) if self.lid is not None and text.strip() else None
+        return check_translation(
+            job.text, text, job.target_language, self.filters,
+            source_language=job.source_language, score=translated.entry.score, predictions=predictions,
+        )
 
 
 class MergeIntoSamples(beam.DoFn):
@@ -166,16 +174,17 @@ class TranslateCaptions(beam.PTransform):
             | "GroupByCacheKey" >> beam.CoGroupByKey()
             | "Resolve" >> beam.ParDo(ResolveGroups()).with_outputs(MISSES, main="hits")
         )
-        fresh, engine_drops = self._translate(resolved[MISSES])
+        results, engine_drops = self._translate(resolved[MISSES])
         if config.cache.url and config.cache.write:
             _ = (
-                fresh
+                results
+                | "Fresh" >> beam.Filter(lambda t: isinstance(t, TranslatedJob))
                 | "CacheBucket" >> beam.Map(lambda t: ((t.entry.target_language, t.job.cache_key[0]), t.entry))
                 | "GroupCacheWrites" >> beam.GroupByKey()
                 | "WriteCache" >> beam.FlatMap(write_cache_group, config.cache.url)
             )
         checked = (
-            (resolved.hits, fresh)
+            (resolved.hits, results)
             | "AllTranslations" >> beam.Flatten()
             | "Check" >> beam.ParDo(CheckTranslations(config)).with_outputs(DROPS, main="captions")
         )
@@ -188,7 +197,7 @@ class TranslateCaptions(beam.PTransform):
         return {"samples": merged.samples, "parallel": merged[PARALLEL], "drops": drops}
 
     def _translate(self, misses):
-        """One RunInference per engine; returns (translated jobs, [engine-error drops])."""
+        """One RunInference per engine: (translated and failed jobs, [dead-letter drops])."""
         outputs, drops = [], []
         for name in sorted(set(self.config.targets.values())):
             handler = TranslationModelHandler(name, self.config.engines[name], self.config.batching, self.identities)
@@ -196,5 +205,5 @@ class TranslateCaptions(beam.PTransform):
             translated, dead_letter = jobs | f"Translate[{name}]" >> RunInference(handler).with_exception_handling()
             outputs.append(translated)
             drops.append(dead_letter.failed_inferences | f"EngineErrors[{name}]" >> beam.FlatMap(engine_failures))
-        fresh = tuple(outputs) | "Translated" >> beam.Flatten()
-        return fresh, drops
+        results = tuple(outputs) | "Translated" >> beam.Flatten()
+        return results, drops
