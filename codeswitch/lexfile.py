@@ -153,7 +153,7 @@ def iter_lexicon_batches(url: str, batch_rows: int = 65536) -> Iterator[pa.Recor
 
 def import_metadata(url: str) -> dict:
     """The import statistics stored in the file (empty for files written elsewhere)."""
-    meta = _open_parquet(url).schema_arrow.metadata or {}
+    meta = _open_parquet(url).metadata.metadata or {}
     return json.loads(meta[META_KEY]) if META_KEY in meta else {}
 
 

@@ -13,6 +13,10 @@ Streaming: every CSV is read in blocks straight out of the zip. Memory holds two
 dense id arrays (2 bytes per expression, 4 per meaning) and one spill partition at a
 time; the joins run partition by partition over Arrow files in a temporary folder
 (``partitions`` of them, each about 1/partitions of the English-linked dump).
+
+Counting: ``inputs`` are (term pair, source) links; each ends as a pair (``outputs``),
+a counted skip (``drops``) or merged into a pair another link gave
+(``counters["merged_links"]``).
 """
 from __future__ import annotations
 
@@ -44,8 +48,8 @@ TABLES = {
 _TEXT = pa.schema([("id", pa.int64()), ("txt", pa.string())])
 _DENOTATION = pa.schema([("meaning", pa.int64()), ("expr", pa.int64()), ("lang", pa.int16())])
 _LINK = pa.schema([("src", pa.int64()), ("tgt", pa.int64()), ("lang", pa.int16()), ("source", pa.int32())])
-_SCORED = pa.schema([("src", pa.int64()), ("tgt", pa.int64()), ("lang", pa.int16()), ("score", pa.float64())])
-_NAMED = pa.schema([("src", pa.int64()), ("lang", pa.int16()), ("score", pa.float64()), ("target_term", pa.string())])
+_NAMED = pa.schema([("src", pa.int64()), ("lang", pa.int16()), ("source", pa.int32()), ("target_term", pa.string())])
+_TERMS = pa.schema([("source_term", pa.string()), ("target_language", pa.string()), ("target_term", pa.string()), ("source", pa.int32())])
 
 
 @dataclass(frozen=True)
@@ -176,32 +180,48 @@ def _link_partition(table: pa.Table, meaning_source: DenseLookup, out: Partition
     out.write(links, links["tgt"].to_numpy() % out.count)
 
 
-def _score_partition(links: pa.Table, texts: pa.Table, quality: DenseLookup, out: Partitions) -> None:
-    """Distinct sources' quality summed per pair, target text attached."""
+def _target_partition(links: pa.Table, texts: pa.Table, out: Partitions) -> None:
+    """Distinct (src, tgt, lang, source) links with the target text attached."""
     links = links.group_by(["src", "tgt", "lang", "source"], use_threads=False).aggregate([])
-    scored = links.append_column("score", pa.array(quality.get(links["source"].to_numpy()).astype(np.float64)))
-    scored = scored.group_by(["src", "tgt", "lang"], use_threads=False).aggregate([("score", "sum")])
-    named = scored.join(texts, keys="tgt", right_keys="id", join_type="inner", use_threads=False)
-    named = named.select(["src", "lang", "score_sum", "txt"]).rename_columns(_NAMED.names)
+    named = links.join(texts, keys="tgt", right_keys="id", join_type="inner", use_threads=False)
+    named = named.select(["src", "lang", "source", "txt"]).rename_columns(_NAMED.names)
     out.write(named, named["src"].to_numpy() % out.count)
 
 
-def _name_partition(named: pa.Table, texts: pa.Table, languages: list[str], max_words: int,
-                    out: Partitions, counts: np.ndarray, stats: StageStats) -> None:
+def _source_partition(named: pa.Table, texts: pa.Table, languages: list[str], max_words: int,
+                      out: Partitions, counts: np.ndarray, stats: StageStats) -> None:
+    """Source text attached; unusable terms counted; partitioned by the source text."""
     joined = named.join(texts, keys="src", right_keys="id", join_type="inner", use_threads=False)
-    rows = {"source_language": [], "source_term": [], "target_language": [], "target_term": [], "score": [], "origin": []}
+    rows: dict[str, list] = {name: [] for name in _TERMS.names}
     parts = []
-    for src, lang, score, tgt in zip(*(joined[c].to_pylist() for c in ("txt", "lang", "score", "target_term"))):
+    for src, lang, tgt, source in zip(*(joined[c].to_pylist() for c in ("txt", "lang", "target_term", "source"))):
         stats.inputs += 1
         problem = term_problem(src, max_words) or term_problem(tgt, max_words)
         if problem:
             stats.drop(STAGE, problem)
             continue
         counts[lang] += 1
-        for name, value in zip(rows, (languages[0], src, languages[lang], tgt, score, STAGE)):
+        for name, value in zip(_TERMS.names, (src, languages[lang], tgt, source)):
             rows[name].append(value)
         parts.append(zlib.crc32(src.encode("utf-8")) % out.count)
-    out.write(pa.table(rows, schema=LEXICON_SCHEMA), np.array(parts, dtype=np.int64))
+    out.write(pa.table(rows, schema=_TERMS), np.array(parts, dtype=np.int64))
+
+
+def _scored_terms(table: pa.Table, source_language: str, quality: DenseLookup, stats: StageStats) -> pa.Table:
+    """Score = quality summed over the distinct sources of a pair (varieties of one language merged)."""
+    keys = ["source_term", "target_language", "target_term"]
+    distinct = table.group_by(keys + ["source"], use_threads=False).aggregate([])
+    distinct = distinct.append_column("score", pa.array(quality.get(distinct["source"].to_numpy()).astype(np.float64)))
+    scored = distinct.group_by(keys, use_threads=False).aggregate([("score", "sum")])
+    # links that joined a pair already given by another source, variety or meaning
+    stats.counters["merged_links"] += table.num_rows - scored.num_rows
+    n = scored.num_rows
+    return pa.table({
+        "source_language": pa.array([source_language] * n, pa.string()),
+        "source_term": scored["source_term"], "target_language": scored["target_language"],
+        "target_term": scored["target_term"], "score": scored["score_sum"],
+        "origin": pa.array([STAGE] * n, pa.string()),
+    }, schema=LEXICON_SCHEMA)
 
 
 def choose_languages(languages: list[str], counts: np.ndarray, options: PanlexOptions) -> list[str]:
@@ -233,32 +253,30 @@ def import_panlex(path: str, output: str, options: PanlexOptions = PanlexOptions
             denotations.remove(part)
         links.close()
         counts = np.zeros(len(languages), dtype=np.int64)
-        named, final = Partitions(tmp, "named", _NAMED, k), Partitions(tmp, "final", LEXICON_SCHEMA, k)
+        named, terms = Partitions(tmp, "named", _NAMED, k), Partitions(tmp, "terms", _TERMS, k)
         for part in range(k):
-            text_part = texts.read(part).rename_columns(["id", "txt"])
-            _score_partition(links.read(part).rename_columns(["src", "tgt", "lang", "source"]), text_part, quality, named)
+            _target_partition(links.read(part), texts.read(part), named)
             links.remove(part)
         named.close()
         for part in range(k):
-            _name_partition(named.read(part), texts.read(part), languages, options.max_words, final, counts, stats)
-        final.close()
+            _source_partition(named.read(part), texts.read(part), languages, options.max_words, terms, counts, stats)
+            named.remove(part)
+        terms.close()
         kept = choose_languages(languages, counts, options)
-        _write_final(final, kept, output, stats)
+        _write_final(terms, kept, output, languages[0], quality, stats)
     return kept
 
 
-def _write_final(final: Partitions, kept: list[str], output: str, stats: StageStats) -> None:
+def _write_final(terms: Partitions, kept: list[str], output: str, source_language: str, quality: DenseLookup,
+                 stats: StageStats) -> None:
     writer = LexiconWriter(output)
     wanted = pa.array(kept, pa.string())
-    for part in range(final.count):
-        table = final.read(part)
+    for part in range(terms.count):
+        table = terms.read(part)
         selected = table.filter(pc.is_in(table["target_language"], wanted))
         if table.num_rows > selected.num_rows:
             stats.drop(STAGE, "language_not_selected", table.num_rows - selected.num_rows)
-        merged = aggregate_pairs(selected)
-        if selected.num_rows > merged.num_rows:  # the same spelling in two varieties of one language
-            stats.drop(STAGE, "duplicate_variety_pair", selected.num_rows - merged.num_rows)
-        writer.write(merged)
+        writer.write(aggregate_pairs(_scored_terms(selected, source_language, quality, stats)))
     stats.outputs += writer.rows
     writer.close(stats)
     if writer.rows == 0:

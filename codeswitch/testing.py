@@ -31,6 +31,7 @@ class PanlexSource:
     label: str
     quality: int
     pairs: list[tuple[str, str, str]] = field(default_factory=list)
+    english_variety: str = "eng-000"
 
 
 def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
@@ -41,7 +42,7 @@ def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def build_panlex_zip(path: str, sources: list[PanlexSource], source_variety: str = "eng-000", folder: str = "panlex-20240101-csv") -> None:
+def build_panlex_zip(path: str, sources: list[PanlexSource], folder: str = "panlex-20240101-csv") -> None:
     """Write ``path``: one meaning per (source, English term, target variety) with all its targets."""
     varieties: dict[str, int] = {}
     exprs: dict[tuple[int, str], int] = {}
@@ -69,8 +70,43 @@ def build_panlex_zip(path: str, sources: list[PanlexSource], source_variety: str
         for (english, uid), targets in grouped.items():
             meaning = len(tables["meaning"]) + 1
             tables["meaning"].append([meaning, sid])
-            for text, var in [(english, source_variety)] + [(t, uid) for t in targets]:
+            for text, var in [(english, source.english_variety)] + [(t, uid) for t in targets]:
                 tables["denotation"].append([len(tables["denotation"]) + 1, meaning, expr(var, text)])
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, header in LAYOUT.items():
             archive.writestr(f"{folder}/{name}.csv", _csv_bytes(header, tables[name]))
+
+
+def write_dictd_subset(index_path: str, headwords: set[str], out_stem: str) -> str:
+    """Copy the entries of some headwords from a real dictd database into a small one.
+
+    Returns the new ``.index`` path; its ``.dict.dz`` is gzip (dictd's dictzip reads as gzip).
+    """
+    import gzip
+
+    from babelshard.codeswitch.dictd import decode_number, dict_path_for, read_dict_text
+
+    data = read_dict_text(dict_path_for(index_path))
+    digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+    def encode(value: int) -> str:
+        out = ""
+        while True:
+            out = digits[value % 64] + out
+            value //= 64
+            if value == 0:
+                return out
+
+    body, lines = bytearray(), []
+    with open(index_path, encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) == 3 and fields[0] in headwords:
+                start, length = decode_number(fields[1]), decode_number(fields[2])
+                lines.append(f"{fields[0]}\t{encode(len(body))}\t{encode(length)}\n")
+                body += data[start : start + length]
+    with open(out_stem + ".index", "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+    with gzip.open(out_stem + ".dict.dz", "wb") as handle:
+        handle.write(bytes(body))
+    return out_stem + ".index"
