@@ -33,6 +33,7 @@ class FusionConfig(StrictModel):
     dropout: float = Field(0.0, ge=0, lt=1)
     special_ids: tuple[int, ...] = Field(DEFAULT_SPECIAL_IDS, description="token ids never masked (besides pad)")
     region_classes: int = Field(0, ge=0, description="MC-MRM: classes of region labels; 0: regression only")
+    hybrid_vocab: str | None = Field(None, description="SMALR: the hybrid vocabulary artifact folder")
 
 
 class FusionObjectiveConfig(StrictModel):
@@ -42,8 +43,8 @@ class FusionObjectiveConfig(StrictModel):
     mask_ratios: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description="mask / random / keep")
     patch_mask_probability: float = Field(0.15, gt=0, lt=1)
     patch_zero_ratio: float = Field(0.9, ge=0, le=1, description="masked patches zeroed; the rest kept")
-    negatives: int = Field(3, ge=1, description="ITM random negatives per positive (M3P: 3)")
-    hard_negatives: bool = Field(False, description="ITM: sample negatives from contrastive similarities")
+    negatives: int = Field(3, ge=1, description="mc_vlm: random negatives per positive (M3P: 3)")
+    hard_temperature: float = Field(0.07, gt=0, description="itm: temperature of the hard-negative sampling")
     conditioning: Literal["cross", "concat"] = Field("cross", description="TLM: cross-attention or concatenation")
     regression_weight: float = Field(1.0, ge=0)
     classification_weight: float = Field(1.0, ge=0)

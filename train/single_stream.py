@@ -80,14 +80,16 @@ class SingleStreamModel(FrozenAware):
         return self.patch_embed(vectors) + self.patch_positions + self.stream_embedding.weight[IMAGE_STREAM]
 
     def joint(self, tokens: torch.Tensor | None, languages: Sequence[str] | None, patches: Context | None) -> torch.Tensor:
-        """Shared layers over [text; patches]; either part may be absent."""
+        """Shared layers over [text; context]; the context is embedded patches (or, for a
+        translation pair, the embedded source sentence); either part may be absent."""
         parts, masks = [], []
         if tokens is not None:
             parts.append(self.text_inputs(tokens, languages))
             masks.append(tokens == self.pad_id)
         if patches is not None:
             parts.append(patches.states)
-            masks.append(torch.zeros(patches.states.shape[:2], dtype=torch.bool, device=patches.states.device))
+            no_pad = torch.zeros(patches.states.shape[:2], dtype=torch.bool, device=patches.states.device)
+            masks.append(no_pad if patches.mask is None else patches.mask)
         return self.encoder(torch.cat(parts, dim=1), torch.cat(masks, dim=1))
 
     # part 1's interface: each modality alone through the shared layers, mean-pooled
@@ -101,6 +103,10 @@ class SingleStreamModel(FrozenAware):
     # fusion interface: the "context" of a single-stream model is its embedded patches
     def image_context(self, images: torch.Tensor) -> Context:
         return Context(self.patch_inputs(images))
+
+    def text_context(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> Context:
+        """A source sentence as context: its embedded tokens, appended to the sequence."""
+        return Context(self.text_inputs(tokens, languages), tokens == self.pad_id)
 
     def fused_text(self, tokens: torch.Tensor, languages: Sequence[str] | None, context: Context | None) -> torch.Tensor:
         return self.joint(tokens, languages, context)[:, : tokens.shape[1]]
