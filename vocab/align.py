@@ -135,6 +135,7 @@ class AlignmentResult:
     precision_at_1: float
     precision_at_1_csls: float
     history: list[dict[str, float]] = field(default_factory=list)
+    held_out: list[str] = field(default_factory=list)  # source words kept out of training, for evaluation
 
     def summary(self) -> dict[str, float | int | str | list]:
         return {
@@ -184,4 +185,5 @@ def align(source: WordVectors, target: WordVectors, pairs: Iterable[tuple[str, s
         pairs_given=given, pairs_in_vocabulary=split.pairs_in_vocabulary, train_pairs=int(len(train)),
         test_words=len(split.test), precision_at_1=precision_at_1(mapped, tgt, split.test, None),
         precision_at_1_csls=history[-1]["precision_at_1_csls"], history=history,
+        held_out=[source.words[i] for i in split.test],
     )

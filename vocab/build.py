@@ -123,6 +123,8 @@ def _align_all(config: VocabConfig, vectors: dict, stage: str, log: Callable[[st
         os.makedirs(os.path.join(stage, "alignment"), exist_ok=True)
         np.savez(os.path.join(stage, "alignment", f"{lang}.npz"), matrix=result.matrix,
                  mean=result.source_normalizer.mean)
+        with open(os.path.join(stage, "alignment", f"{lang}.heldout.txt"), "w", encoding="utf-8") as handle:
+            handle.write("".join(word + "\n" for word in result.held_out))
         results[lang] = result
     return results
 

@@ -31,6 +31,7 @@ class SentencePieceConfig(StrictModel):
     character_coverage: float = Field(0.9995, gt=0.9, le=1.0, description="0.9995 suits CJK; 1.0 for small alphabets")
     alpha: float = Field(0.3, gt=0.0, le=1.0, description="language sampling q_i ∝ p_i^alpha")
     sample_sentences: int = Field(1_000_000, ge=1, description="size of the balanced training sample")
+    byte_fallback: bool = Field(False, description="spell characters outside the coverage as UTF-8 bytes, never <unk>")
     user_defined_symbols: tuple[str, ...] = Field((), description="extra special tokens kept whole")
     max_sentence_length: int = Field(4192, ge=16)
     seed: int = 0

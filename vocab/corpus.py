@@ -47,7 +47,7 @@ def write_corpora(records: Iterable[Any], folder: str, lowercase: bool = True, i
                     )
                 raw, tokens = handles[lang]
                 raw.write(line + "\n")
-                tokens.write(" ".join(text_tokens(line, lowercase, include_punctuation)) + "\n")
+                tokens.write(" ".join(text_tokens(line, lowercase, include_punctuation, cleaned=True)) + "\n")
                 lines[lang] = lines.get(lang, 0) + 1
     finally:
         for raw, tokens in handles.values():

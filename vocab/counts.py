@@ -43,9 +43,9 @@ def record_texts(record: Any) -> list[tuple[str, str]]:
     raise TypeError(f"cannot count tokens of a {type(record).__name__}")
 
 
-def text_tokens(text: str, lowercase: bool = True, include_punctuation: bool = True) -> list[str]:
+def text_tokens(text: str, lowercase: bool = True, include_punctuation: bool = True, cleaned: bool = False) -> list[str]:
     """The shared word tokenization, as every vocabulary step applies it."""
-    tokens = tokenize_words(clean_text(text))
+    tokens = tokenize_words(text if cleaned else clean_text(text))
     if not include_punctuation:
         tokens = [token for token in tokens if is_word(token)]
     return [token.casefold() for token in tokens] if lowercase else tokens

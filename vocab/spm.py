@@ -39,6 +39,7 @@ def _train(spm, sample_path: str, config: SentencePieceConfig, model_prefix: str
         vocab_size=config.vocab_size,
         character_coverage=config.character_coverage,
         user_defined_symbols=list(config.user_defined_symbols),
+        byte_fallback=config.byte_fallback,
         max_sentence_length=config.max_sentence_length,
         input_sentence_size=0,  # the balanced sample is already the training set
         shuffle_input_sentence=False,

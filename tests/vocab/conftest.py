@@ -74,11 +74,7 @@ def fortune_root(tmp_path_factory) -> str:
     require_debian(os.path.join(FORTUNES, "de"), "fortunes-de")
     require_debian(os.path.join(FORTUNES, "es"), "fortunes-es")
     root = str(tmp_path_factory.mktemp("fortunes"))
-    files = {
-        "en": [p for p in glob.glob(os.path.join(FORTUNES, "*")) if os.path.isfile(p) and "." not in os.path.basename(p)],
-        "de": glob.glob(os.path.join(FORTUNES, "de", "*.u8")),
-        "es": [p for p in glob.glob(os.path.join(FORTUNES, "es", "*")) if os.path.isfile(p) and "." not in os.path.basename(p)],
-    }
+    files = {lang: glob.glob(os.path.join(FORTUNES, folder, "*.u8")) for lang, folder in (("en", ""), ("de", "de"), ("es", "es"))}
     for lang, paths in files.items():
         texts = [text for path in sorted(paths) for text in fortune_texts(os.path.realpath(path))]
         write_text_folder(root, lang, "fortunes", texts)
