@@ -51,6 +51,12 @@ def stream_config(toy: dict[str, str], name: str, batch_size: int = 16, **extra:
 
 
 @pytest.fixture(scope="session")
+def stream_of(toy) -> Callable[..., Any]:
+    """``stream_of(name, batch_size, **settings)``: a StreamConfig over the toy shards."""
+    return lambda name, batch_size=16, **extra: stream_config(toy, name, batch_size, **extra)
+
+
+@pytest.fixture(scope="session")
 def batches(toy, tokenizer) -> Callable[..., list[dict]]:
     """``batches(stream, count)``: the first ``count`` sub-batches of that stream."""
     from babelshard.train.mixer import MixedStream
@@ -113,3 +119,47 @@ def fit() -> Callable[..., list[float]]:
         return losses
 
     return run
+
+
+SMALR_LANGUAGES = ("de", "en", "es", "fr")
+
+
+@pytest.fixture(scope="session")
+def hybrid_vocab(toy, tmp_path_factory) -> str:
+    """The vocab issue's hybrid vocabulary built from the toy captions (counts with Beam,
+    32-d fastText per language, t = 3, K = 64); returns the artifact folder."""
+    from babelshard.vocab.build import build_vocab
+    from babelshard.vocab.config import FastTextConfig, HybridConfig, VocabConfig
+
+    output = str(tmp_path_factory.mktemp("vocab"))
+    config = VocabConfig(
+        captions=(toy["caption"],), languages=SMALR_LANGUAGES, output=output,
+        fasttext=FastTextConfig(dim=WIDTH, epoch=5, min_count=1, bucket=20000, minn=2, maxn=4),
+        hybrid=HybridConfig(min_count=3, num_shared=64),
+    )
+    build_vocab(config)
+    return f"{output}/hybrid"
+
+
+@pytest.fixture(scope="session")
+def hybrid_tokenizer(hybrid_vocab):
+    from babelshard.train.smalr import HybridTokenizer
+
+    return HybridTokenizer(hybrid_vocab, max_length=16)
+
+
+@pytest.fixture(scope="session")
+def smalr_batches(toy, hybrid_tokenizer) -> Callable[..., list[dict]]:
+    """Batches tokenized with the hybrid vocabulary (language-aware collation):
+    ``pairs`` (two captions of one image) and ``caption``."""
+    from babelshard.train.fusion_data import FusionMixedStream
+
+    def make(name: str, count: int = 8) -> list[dict]:
+        if name == "pairs":
+            stream = stream_config(toy, "pairs", pair_languages=["de", "es", "fr"])
+        else:
+            stream = stream_config(toy, "caption", languages=list(SMALR_LANGUAGES))
+        mixed = FusionMixedStream([stream], hybrid_tokenizer, seed=1, batches_per_epoch=count)
+        return [b["streams"][name] for b in itertools.islice(iter(mixed), count)]
+
+    return make
