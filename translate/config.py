@@ -94,7 +94,7 @@ class FilterConfig(StrictModel):
 class BatchingConfig(StrictModel):
     """RunInference batching and model sharing."""
 
-    min_batch_size: int = Field(1, ge=1)
+    min_batch_size: int = Field(32, ge=1, description="BatchElements starts here and adapts up to max_batch_size")
     max_batch_size: int = Field(256, ge=1, description="sentences per RunInference batch")
     max_batch_duration_secs: int | None = Field(None, ge=1, description="streaming: flush a batch after this long")
     share_model_per_machine: bool = Field(False, description="one model per machine shared by all processes (GPU workers)")

@@ -114,3 +114,30 @@ def build_toy_marian(workdir: str | Path, *, vocab_size: int = 1000, **model: in
     with open(os.path.join(hf_dir, "vocab.json"), encoding="utf-8") as handle:
         size = len(json.load(handle))
     return ToyModel(hf_dir, ct2_dir, spm_path, size)
+
+
+def transformers_greedy_pieces(model: ToyModel, texts: list[str], max_new_tokens: int,
+                               prefix: tuple[str, str] | None = None) -> list[list[str]]:
+    """Target pieces of ``transformers``' greedy ``generate`` (the reference the CTranslate2
+    engine is checked against). ``prefix``: (source, target) language tokens, fed as an
+    M2M-100 tokenizer would (source token id first) and forced as the decoder's first token."""
+    import torch
+    from transformers import MarianMTModel, MarianTokenizer
+
+    tokenizer = MarianTokenizer.from_pretrained(model.transformers_dir)
+    marian = MarianMTModel.from_pretrained(model.transformers_dir).eval()
+    pad = tokenizer.pad_token_id
+    rows = tokenizer(texts).input_ids
+    if prefix:
+        rows = [[tokenizer.convert_tokens_to_ids(prefix[0])] + row for row in rows]
+    width = max(map(len, rows))
+    inputs = {
+        "input_ids": torch.tensor([row + [pad] * (width - len(row)) for row in rows]),
+        "attention_mask": torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows]),
+    }
+    start = [pad] + ([tokenizer.convert_tokens_to_ids(prefix[1])] if prefix else [])
+    with torch.no_grad():
+        output = marian.generate(**inputs, decoder_input_ids=torch.tensor([start] * len(texts)), num_beams=1,
+                                 do_sample=False, max_new_tokens=max_new_tokens, bad_words_ids=[[pad]])
+    special = {pad, tokenizer.eos_token_id}
+    return [tokenizer.convert_ids_to_tokens([i for i in row[len(start):].tolist() if i not in special]) for row in output]

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from babelshard.translate.config import CTranslate2EngineConfig
 from babelshard.translate.ctranslate2_engine import CTranslate2Engine
 from babelshard.translate.engines import create_engine
+from babelshard.translate.toy_model import transformers_greedy_pieces
 
 SOURCES = [
     "a red apple on a wooden table",
@@ -24,36 +24,10 @@ def engine_config(model, **overrides) -> CTranslate2EngineConfig:
     return CTranslate2EngineConfig(**settings)
 
 
-def transformers_greedy(model, texts, max_new_tokens, prefix=None):
-    """Target pieces of transformers' greedy generate, special tokens removed."""
-    from transformers import MarianMTModel, MarianTokenizer
-
-    tokenizer = MarianTokenizer.from_pretrained(model.transformers_dir)
-    marian = MarianMTModel.from_pretrained(model.transformers_dir).eval()
-    pad = tokenizer.pad_token_id
-    encoded = tokenizer(texts, return_tensors="pt", padding=True)
-    kwargs = {}
-    if prefix:  # as M2M-100's tokenizer does: the source language token id, then the text's ids
-        rows = [[tokenizer.convert_tokens_to_ids(prefix[0])] + ids for ids in tokenizer(texts).input_ids]
-        width = max(map(len, rows))
-        encoded = {
-            "input_ids": torch.tensor([row + [pad] * (width - len(row)) for row in rows]),
-            "attention_mask": torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows]),
-        }
-        start = [pad, tokenizer.convert_tokens_to_ids(prefix[1])]
-        kwargs["decoder_input_ids"] = torch.tensor([start] * len(texts))
-    with torch.no_grad():
-        output = marian.generate(**encoded, num_beams=1, do_sample=False, max_new_tokens=max_new_tokens,
-                                 bad_words_ids=[[pad]], **kwargs)
-    special = {pad, tokenizer.eos_token_id}
-    skip = 2 if prefix else 1
-    return [tokenizer.convert_ids_to_tokens([i for i in row[skip:].tolist() if i not in special]) for row in output]
-
-
 def test_float32_greedy_equals_transformers_token_for_token(toy_marian):
     engine = create_engine(engine_config(toy_marian))
     results = engine.translate(SOURCES, "en", "es")
-    expected = transformers_greedy(toy_marian, SOURCES, max_new_tokens=12)
+    expected = transformers_greedy_pieces(toy_marian, SOURCES, max_new_tokens=12)
     assert [list(r.pieces) for r in results] == expected
     assert len({r.pieces for r in results}) > 1, "outputs should depend on the input"
     assert all(r.score is not None and r.score < 0 for r in results)
@@ -63,7 +37,7 @@ def test_language_prefix_tokens_equal_transformers_forced_prefix(toy_marian):
     """M2M-100 style: source starts with __en__, target forced to start with __es__."""
     engine = create_engine(engine_config(toy_marian, language_tokens="m2m100"))
     results = engine.translate(SOURCES, "en", "es")
-    expected = transformers_greedy(toy_marian, SOURCES, max_new_tokens=12, prefix=("__en__", "__es__"))
+    expected = transformers_greedy_pieces(toy_marian, SOURCES, max_new_tokens=12, prefix=("__en__", "__es__"))
     assert [list(r.pieces) for r in results] == expected
     assert all("__es__" not in r.pieces for r in results)
 
