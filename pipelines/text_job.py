@@ -87,9 +87,10 @@ class CleanedStream(beam.PTransform):
             drops.append(read.drops)
         records = reads | "Sources" >> beam.Flatten() | "Spread" >> beam.Reshuffle()
         kept = self._clean(records, drops)
-        samples_per_shard = self.output.samples_per_shard
+        # The hash covers this folder's sources only: adding a language does not rewrite the others.
+        branch_hash = config_hash(self.job.model_copy(update={"sources": list(self.sources)}))
         return {"samples": kept, "drops": drops | "Drops" >> beam.Flatten()} | "Write" >> WriteShards(
-            self.folder, self.kind, samples_per_shard=samples_per_shard, config_hash=config_hash(self.job), extra=self.extra
+            self.folder, self.kind, samples_per_shard=self.output.samples_per_shard, config_hash=branch_hash, extra=self.extra
         )
 
     def _clean(self, records, drops: list):

@@ -1,0 +1,46 @@
+"""Job options on small real inputs: language ID and dedup switched off, and a rerun
+that adds a language leaves the finished folders alone."""
+from __future__ import annotations
+
+import os
+
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from babelshard.config import JobConfig
+from babelshard.configbase import parse_config
+from babelshard.pipelines.parallel_clean import prepare_pair
+from babelshard.pipelines.parallel_readers import read_po
+from babelshard.pipelines.text_job import add_text_streams
+from babelshard.shards.index import read_index
+from babelshard.stats import Drop
+
+
+def run(cfg) -> None:
+    with TestPipeline() as pipeline:
+        add_text_streams(pipeline, cfg)
+
+
+def po_config(out, paths: dict[str, str], **parallel) -> JobConfig:
+    sources = [{"name": f"django-{lang}", "format": "po", "target_language": lang, "paths": [path]} for lang, path in paths.items()]
+    return parse_config(JobConfig, {"output": {"folder": str(out)}, "parallel": {"sources": sources, **parallel}})
+
+
+def test_without_lid_and_dedup_every_prepared_pair_is_kept(tmp_path, po_path):
+    cfg = po_config(tmp_path, {"it": po_path("it")}, lid={"enabled": False}, filters={"dedup": False})
+    run(cfg)
+    with open(po_path("it"), "rb") as handle:
+        items = list(read_po(handle, cfg.parallel.sources[0], "django.po"))
+    prepared = [prepare_pair(p, cfg.parallel.filters) if not isinstance(p, Drop) else p for p in items]
+    expected = sum(not isinstance(p, Drop) for p in prepared)
+    index = read_index(str(tmp_path / "parallel" / "en-it"))
+    assert index.samples == expected and index.languages == {"en-it": expected}
+
+
+def test_adding_a_language_does_not_rewrite_finished_folders(tmp_path, po_path):
+    run(po_config(tmp_path, {"de": po_path("de")}, lid={"enabled": False}))
+    folder = tmp_path / "parallel" / "en-de"
+    before = {name: os.stat(folder / name).st_mtime_ns for name in os.listdir(folder) if name.endswith(".tar")}
+    run(po_config(tmp_path, {"de": po_path("de"), "pl": po_path("pl")}, lid={"enabled": False}))
+    after = {name: os.stat(folder / name).st_mtime_ns for name in os.listdir(folder) if name.endswith(".tar")}
+    assert before and before == after
+    assert read_index(str(tmp_path / "parallel" / "en-pl")).samples > 100
