@@ -107,6 +107,7 @@ class VisionConfig(StrictModel):
     layers: int = 2
     heads: int = 4
     mlp_ratio: float = 4.0
+    pool: Literal["mean", "first"] = "mean"
     feature_dim: int | None = Field(None, description="features kind: size of the .npy vector")
     feature: str | None = Field(None, description="features kind: the member name, e.g. 'clip'")
 

@@ -66,13 +66,16 @@ class TextTransformer(nn.Module):
 
 
 class TinyViT(nn.Module):
-    """Patch embedding, a class token, pre-norm transformer layers; returns the class state."""
+    """Patch embedding, a class token, pre-norm transformer layers; returns the class
+    token's state (``pool: first``) or the mean of the patch states (``mean``, which
+    carries image-specific signal from the first step and escapes the collapsed start of
+    contrastive training sooner at toy scale)."""
 
     def __init__(self, config: VisionConfig):
         super().__init__()
         if config.image_size % config.patch_size:
             raise ValueError(f"image_size {config.image_size} is not a multiple of patch_size {config.patch_size}")
-        self.width = config.width
+        self.width, self.pool = config.width, config.pool
         patches = (config.image_size // config.patch_size) ** 2
         self.patch_embed = nn.Conv2d(3, config.width, config.patch_size, config.patch_size, bias=False)
         self.class_token = nn.Parameter(torch.zeros(1, 1, config.width))
@@ -83,7 +86,8 @@ class TinyViT(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         patches = self.patch_embed(images).flatten(2).transpose(1, 2)
         states = torch.cat([self.class_token.expand(patches.shape[0], -1, -1), patches], dim=1) + self.positional
-        return self.ln_final(self.blocks(states)[:, 0])
+        states = self.ln_final(self.blocks(states))
+        return states[:, 0] if self.pool == "first" else states[:, 1:].mean(dim=1)
 
 
 class FeatureEncoder(nn.Module):

@@ -2,8 +2,8 @@
 into a frozen English CLIP's space (triangle distillation, TriKD).
 
 The multilingual encoder is a local ``transformers`` directory (XLM-R in the paper), a
-babelshard model file whose text tower is used (e.g. one trained with CTL on parallel
-pairs, mCLIP's text-encoder stage), or, when none is given, a fresh trainable text
+babelshard model file whose text tower is used (e.g. a ``text`` model trained with CTL
+on parallel pairs, mCLIP's text-encoder stage), or, when none is given, a fresh trainable text
 transformer. The X-projector is ``projector_layers`` transformer layers over the
 encoder's token states, mean pooled and projected to the teacher's embedding size.
 """
@@ -17,7 +17,16 @@ from torch import nn
 
 from babelshard.train.config import ModelConfig
 from babelshard.train.encoders import TextTransformer, TransformersEncoder, make_block, pool_states
-from babelshard.train.models import ClipModel, FrozenAware, VocabInfo, freeze, load_frozen_teacher, load_model_file, register_model
+from babelshard.train.models import (
+    ClipModel,
+    FrozenAware,
+    TextModel,
+    VocabInfo,
+    freeze,
+    load_frozen_teacher,
+    load_model_file,
+    register_model,
+)
 
 
 def _heads(width: int, wanted: int) -> int:
@@ -69,8 +78,8 @@ def build_encoder(config: ModelConfig, vocab: VocabInfo) -> nn.Module:
     if os.path.isdir(source):
         return freeze(TransformersEncoder(source, vocab.pad_id))
     model, _, encoder_vocab = load_model_file(source)
-    if not isinstance(model, ClipModel):
-        raise ValueError(f"{source}: expected a 'clip' model whose text tower to use")
+    if not isinstance(model, (ClipModel, TextModel)):
+        raise ValueError(f"{source}: expected a 'clip' or 'text' model whose text tower to use")
     if (encoder_vocab.size, encoder_vocab.pad_id) != (vocab.size, vocab.pad_id):
         raise ValueError(f"{source}: encoder vocabulary {encoder_vocab.size} differs from the tokenizer's {vocab.size}")
     return freeze(model.text)

@@ -66,10 +66,10 @@ class FrozenAware(nn.Module):
     """``train()`` leaves frozen submodules in eval mode (no dropout in a teacher)."""
 
     def train(self, mode: bool = True) -> "FrozenAware":
-        super().train(mode)
+        super().train(mode and not getattr(self, "_babelshard_frozen", False))
         for module in self.modules():
-            if getattr(module, "_babelshard_frozen", False):
-                module.eval()
+            if module is not self and getattr(module, "_babelshard_frozen", False):
+                nn.Module.train(module, False)
         return self
 
 
@@ -95,6 +95,23 @@ class ClipModel(FrozenAware):
 @register_model("clip")
 def build_clip(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
     return ClipModel(config, vocab)
+
+
+class TextModel(FrozenAware):
+    """A text tower with a projection and no image side (CTL, mCLIP's text-encoder stage)."""
+
+    def __init__(self, config: ModelConfig, vocab: VocabInfo):
+        super().__init__()
+        self.text = TextTransformer(vocab.size, vocab.max_length, vocab.pad_id, config.text)
+        self.text_proj = nn.Linear(config.text.width, config.embed_dim, bias=False)
+
+    def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
+        return self.text_proj(self.text(tokens))
+
+
+@register_model("text")
+def build_text(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    return TextModel(config, vocab)
 
 
 def _load_builtins() -> None:
