@@ -60,6 +60,7 @@ class CacheConfig(StrictModel):
     url: str | None = Field(None, description="fsspec URL of the persistent translation cache (parquet files)")
     read: bool = True
     write: bool = True
+    files_per_pair: int = Field(4, ge=1, le=256, description="parquet files a run writes per language pair")
 
 
 class FilterConfig(StrictModel):

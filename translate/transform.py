@@ -149,6 +149,11 @@ def read_cached_entries(pipeline, config: TranslateConfig, identities: Identitie
     )
 
 
+def cache_bucket(translated: TranslatedJob, buckets: int) -> tuple[tuple[str, int], object]:
+    """Fresh translations of one pair spread over ``buckets`` files by cache key."""
+    return (translated.entry.target_language, int(translated.job.cache_key[:8], 16) % buckets), translated.entry
+
+
 def write_cache_group(item, url: str) -> list[str]:
     """Write one bucket of fresh translations; returns the files written."""
     _, entries = item
@@ -179,7 +184,7 @@ class TranslateCaptions(beam.PTransform):
             _ = (
                 results
                 | "Fresh" >> beam.Filter(lambda t: isinstance(t, TranslatedJob))
-                | "CacheBucket" >> beam.Map(lambda t: ((t.entry.target_language, t.job.cache_key[0]), t.entry))
+                | "CacheBucket" >> beam.Map(cache_bucket, config.cache.files_per_pair)
                 | "GroupCacheWrites" >> beam.GroupByKey()
                 | "WriteCache" >> beam.FlatMap(write_cache_group, config.cache.url)
             )
