@@ -121,3 +121,25 @@ def manpage_root(tmp_path_factory) -> str:
         ]
         write_text_folder(root, lang, "manpages", paragraphs, per_shard=5000)
     return root
+
+
+MANPAGE_CONFIG = {
+    "name": "manpages-en-de",
+    "fasttext": {"dim": 50, "epoch": 5, "min_count": 3, "bucket": 200000, "threads": 2},
+    "alignment": {"pivot": "en", "lexicons": {"de": FREEDICT_DEU}, "test_size": 500, "refine_iterations": 1},
+    "hybrid": {"min_count": 50, "num_shared": 500, "kmeans_iterations": 15, "backend": "numpy", "seed": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def manpage_build(tmp_path_factory, manpage_root) -> str:
+    """The whole vocabulary build on the English/German man pages with FreeDict eng-deu."""
+    from babelshard.configbase import parse_config
+    from babelshard.vocab.build import build_vocab
+    from babelshard.vocab.config import VocabConfig
+
+    require_debian(FREEDICT_DEU, "dict-freedict-eng-deu")
+    output = str(tmp_path_factory.mktemp("manpage-vocab"))
+    config = parse_config(VocabConfig, {**MANPAGE_CONFIG, "text": [os.path.join(manpage_root, "text")], "output": output})
+    build_vocab(config)
+    return output
