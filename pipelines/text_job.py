@@ -18,7 +18,7 @@ from babelshard.fs import join
 from babelshard.pipelines.parallel_clean import check_pair_languages, pair_dedup_key, prepare_pair
 from babelshard.pipelines.parallel_readers import read_moses, read_po, read_tmx, read_tsv
 from babelshard.pipelines.stage import ApplyStage
-from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, texts_of_pair, texts_of_sample
+from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, Spread, texts_of_pair, texts_of_sample
 from babelshard.pipelines.text_clean import (
     check_text_language,
     keep_first_by_key,
@@ -85,7 +85,7 @@ class CleanedStream(beam.PTransform):
             read = pbegin | f"Read[{source.name}]" >> ReadSource(source, reader, how)
             reads.append(read.main)
             drops.append(read.drops)
-        records = reads | "Sources" >> beam.Flatten() | "Spread" >> beam.Reshuffle()
+        records = reads | "Sources" >> beam.Flatten() | "Spread" >> Spread()
         kept = self._clean(records, drops)
         # The hash covers this folder's sources only: adding a language does not rewrite the others.
         branch_hash = config_hash(self.job.model_copy(update={"sources": list(self.sources)}))
