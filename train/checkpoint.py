@@ -7,6 +7,7 @@ Files are written under a temporary name and renamed, so a kill never leaves a t
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
@@ -33,6 +34,7 @@ class TrainState:
     counters_done: Counter = field(default_factory=Counter)
     counters_live: dict[int, dict[str, dict[str, int]]] = field(default_factory=dict)
     samples: Counter = field(default_factory=Counter)
+    data_digest: str = ""
 
     def counters(self) -> dict[str, int]:
         """Totals (``stream/name``) over finished iterators and the live workers."""
@@ -42,9 +44,11 @@ class TrainState:
                 total.update({f"{stream}/{name}": n for name, n in counts.items()})
         return dict(sorted(total.items()))
 
-    def observe(self, meta: dict[str, Any]) -> None:
-        """Record a batch the loop has taken from the loader."""
+    def observe(self, meta: dict[str, Any], digest: str = "") -> None:
+        """Record a batch the loop has taken from the loader; ``data_digest`` chains the
+        batch digests, so two runs (or two ranks) can be compared by one string."""
         self.consumed += 1
+        self.data_digest = hashlib.sha1(f"{self.data_digest}:{digest}".encode()).hexdigest()[:16]
         self.worker_states[meta["worker"]] = meta["cursor"]
         self.counters_live[meta["worker"]] = meta["counters"]
 
@@ -58,7 +62,8 @@ class TrainState:
         self.epoch, self.consumed, self.worker_states = self.epoch + 1, 0, {}
 
     def rank_part(self) -> dict[str, Any]:
-        return {"worker_states": self.worker_states, "counters": self.counters(), "rng": capture_rng()}
+        return {"worker_states": self.worker_states, "counters": self.counters(), "rng": capture_rng(),
+                "data_digest": self.data_digest}
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -134,4 +139,5 @@ def state_from_checkpoint(data: dict[str, Any], rank: int) -> TrainState:
     state.worker_states = {int(k): v for k, v in part["worker_states"].items()}
     state.counters_done = Counter(part["counters"])
     state.samples = Counter(saved["samples"])
+    state.data_digest = part["data_digest"]
     return state

@@ -56,6 +56,14 @@ def itm_scores(model: torch.nn.Module, tokenizer: Any, data: EvalSet, texts: lis
     return scores
 
 
+def first_images(data: EvalSet, count: int | None) -> EvalSet:
+    """The first ``count`` images and their captions (ITM scores every pair: N² passes)."""
+    if count is None or count >= len(data.keys):
+        return data
+    captions = {lang: [(text, i) for text, i in caps if i < count] for lang, caps in data.captions.items()}
+    return EvalSet(data.keys[:count], data.images[:count], data.features[:count], captions, data.skipped)
+
+
 def translation_versions(data: EvalSet, owner: torch.Tensor, lang: str, languages: Sequence[str]) -> dict[str, list[int]]:
     """For each translation language, each caption's translation: the index of the first
     caption of the same image in that language (languages missing an image are skipped)."""
@@ -82,8 +90,10 @@ def consistency_similarity(images: torch.Tensor, texts: dict[str, torch.Tensor],
 
 def evaluate_fusion(model: torch.nn.Module, tokenizer: Any, config: EvalConfig, scorer: Scorer = "embedding",
                     device: str = "cpu", translation_languages: Sequence[str] | None = None,
-                    query_weight: float | None = None) -> dict[str, Any]:
+                    query_weight: float | None = None, itm_images: int | None = None) -> dict[str, Any]:
     data = load_eval_set(config)
+    if scorer == "itm":
+        data = first_images(data, itm_images)
     model.eval()
     images = embed_images(model, data, config.batch_size, device) if scorer != "itm" else None
     owners = {lang: torch.tensor([i for _, i in captions]) for lang, captions in data.captions.items()}

@@ -110,7 +110,7 @@ def evaluate_preset(config: FusionTrainConfig, model_path: str | None = None, de
     results: dict[str, Any] = {"model": path}
     for scorer in config.eval.scorers:
         results[scorer] = evaluate_fusion(model, tokenizer, config.eval, scorer, device,
-                                          config.eval.translation_languages, config.eval.query_weight)
+                                          config.eval.translation_languages, config.eval.query_weight, config.eval.itm_images)
     target = config.eval.output or os.path.join(config.loop.output, "eval.json")
     os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
     with open(target, "w", encoding="utf-8") as handle:

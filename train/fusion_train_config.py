@@ -60,6 +60,7 @@ class FusionEvalConfig(EvalConfig):
     scorers: list[Scorer] = Field(default_factory=lambda: ["embedding"], min_length=1)
     translation_languages: list[str] | None = Field(None, description="consistency: default every evaluated language")
     query_weight: float | None = Field(None, ge=0, le=1, description="consistency: weight of the query itself; default the plain mean")
+    itm_images: int | None = Field(100, ge=1, description="itm: score only the first N images (N² model passes per language)")
 
 
 class FusionTrainConfig(TrainConfig):

@@ -74,8 +74,8 @@ def train_step(trainer: Trainer, batches: Iterator[dict[str, Any]], clock: StepC
         fetch = time.perf_counter()
         batch = next(batches)
         clock.waited(time.perf_counter() - fetch)
-        trainer.state.observe(batch["meta"])
         digests.append(batch_digest(batch))
+        trainer.state.observe(batch["meta"], digests[-1])
         sync = micro == accum - 1 or not hasattr(trainer.wrapped, "no_sync")
         with contextlib.nullcontext() if sync else trainer.wrapped.no_sync():
             with autocast(trainer):

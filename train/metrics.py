@@ -16,6 +16,16 @@ class MetricsLog:
         self.path = path
         if path:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self._end_torn_line(path)
+
+    @staticmethod
+    def _end_torn_line(path: str) -> None:
+        """A run killed mid-write leaves a partial last line; start the resumed run's on a new one."""
+        if os.path.exists(path) and os.path.getsize(path):
+            with open(path, "rb+") as handle:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    handle.write(b"\n")
 
     def write(self, record: Mapping[str, Any]) -> None:
         if not self.path:
@@ -25,8 +35,15 @@ class MetricsLog:
 
 
 def read_metrics(path: str) -> list[dict[str, Any]]:
+    """Every complete record; a line torn by a kill is left out."""
+    records = []
     with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for line in handle:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
 
 
 def batch_digest(batch: Mapping[str, Any]) -> str:

@@ -102,7 +102,7 @@ def run_digests(dataset: MixedStream, workers: int, start: TrainState | None = N
     dataset.begin_epoch(0, state.consumed, state.worker_states)
     out = []
     for batch in loader(dataset, workers):
-        state.observe(batch["meta"])
+        state.observe(batch["meta"], batch_digest(batch))
         out.append((batch_digest(batch), batch["streams"]["caption"]["image"]))
         if limit is not None and len(out) == limit:
             break
