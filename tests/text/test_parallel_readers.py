@@ -124,6 +124,25 @@ def test_moses_reader_keeps_alignment_and_counts_unaligned_lines(po_path):
     assert [d.reason for d in drops] == ["unaligned"] * 3
 
 
+def test_invalid_utf8_in_po_and_moses_is_a_counted_drop(po_path, tmp_path):
+    pairs = django_pairs(po_path, "pl")
+    polish = next(i for i, (_, pl) in enumerate(pairs) if any(ord(c) > 127 for c in pl))
+    src = [(en + "\n").encode() for en, _ in pairs]
+    tgt = [(pl + "\n").encode() for _, pl in pairs]
+    tgt[polish] = (pairs[polish][1] + "\n").encode("cp1250")
+    source = MosesSource(name="m", format="moses", source_language="en", target_language="pl", paths=["x"])
+    got, drops = split_items(read_moses(src, tgt, source, "x.en"))
+    assert len(got) == len(pairs) - 1 and [d.reason for d in drops] == ["invalid_utf8"]
+    data = open(po_path("pl"), "rb").read()
+    first = data.index(b'msgstr "', data.index(b'msgid "Arabic"'))
+    line_end = data.index(b"\n", first)
+    broken = data[:first] + data[first:line_end].decode().encode("cp1250", errors="replace") + b"\xff" + data[line_end:]
+    (tmp_path / "pl.po").write_bytes(broken)
+    before, _ = po_pairs(po_path("pl"), "pl")
+    after, drops = po_pairs(str(tmp_path / "pl.po"), "pl")
+    assert len(after) == len(before) - 1 and "invalid_utf8" in {d.reason for d in drops}
+
+
 def test_moses_in_beam_reads_compressed_aligned_files(tmp_path, po_path):
     pairs = django_pairs(po_path, "ru", 200)
     (tmp_path / "Django.en-ru.en.gz").write_bytes(gzip.compress("".join(en + "\n" for en, _ in pairs).encode()))

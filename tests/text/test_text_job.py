@@ -162,6 +162,17 @@ def test_parallel_drops_by_reason(built):
         assert all(len(r.meta["langid_scores"]) == 2 for r in records)
 
 
+def test_every_counted_reason_is_an_enumerated_one(built):
+    from babelshard.pipelines.parallel_clean import PAIR_DROP_REASONS
+    from babelshard.pipelines.text_clean import TEXT_DROP_REASONS
+
+    _, out, _, _ = built
+    for stats_path in list((out / "text").glob("*/stats.json")) + list((out / "parallel").glob("*/stats.json")):
+        allowed = TEXT_DROP_REASONS if stats_path.parts[-3] == "text" else PAIR_DROP_REASONS
+        reasons = {key.split("/", 1)[1] for key in json.loads(stats_path.read_text())["drops"]}
+        assert reasons and reasons <= set(allowed), stats_path
+
+
 def test_weights_json_beside_the_indexes(built):
     _, out, cfg, _ = built
     text = read_weights(str(out / "text"))
