@@ -198,3 +198,15 @@ def test_every_django_catalogue_parses(django_locale):
         pairs, _ = po_pairs(path, language if language != "en" else "en_GB")
         want = sorted((k.split("\x04")[-1], v) for k, v in mo_singulars(path[:-3] + ".mo").items())
         assert sorted((p.source_text, p.target_text) for p in pairs) == want, path
+
+
+def test_tmx_in_beam_streams_a_compressed_memory(tmp_path, po_path):
+    pairs = django_pairs(po_path, "de", 40)
+    write_tmx(tmp_path / "memory.tmx", pairs, "de")
+    (tmp_path / "memory.tmx.gz").write_bytes(gzip.compress((tmp_path / "memory.tmx").read_bytes()))
+    source = TmxSource(name="tm", format="tmx", source_language="en", target_language="de", paths=[str(tmp_path / "*.tmx.gz")])
+    expected = [(("<" + en) if i == 5 else en, ("<" + de) if i == 5 else de) for i, (en, de) in enumerate(pairs) if i != 3]
+    with TestPipeline() as pipeline:
+        read = pipeline | ReadSource(source, read_tmx, "stream")
+        assert_that(read.main | beam.Map(lambda p: (p.source_text, p.target_text)), equal_to(expected), label="pairs")
+        assert_that(read.drops | beam.Map(lambda d: d.reason), equal_to(["missing_side"]), label="drops")
