@@ -2,8 +2,8 @@
 
 The NumPy version (torch sums the clusters) works in row blocks (distances via ||x||^2 - 2 x.c + ||c||^2 with a
 BLAS matrix product), so memory stays at the data plus one block of distances. It is
-deterministic for a seed: initial centroids are distinct random points, and an empty
-cluster is re-seeded with the point farthest from its centroid.
+deterministic for a seed: initial centroids come from k-means++ on a random subsample,
+and an empty cluster is re-seeded with the point farthest from its centroid.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from babelshard.vocab.counts import VocabError
 
 BLOCK_ROWS = 16384
+SEED_SAMPLE_PER_CLUSTER = 16
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,25 @@ def _update(data: np.ndarray, labels: np.ndarray, distances: np.ndarray, k: int)
     return (sums / sizes[:, None]).astype(np.float32)
 
 
+def initial_centroids(data: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ (D^2 sampling) on a random subsample of at most SEED_SAMPLE_PER_CLUSTER * k rows:
+    random starts leave blobs split or merged, and full k-means++ costs k passes over all rows."""
+    sample = data[np.sort(rng.choice(data.shape[0], min(data.shape[0], SEED_SAMPLE_PER_CLUSTER * k), replace=False))]
+    chosen = [int(rng.integers(sample.shape[0]))]
+    closest = ((sample - sample[chosen[0]]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        total = float(closest.sum())
+        if total <= 0.0:  # every sampled point is already a centre: take unused ones
+            unused = np.setdiff1d(np.arange(sample.shape[0]), chosen)
+            chosen.append(int(unused[0]))
+        else:
+            chosen.append(int(np.searchsorted(np.cumsum(closest), rng.random() * total)))
+        closest = np.minimum(closest, ((sample - sample[chosen[-1]]) ** 2).sum(axis=1))
+    return sample[chosen].copy()
+
+
 def kmeans_numpy(data: np.ndarray, k: int, iterations: int, seed: int) -> KMeansResult:
-    rng = np.random.default_rng(seed)
-    centroids = data[np.sort(rng.choice(data.shape[0], k, replace=False))].copy()
+    centroids = initial_centroids(data, k, np.random.default_rng(seed))
     labels, distances = assign(data, centroids)
     for _ in range(iterations):
         centroids = _update(data, labels, distances, k)
