@@ -1,7 +1,9 @@
 """``build_pipeline(cfg, options)``: the build job, assembled from labelled composite steps.
 
 The caption stream reads like a list: read sources, clean, dedup, check language,
-plan shards, skip complete shards, download, translate, code-switch, write shards.
+plan shards, skip complete shards, then download and write each shard in one step;
+or, when translation or code-switching is configured: download, translate,
+code-switch, write shards.
 Translation and code-switching are hook points filled by their packages' transforms
 (``cfg.translate`` / ``cfg.codeswitch``); the text and parallel streams come from
 ``babelshard.pipelines.text_job.add_text_streams``.
@@ -21,6 +23,7 @@ from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.pipelines.cleaning import DedupCaptions, clean_stage, language_check_stage
 from babelshard.pipelines.download import DownloadImages
+from babelshard.pipelines.download_shards import DownloadAndWriteShards
 from babelshard.pipelines.plan import KeepPending, PlanShards
 from babelshard.pipelines.read import ReadCaptionSources
 from babelshard.shards.beam import WriteShards
@@ -84,14 +87,21 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
         candidates, drops = checked.main, drops + [checked.drops]
     plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest, skip_complete(cfg))
     pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
+    earlier_drops = tuple(drops) | "EarlierDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
+    extra = {"job": cfg.name}
+    if not any(getattr(cfg, field) is not None for field, _, _ in CAPTION_HOOKS):
+        {"records": pending, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
+            captions.download, folder, plan, digest, extra
+        )
+        return
     downloaded = pending | "Download" >> DownloadImages(captions.download)
-    samples, drops = downloaded.main, drops + [downloaded.drops]
+    samples, drops = downloaded.main, [earlier_drops, downloaded.drops]
     for field, module, name in CAPTION_HOOKS:
         if getattr(cfg, field) is not None:
             samples, drops = apply_hook(samples, drops, cfg, field, module, name)
-    all_drops = tuple(drops) | "AllDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
+    all_drops = tuple(drops) | "AllDrops" >> beam.Flatten()
     {"samples": samples, "drops": all_drops} | "WriteCaptionShards" >> WriteShards(
-        folder, CAPTION_STREAM, num_shards=plan.num_shards, config_hash=digest, extra={"job": cfg.name}
+        folder, CAPTION_STREAM, num_shards=plan.num_shards, config_hash=digest, extra=extra
     )
 
 

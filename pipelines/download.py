@@ -5,6 +5,8 @@ pool) and :func:`finish_record` (checks, img2dataset's ``Resizer``; runs in the 
 thread, as img2dataset resizes in its main thread). :func:`download_record` is both in
 sequence. :class:`DownloadImages` is the Beam wrapper: it keeps up to twice
 ``thread_count`` downloads in flight and emits results as they complete.
+:mod:`babelshard.pipelines.download_shards` uses the same :class:`Downloads` to fetch
+and write one planned shard in one step, so images never cross a shuffle.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from babelshard.pipelines.config import DownloadConfig
 from babelshard.pipelines.fetch import Fetched, FetchError, HostLimiter, build_opener, fetch_url
-from babelshard.pipelines.images import HASH_MISMATCH, ImageError, check_image, make_resizer, resize_image
+from babelshard.pipelines.images import HASH_MISMATCH, ImageError, make_resizer, process_image
 from babelshard.pipelines.stage import DROPS
 from babelshard.records import CaptionSample
 from babelshard.stats import Drop
@@ -70,8 +72,7 @@ def finish_record(record: CaptionSample, fetched: Fetched | Drop, resources: Dow
     if expected and expected != digest:
         return Drop(record.key, STAGE, HASH_MISMATCH, detail=f"got {digest}", url=record.url)
     try:
-        check_image(fetched.data, resources.settings.max_pixels)
-        image = resize_image(fetched.data, resources.resizer)
+        image = process_image(fetched.data, resources.settings.max_pixels, resources.resizer)
     except ImageError as error:
         detail = f"{error.detail}; Content-Type {fetched.content_type}" if fetched.content_type else error.detail
         return Drop(record.key, STAGE, error.reason, detail=detail, url=record.url)
@@ -92,39 +93,31 @@ def download_record(record: CaptionSample, resources: DownloadResources) -> Capt
     return finish_record(record, fetch_record(record, resources), resources)
 
 
-class DownloadDoFn(beam.DoFn):
+class Downloads:
+    """Downloads in a thread pool, at most ``2 * thread_count`` in flight; results (checked
+    and resized in the caller's thread) come back in completion order, counted."""
+
     def __init__(self, settings: DownloadConfig):
-        self.settings = settings
+        self.resources = make_download_resources(settings)
+        self.pool = concurrent.futures.ThreadPoolExecutor(settings.thread_count, thread_name_prefix="download")
+        self.limit = 2 * settings.thread_count
+        self.in_flight: collections.deque = collections.deque()
         self.inputs = Metrics.counter(STAGE, "inputs")
         self.outputs = Metrics.counter(STAGE, "outputs")
         self.retried = Metrics.counter(STAGE, "retried_requests")
         self.image_bytes = Metrics.distribution(STAGE, "image_bytes")
 
-    def setup(self) -> None:
-        self.resources = make_download_resources(self.settings)
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.settings.thread_count, thread_name_prefix="download")
-        self.in_flight: collections.deque = collections.deque()
-
-    def process(self, record: CaptionSample) -> Iterator[Any]:
+    def submit(self, record: CaptionSample) -> Iterator[CaptionSample | Drop]:
+        """Start one download; yields whatever finished meanwhile (waits when the pool is full)."""
         self.inputs.inc()
         self.in_flight.append((record, self.pool.submit(fetch_record, record, self.resources)))
-        limit = 2 * self.settings.thread_count
-        yield from self._completed(block=len(self.in_flight) >= limit)
+        yield from self.completed(block=len(self.in_flight) >= self.limit)
 
-    def finish_bundle(self) -> Iterator[Any]:
+    def drain(self) -> Iterator[CaptionSample | Drop]:
         while self.in_flight:
-            for item in self._completed(block=True):
-                if isinstance(item, pvalue.TaggedOutput):
-                    yield pvalue.TaggedOutput(item.tag, GlobalWindows.windowed_value(item.value))
-                else:
-                    yield GlobalWindows.windowed_value(item)
+            yield from self.completed(block=True)
 
-    def teardown(self) -> None:
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def _completed(self, block: bool) -> Iterator[Any]:
+    def completed(self, block: bool) -> Iterator[CaptionSample | Drop]:
         """Results of finished downloads; with ``block``, waits until at least one is done."""
         if block and self.in_flight:
             concurrent.futures.wait([future for _, future in self.in_flight], return_when="FIRST_COMPLETED")
@@ -132,12 +125,12 @@ class DownloadDoFn(beam.DoFn):
         while self.in_flight:
             record, future = self.in_flight.popleft()
             if future.done():
-                yield self._result(record, future.result())
+                yield self.finish(record, future.result())
             else:
                 still.append((record, future))
         self.in_flight = still
 
-    def _result(self, record: CaptionSample, fetched: Fetched | Drop) -> Any:
+    def finish(self, record: CaptionSample, fetched: Fetched | Drop) -> CaptionSample | Drop:
         if isinstance(fetched, Fetched):
             self.image_bytes.update(len(fetched.data))
             if fetched.attempts > 1:
@@ -145,9 +138,42 @@ class DownloadDoFn(beam.DoFn):
         result = finish_record(record, fetched, self.resources)
         if isinstance(result, Drop):
             Metrics.counter(STAGE, f"dropped/{result.reason}").inc()
-            return pvalue.TaggedOutput(DROPS, result)
-        self.outputs.inc()
+        else:
+            self.outputs.inc()
         return result
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def tagged(result: CaptionSample | Drop) -> Any:
+    return pvalue.TaggedOutput(DROPS, result) if isinstance(result, Drop) else result
+
+
+class DownloadDoFn(beam.DoFn):
+    """Samples with images on the main output, drops on ``drops``."""
+
+    def __init__(self, settings: DownloadConfig):
+        self.settings = settings
+
+    def setup(self) -> None:
+        self.downloads = Downloads(self.settings)
+
+    def process(self, record: CaptionSample) -> Iterator[Any]:
+        for result in self.downloads.submit(record):
+            yield tagged(result)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for result in self.downloads.drain():
+            item = tagged(result)
+            if isinstance(item, pvalue.TaggedOutput):
+                yield pvalue.TaggedOutput(item.tag, GlobalWindows.windowed_value(item.value))
+            else:
+                yield GlobalWindows.windowed_value(item)
+
+    def teardown(self) -> None:
+        if getattr(self, "downloads", None) is not None:
+            self.downloads.close()
 
 
 class DownloadImages(beam.PTransform):

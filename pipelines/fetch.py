@@ -142,7 +142,9 @@ class _LimitedRedirectHandler(urllib.request.HTTPRedirectHandler):
     def __init__(self, max_redirects: int):
         super().__init__()
         self.max_redirects = max_redirects
-        self.max_redirections = max_redirects + 1  # ours triggers first, with its own reason
+        # urllib's own limits (10 hops, 4 visits of one URL) would raise a bare 302
+        # HTTPError; ours trigger first, with their own reason.
+        self.max_redirections = self.max_repeats = max_redirects + 1
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         scheme = urllib.parse.urlsplit(newurl).scheme.lower()

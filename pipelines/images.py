@@ -29,9 +29,10 @@ REASONS = (NOT_AN_IMAGE, DECOMPRESSION_BOMB, TRUNCATED_IMAGE, DECODE_ERROR, IMAG
 
 # img2dataset's Resizer messages -> our reasons.
 _RESIZER_REASONS = {"image too small": IMAGE_TOO_SMALL, "aspect ratio too large": ASPECT_RATIO}
-# The Resizer silences C-level output by swapping file descriptors 1 and 2, which is
-# not thread-safe; img2dataset calls it from one thread per process, and so do we.
-_RESIZE_LOCK = threading.Lock()
+# The Resizer silences C-level output by swapping file descriptors 1 and 2, and the
+# header check changes warning filters; neither is thread-safe. img2dataset resizes in
+# one thread per process, and so do we: image work in a process takes this lock.
+_IMAGE_LOCK = threading.Lock()
 _TAIL = 4096
 
 
@@ -112,8 +113,14 @@ def make_resizer(settings: ImageConfig) -> Any:
 
 def resize_image(data: bytes, resizer: Any) -> ResizedImage:
     """img2dataset's Resizer on the bytes; its error messages become reasons."""
-    with _RESIZE_LOCK:
-        image, width, height, original_width, original_height, error = resizer(io.BytesIO(data))
+    image, width, height, original_width, original_height, error = resizer(io.BytesIO(data))
     if error is not None:
         raise ImageError(_RESIZER_REASONS.get(error, DECODE_ERROR), error)
     return ResizedImage(image, width, height, original_width, original_height)
+
+
+def process_image(data: bytes, max_pixels: int, resizer: Any) -> ResizedImage:
+    """Check, then resize; one image at a time per process."""
+    with _IMAGE_LOCK:
+        check_image(data, max_pixels)
+        return resize_image(data, resizer)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from babelshard.fs import filesystem
 from babelshard.shards.beam import completed_shards, shard_count, shard_of
 
 
@@ -22,6 +23,14 @@ def plan_shards(candidates: int, samples_per_shard: int) -> int:
 
 def completed_for_plan(num_shards: int, folder: str, config_hash: str) -> list[int]:
     return sorted(completed_shards(folder, num_shards, config_hash))
+
+
+def prepare_folder(num_shards: int, folder: str) -> int:
+    """Create the shard folder before any shard is written: a shard with only drops
+    writes its failures parquet without creating the folder (object stores need none)."""
+    fs, path = filesystem(folder)
+    fs.makedirs(path, exist_ok=True)
+    return num_shards
 
 
 def is_pending(key: str, num_shards: int, completed: list[int] | frozenset) -> bool:
@@ -45,7 +54,11 @@ class PlanShards(beam.PTransform):
 
     def expand(self, candidates) -> ShardPlan:
         count = candidates | "Count" >> beam.combiners.Count.Globally()
-        num = count | "NumShards" >> beam.Map(plan_shards, self.samples_per_shard)
+        num = (
+            count
+            | "NumShards" >> beam.Map(plan_shards, self.samples_per_shard)
+            | "PrepareFolder" >> beam.Map(prepare_folder, self.folder)
+        )
         if self.skip_complete:
             done = num | "Completed" >> beam.Map(completed_for_plan, self.folder, self.config_hash)
         else:

@@ -155,3 +155,15 @@ def test_multi_processing_gives_the_same_shards(tmp_path, image_server, download
     assert shard_digests(a) == shard_digests(b) and len(shard_digests(a)) >= 2
     assert read_index(a).as_json() == read_index(b).as_json()
     assert json.load(open(os.path.join(a, "stats.json"))) == json.load(open(os.path.join(b, "stats.json")))
+
+
+def test_a_run_where_every_image_fails_still_accounts_for_everything(tmp_path, image_server, download_settings):
+    tsv = tmp_path / "gone.tsv"
+    write_tsv(tsv, [(f"gone picture {i}", f"{image_server.url}/404?{i}") for i in range(5)])
+    cfg = job(tmp_path, [cc3m_source(tsv)], download_settings, samples_per_shard=2)
+    run_job(cfg)
+    folder = caption_folder(cfg)
+    assert read_index(folder).samples == 0
+    stats = json.load(open(os.path.join(folder, "stats.json")))
+    assert stats["inputs"] == 5 and stats["drops"] == {"download/not_found": 5}
+    assert len(failure_rows(folder)) == 5

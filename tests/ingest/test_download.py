@@ -160,3 +160,13 @@ def test_loopback_allowed_explicitly():
     assert address_allowed("127.0.0.1", allow_loopback=True)
     assert address_allowed("::1", allow_loopback=True)
     assert not address_allowed("10.0.0.1", allow_loopback=True)
+
+
+def test_a_redirect_loop_hits_our_limit_before_urllibs(image_server):
+    from babelshard.pipelines.config import DownloadConfig
+
+    defaults = make_download_resources(DownloadConfig(allow_loopback=True, per_host_rate=0.0, retries=0))
+    before = image_server.hits["/redirect/loop"]
+    result = download_record(record_for(image_server.url + "/redirect/loop"), defaults)
+    assert isinstance(result, Drop) and result.reason == "too_many_redirects"
+    assert image_server.hits["/redirect/loop"] - before == 6  # the first request and 5 redirects
