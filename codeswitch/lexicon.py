@@ -67,24 +67,11 @@ class Lexicon:
         self.source_language = source_language
         self.entries = entries
         self.stats = stats
-        first: dict[str, tuple] = {}
-        prefixes: set[str] = set()
         languages: set[str] = set()
-        for key, entry in entries.items():
+        for entry in entries.values():
             languages.update(entry[0])
-            words = key.split(" ")
-            for n in range(2, len(words)):
-                prefixes.add(" ".join(words[:n]))
-            known, continues = first.get(words[0], (None, False))
-            if len(words) == 1:
-                first[key] = (entry, continues)
-            else:
-                first[words[0]] = (known, True)
-        # first word -> (its own entry or None, whether longer terms start with it)
-        self.first = first
-        # proper multi-word prefixes of longer terms, so longest-match stops as soon as it can
-        self.prefixes = prefixes
         self.languages = tuple(sorted(languages))
+        self.first = _match_index(entries)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -112,6 +99,30 @@ class Lexicon:
     @classmethod
     def from_pairs(cls, pairs: Iterable[Pair], build: LexiconBuild = LexiconBuild()) -> "Lexicon":
         return cls.from_table(pairs_to_table(pairs), build)
+
+
+def _match_index(entries: dict[str, Entry]) -> dict[str, tuple]:
+    """A word trie for longest match: word -> node, node = ``(entry or None, {next word: node} or None)``.
+
+    Matching walks it with the caption's own (already hashed) token strings, so a
+    multi-word term costs one small-dict lookup per extra word and no string building.
+    """
+    root: dict[str, list] = {}
+    for key, entry in entries.items():
+        level, node = root, None
+        for word in key.split(" "):
+            if level is None:
+                level = node[1] = {}
+            node = level.get(word)
+            if node is None:
+                node = level[word] = [None, None]
+            level = node[1]
+        node[0] = entry
+    return _freeze(root)
+
+
+def _freeze(level: dict[str, list]) -> dict[str, tuple]:
+    return {word: (node[0], None if node[1] is None else _freeze(node[1])) for word, node in level.items()}
 
 
 def _select_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> pa.Table:

@@ -116,30 +116,24 @@ def threshold(probability: float) -> int:
 
 
 def segment(folded: list[str], lexicon: Lexicon) -> list[tuple[int, int, tuple]]:
-    """Longest-match units ``(start, stop, entry)`` over case-folded tokens."""
-    first, get, prefixes = lexicon.first.get, lexicon.entries.get, lexicon.prefixes
-    units, i, n = [], 0, len(folded)
-    while i < n:
-        hit = first(folded[i])
-        if hit is None:
-            i += 1
+    """Longest-match units ``(start, stop, entry)`` over case-folded tokens (a walk of the word trie)."""
+    n = len(folded)
+    units, resume = [], 0
+    for i, node in enumerate(map(lexicon.first.get, folded)):  # one C-level pass of first-word lookups
+        if node is None or i < resume:
             continue
-        entry, stop = hit[0], i + 1
-        if hit[1]:
-            phrase, j = folded[i], i + 1
-            while j < n:
-                phrase = phrase + " " + folded[j]
-                j += 1
-                longer = get(phrase)
-                if longer is not None:
-                    entry, stop = longer, j
-                if phrase not in prefixes:
-                    break
+        entry, stop, children, j = node[0], i + 1, node[1], i + 1
+        while children is not None and j < n:
+            node = children.get(folded[j])
+            if node is None:
+                break
+            j += 1
+            if node[0] is not None:
+                entry, stop = node[0], j
+            children = node[1]
         if entry is not None:
             units.append((i, stop, entry))
-            i = stop
-        else:
-            i += 1
+            resume = stop
     return units
 
 
@@ -154,38 +148,40 @@ def code_switch(text: str, key: str, variant: int, lexicon: Lexicon, params: Swi
     if draws.u32() >= params.sent_cut:
         return None
     tokens = tokenize_words(text)
-    return _switch_tokens(text, tokens, fold(tokens), variant, draws, lexicon, params)
+    return _switch_units(text, tokens, segment(fold(tokens), lexicon), variant, draws, lexicon, params)
 
 
 def code_switch_variants(text: str, key: str, variants: int, lexicon: Lexicon, params: SwitchParams) -> list[Switched]:
-    """Variants ``0..variants-1`` that are selected, tokenizing the caption once."""
-    out, tokens, folded = [], None, None
+    """Variants ``0..variants-1`` that are selected; the caption is tokenized and matched once."""
+    out, tokens, units = [], None, None
     for variant in range(variants):
         draws = RandomStream(seed_material(params.seed, key, variant))
         if draws.u32() >= params.sent_cut:
             continue
         if tokens is None:
             tokens = tokenize_words(text)
-            folded = fold(tokens)
-        out.append(_switch_tokens(text, tokens, folded, variant, draws, lexicon, params))
+            units = segment(fold(tokens), lexicon)
+        out.append(_switch_units(text, tokens, units, variant, draws, lexicon, params))
     return out
 
 
-def _switch_tokens(text: str, tokens: list[str], folded: list[str], variant: int, draws: RandomStream,
-                   lexicon: Lexicon, params: SwitchParams) -> Switched:
-    units = segment(folded, lexicon)
-    values = draws.take(1 + 3 * len(units))  # at most three draws per unit, one per caption
+def _switch_units(text: str, tokens: list[str], units: list, variant: int, draws: RandomStream,
+                  lexicon: Lexicon, params: SwitchParams) -> Switched:
+    """Per unit one draw decides β; for the chosen, one draw picks the language and (with the
+    rest of its bits) the translation. One more draw per caption picks its language."""
+    count = len(units)
+    values = draws.take(1 + 2 * count)
+    cut = params.word_cut
+    chosen = [(unit, values[1 + count + k]) for k, (unit, value) in enumerate(zip(units, values[1 : 1 + count])) if value < cut]
     caption_lang = None
     if params.language_mode == "per_caption" and lexicon.languages:
         caption_lang = lexicon.languages[(values[0] * len(lexicon.languages)) >> 32]
-    word_cut, by_score, k = params.word_cut, params.translation_choice == "score", 1
+    by_score = params.translation_choice == "score"
     choices = []
-    for start, stop, (langs, options, cumulative) in units:
-        k += 3
-        if values[k - 3] >= word_cut:
-            continue
+    for (start, stop, (langs, options, cumulative)), value in chosen:
         if caption_lang is None:
-            j = (values[k - 2] * len(langs)) >> 32
+            scaled = value * len(langs)
+            j, value = scaled >> 32, scaled & 0xFFFFFFFF  # the remainder is again uniform
         elif caption_lang in langs:
             j = langs.index(caption_lang)
         else:
@@ -195,9 +191,9 @@ def _switch_tokens(text: str, tokens: list[str], folded: list[str], variant: int
             pick = 0
         elif by_score:
             weights = cumulative[j]
-            pick = min(bisect_right(weights, values[k - 1] / _SCALE * weights[-1]), len(opts) - 1)
+            pick = min(bisect_right(weights, value / _SCALE * weights[-1]), len(opts) - 1)
         else:
-            pick = (values[k - 1] * len(opts)) >> 32
+            pick = (value * len(opts)) >> 32
         choices.append((start, stop, langs[j], opts[pick]))
     if not choices:
         return Switched(variant, text, tuple(tokens), (lexicon.source_language,) * len(tokens), 0)
@@ -232,18 +228,23 @@ def _assemble(text: str, tokens: list[str], choices: list, source: str, variant:
         while i < stop:
             cursor = find(tokens[i], cursor) + len(tokens[i])
             i += 1
+        first = tokens[start]
         if isinstance(option, str):
-            new_text, new_tokens = option, [option]
+            new_text = option if first[0].islower() else match_case(case_mode(first), option)
+            out_tokens += tokens[prev_token:start]
+            out_tokens.append(new_text)
+            out_langs += [source] * (start - prev_token)
+            out_langs.append(lang)
         else:
-            new_text, new_tokens = option[0], list(option[1:])
-        if not tokens[start][0].islower():  # the common lowercase word needs no case work
-            mode = case_mode(tokens[start])
-            new_text = match_case(mode, new_text)
-            new_tokens = [t.upper() for t in new_tokens] if mode == "upper" else [match_case(mode, new_tokens[0]), *new_tokens[1:]]
-        out_tokens += tokens[prev_token:start]
-        out_tokens += new_tokens
-        out_langs += [source] * (start - prev_token)
-        out_langs += [lang] * len(new_tokens)
+            new_text, new_tokens = option[0], option[1:]
+            if not first[0].islower():
+                mode = case_mode(first)
+                new_text = match_case(mode, new_text)
+                new_tokens = [t.upper() for t in new_tokens] if mode == "upper" else [match_case(mode, new_tokens[0]), *new_tokens[1:]]
+            out_tokens += tokens[prev_token:start]
+            out_tokens += new_tokens
+            out_langs += [source] * (start - prev_token)
+            out_langs += [lang] * len(new_tokens)
         pieces.append(text[prev_char:begin])
         pieces.append(new_text)
         prev_token, prev_char = stop, cursor

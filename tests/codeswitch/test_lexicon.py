@@ -15,8 +15,9 @@ def test_keys_are_casefolded_shared_tokens():
     assert term_key("Mr. Smith")[0] == "mr . smith"
     lexicon = Lexicon.from_pairs(_pairs([("Ice Cream", "Eiscreme", 2.0), ("ice", "Eis", 1.0), ("ice cream cone", "Eistüte", 1.0)]))
     assert lexicon.translations("ICE cream") == {"de": ["Eiscreme"]}
-    assert lexicon.first["ice"][0] is not None and lexicon.first["ice"][1]  # its own entry, and longer terms start with it
-    assert "ice cream" in lexicon.prefixes and "ice cream cone" not in lexicon.prefixes
+    ice = lexicon.first["ice"]  # the word trie: (own entry, next words)
+    assert ice[0] is not None and set(ice[1]) == {"cream"}
+    assert ice[1]["cream"][0] is not None and ice[1]["cream"][1]["cone"] == (lexicon.entries["ice cream cone"], None)
 
 
 def test_selection_by_score_count_and_length(deu_subset):
