@@ -10,8 +10,9 @@ repeats an earlier one, so dedup has work. ``throughput`` compares, in the same 
 and on the same lines, a plain loop calling fastText ``predict`` once per line with
 (a) the plain per-record functions (batched LID, language check, dedup) and (b) the
 Beam pipeline (file source -> RunInference LID -> check -> GroupByKey dedup) on the
-DirectRunner with one worker. Rates are per CPU second of this process (one core); each figure is the fastest
-of ``--repeat`` runs.
+DirectRunner with one worker; (c) the same file source alone, whose cost is taken
+out for the "without read" ratio. Rates are per CPU second of this process (one
+core); each figure is the fastest of ``--repeat`` runs.
 ``memory`` runs ``add_text_streams`` (read, clean, split, LID, dedup, WriteShards)
 in a child process and reports its peak RSS.
 """
@@ -116,6 +117,25 @@ def plain_functions(model, records, lid):
     return kept
 
 
+def beam_read_only(paths: dict[str, str], result_path: str) -> None:
+    """The same file source and counting, without LID and dedup: the cost of reading in Beam."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from babelshard.pipelines.text_beam import ReadSource
+    from babelshard.pipelines.text_config import Cc100Source
+    from babelshard.pipelines.text_readers import read_cc100
+
+    options = PipelineOptions([], direct_num_workers=1, direct_running_mode="in_memory")
+    with beam.Pipeline(options=options) as pipeline:
+        counts = []
+        for language, path in sorted(paths.items()):
+            source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
+            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100)
+            counts.append(read.main | f"Count[{language}]" >> beam.combiners.Count.Globally())
+        _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
+
+
 def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
     """One DirectRunner pipeline, one worker: per language read -> LID -> check -> dedup; counts what is kept."""
     import apache_beam as beam
@@ -171,6 +191,7 @@ def throughput(args) -> dict:
         _, beam_wall, beam_cpu = timed(lambda: beam_lid_dedup(paths, lid, result), args.repeat)
         with open(result) as handle:
             kept_beam = int(handle.read())
+        _, _, read_cpu = timed(lambda: beam_read_only(paths, result), args.repeat)
     assert kept_beam == kept, (kept_beam, kept)
     n = len(lines)
     return {
@@ -180,8 +201,10 @@ def throughput(args) -> dict:
         "lid_dedup_functions_per_cpu_s": round(n / functions_cpu),
         "lid_dedup_beam_per_cpu_s": round(n / beam_cpu),
         "lid_dedup_beam_per_wall_s": round(n / beam_wall),
+        "beam_read_only_per_cpu_s": round(n / read_cpu),
         "ratio_functions_vs_loop": round(loop_cpu / functions_cpu, 2),
         "ratio_beam_vs_loop": round(loop_cpu / beam_cpu, 2),
+        "ratio_beam_lid_dedup_without_read_vs_loop": round(loop_cpu / (beam_cpu - read_cpu), 2),
     }
 
 
