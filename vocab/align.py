@@ -17,7 +17,7 @@ from babelshard.vocab.config import AlignmentConfig
 from babelshard.vocab.counts import VocabError
 from babelshard.vocab.vectors import WordVectors
 
-BATCH = 4096
+BATCH = 2048  # rows per similarity block: 2048 x 20000 floats = 160 MB
 
 
 @dataclass(frozen=True)
@@ -112,12 +112,16 @@ def split_lexicon(rows: list[tuple[int, int]], given: int, test_size: int, seed:
 
 
 def precision_at_1(mapped: np.ndarray, target: np.ndarray, test: dict[int, frozenset[int]],
-                   csls_k: int | None) -> float:
-    """Share of held-out source words whose nearest target word is one of their translations."""
+                   csls_k: int | None, density_words: int | None = None) -> float:
+    """Share of held-out source words whose nearest target word is one of their translations.
+
+    With CSLS each target's density is measured against the ``density_words`` most frequent
+    mapped source words (all of them when None): every target word against every source word
+    would cost vocab^2 x dim."""
     if not test:
         return float("nan")
     queries = list(test)
-    key_density = mean_top_similarity(target, mapped, csls_k) if csls_k is not None else None
+    key_density = mean_top_similarity(target, mapped[:density_words], csls_k) if csls_k is not None else None
     best = nearest(mapped[queries], target, csls_k, key_density=key_density)
     return float(np.mean([int(b) in test[q] for q, b in zip(queries, best)]))
 
@@ -175,7 +179,8 @@ def align(source: WordVectors, target: WordVectors, pairs: Iterable[tuple[str, s
         matrix = procrustes(src[train[:, 0]], tgt[train[:, 1]])
         mapped = src @ matrix
         history.append({"round": round_number, "train_pairs": int(len(train)),
-                        "precision_at_1_csls": precision_at_1(mapped, tgt, split.test, config.csls_k)})
+                        "precision_at_1_csls": precision_at_1(mapped, tgt, split.test, config.csls_k,
+                                                              config.csls_density_words)})
         if round_number < config.refine_iterations:
             found = refinement_pairs(mapped, tgt, config.refine_max_rank, config.csls_k)
             held = np.isin(found[:, 0], list(split.test))  # never train on held-out words

@@ -67,6 +67,9 @@ class AlignmentConfig(StrictModel):
     refine_iterations: int = Field(0, ge=0, description="CSLS refinement rounds after the first Procrustes")
     refine_max_rank: int = Field(15000, ge=10, description="only the most frequent words build refinement pairs")
     csls_k: int = Field(10, ge=1)
+    csls_density_words: int = Field(
+        20000, ge=1, description="CSLS densities use the N most frequent words of the other side (cost: vocab x N)"
+    )
     seed: int = 0
 
 
