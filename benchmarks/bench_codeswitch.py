@@ -50,11 +50,43 @@ def lexicon_table(index: str, cache: str):
     return table, seconds
 
 
+def lexicon_heap_bytes(table) -> int:
+    """Python heap a second build keeps (tracemalloc): the lexicon alone, without the
+    allocator's retained build garbage that the RSS figure includes."""
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    lexicon = Lexicon.from_table(table, LexiconBuild())
+    gc.collect()
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del lexicon
+    return size
+
+
 def example_sentences(index: str, count: int) -> list[str]:
     text = read_dict_text(dict_path_for(index)).decode("utf-8", errors="replace")
     found = dict.fromkeys(m for m in re.findall(r'^\s+"([^"]+)"\s+-', text, re.M) if 8 <= len(m.split()) <= 16)
     sentences = list(found)
     return (sentences * (count // max(len(sentences), 1) + 1))[:count]
+
+
+def python_loop_us() -> float:
+    """CPU time of a plain 1000-step Python loop: scales the figures to another machine."""
+    def loop() -> int:
+        total = 0
+        for i in range(1000):
+            total += i
+        return total
+
+    best = float("inf")
+    for _ in range(20):
+        start = time.thread_time()
+        for _ in range(1000):
+            loop()
+        best = min(best, time.thread_time() - start)
+    return best / 1000 * 1e6
 
 
 def throughput(captions: list[str], lexicon: Lexicon, params: SwitchParams, repeats: int, variants: int = 1) -> float:
@@ -88,15 +120,18 @@ def main() -> None:
     before, start = rss_bytes(), time.perf_counter()
     lexicon = Lexicon.from_table(table, LexiconBuild())
     build_seconds = time.perf_counter() - start
-    del table
     gc.collect()
     memory = rss_bytes() - before
+    heap = lexicon_heap_bytes(table)
+    del table
     captions = example_sentences(args.index, args.captions)
     words = sum(coverage(text, lexicon)[0] for text in captions)
     covered = sum(coverage(text, lexicon)[1].get("de", 0) for text in captions)
     figures = {
         "lexicon_pairs": lexicon.pair_count, "lexicon_terms": len(lexicon), "lexicon_rss_mib": round(memory / 2**20, 1),
+        "lexicon_heap_mib": round(heap / 2**20, 1),
         "build_seconds": round(build_seconds, 1), "import_seconds": None if import_seconds is None else round(import_seconds, 1),
+        "python_loop_1000_us": round(python_loop_us(), 1),
         "captions": len(captions), "words_per_caption": round(words / len(captions), 2), "coverage_de": round(covered / words, 3),
         "captions_per_second": {name: round(throughput(captions, lexicon, params, args.repeats)) for name, params in SETTINGS.items()},
     }

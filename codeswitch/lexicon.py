@@ -92,7 +92,8 @@ class Lexicon:
         stats = StageStats()
         table = _select_rows(table, build, stats)
         grouped = _group_rows(table, build, stats)
-        entries = {key: _make_entry(per_lang, build, stats) for key, per_lang in grouped.items()}
+        shared: dict[tuple, tuple] = {}  # equal language lists and score lists are one object
+        entries = {key: _make_entry(per_lang, build, stats, shared) for key, per_lang in grouped.items()}
         stats.outputs = sum(len(options) for entry in entries.values() for options in entry[1])
         return cls(build.source_language, entries, stats)
 
@@ -165,7 +166,7 @@ def _group_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> dict
     return grouped
 
 
-def _make_entry(per_lang: dict[str, dict], build: LexiconBuild, stats: StageStats) -> Entry:
+def _make_entry(per_lang: dict[str, dict], build: LexiconBuild, stats: StageStats, shared: dict[tuple, tuple]) -> Entry:
     languages, all_options, all_cumulative = [], [], []
     for lang in sorted(per_lang):
         ranked = sorted(per_lang[lang].items(), key=lambda item: (-item[1], option_text(item[0])))
@@ -179,5 +180,6 @@ def _make_entry(per_lang: dict[str, dict], build: LexiconBuild, stats: StageStat
             cumulative.append(total)
         languages.append(lang)
         all_options.append(tuple(o for o, _ in kept))
-        all_cumulative.append(tuple(cumulative))
-    return tuple(languages), tuple(all_options), tuple(all_cumulative)
+        all_cumulative.append(shared.setdefault(tuple(cumulative), tuple(cumulative)))
+    languages_t, cumulative_t = tuple(languages), tuple(all_cumulative)
+    return shared.setdefault(languages_t, languages_t), tuple(all_options), shared.setdefault(cumulative_t, cumulative_t)
