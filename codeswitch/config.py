@@ -77,3 +77,18 @@ class CodeSwitchConfig(StrictModel):
         if self.languages and self.source_language in self.languages:
             raise ValueError(f"languages must not contain the source language {self.source_language!r}")
         return self
+
+
+# The `codeswitch:` block of configs/demo.yaml: the emoji CLDR names are always there
+# (en -> 13 languages); FreeDict dictionaries join where their Debian packages are installed.
+DEMO_YAML = """\
+codeswitch:
+  lexicons:
+    - {format: cldr}
+    - {format: freedict, path: /usr/share/dictd/freedict-eng-fra.index, optional: true}
+    - {format: freedict, path: /usr/share/dictd/freedict-eng-spa.index, optional: true}
+  variants: 2
+  sent_ratio: 1.0
+  word_ratio: 0.5
+  min_relative_score: 0.25
+"""

@@ -59,3 +59,25 @@ def test_optional_sources_are_skipped_and_required_ones_fail(tmp_path, eng_fra):
     no_overlap = CodeSwitchConfig(lexicons=[{"format": "freedict", "path": eng_fra}], languages=["sw"])
     with pytest.raises(LexiconError, match="no en->"):
         load_lexicon(no_overlap)
+
+
+def test_the_demo_block_loads_and_covers_demo_captions():
+    from pathlib import Path
+
+    from babelshard.codeswitch.cldr import emoji_names
+    from babelshard.codeswitch.config import DEMO_YAML
+    from babelshard.codeswitch.loading import cached_lexicon
+    from babelshard.codeswitch.transform import coverage
+
+    data = yaml.safe_load(Path(__file__).parents[2].joinpath("configs", "demo.yaml").read_text())
+    data.update(yaml.safe_load(DEMO_YAML))
+    job = parse_config(JobConfig, data)
+    lexicon = cached_lexicon(job.codeswitch)
+    assert {"de", "es", "fr", "ja", "zh"} <= set(lexicon.languages)
+    _, rows = emoji_names()
+    names = [row["en"] for row in rows[:400] if "en" in row]
+    words = covered = 0
+    for name in names:
+        n, per_language = coverage(name, lexicon)
+        words, covered = words + n, covered + per_language.get("es", 0)
+    assert covered / words > 0.3  # the demo's captions are these names
