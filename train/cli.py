@@ -63,8 +63,11 @@ def run_eval(config: str, checkpoint: str | None, overrides: list[str], output: 
     if cfg.eval is None:
         raise ConfigError(f"{config}: no eval section")
     path = checkpoint or os.path.join(cfg.loop.output, "model.pt")
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() and cfg.loop.device != "cpu" else "cpu"
     model, _, _ = load_model_file(path)
-    results = evaluate(model, build_tokenizer(cfg.tokenizer), cfg.eval)
+    results = evaluate(model.to(device), build_tokenizer(cfg.tokenizer), cfg.eval, device=device)
     results["model"] = path
     typer.echo(format_results(results))
     target = output or cfg.eval.output or os.path.join(cfg.loop.output, "eval.json")

@@ -61,21 +61,24 @@ class StreamBatcher:
     def next_items(self, rng: np.random.Generator) -> list[dict[str, Any]]:
         size = self.config.batch_size
         picks = rng.choice(len(self.folders), size=size, p=self.folder_p) if len(self.folders) > 1 else [0] * size
-        items = []
-        for pick in picks:
-            folder = self.folders[int(pick)]
-            while True:
-                raw = folder.next_raw()
-                if self.config.holdout and in_holdout(raw["__key__"], self.config.holdout):
-                    self.counters.count("held_out")
-                    continue
-                try:
-                    items.append(decode_item(raw, self.config, self.weights, rng))
-                    break
-                except DecodeError as error:
-                    self.counters.error("decode_errors", f"{self.config.name}: skipping {raw.get('__url__', '')} {raw.get('__key__')}: {error}")
+        items = [self.next_item(self.folders[int(pick)], rng) for pick in picks]
         self.counters.count("samples", size)
         return items
+
+    def next_item(self, folder: FolderStream, rng: np.random.Generator) -> dict[str, Any]:
+        """The folder's next usable sample; held-out and undecodable ones are counted."""
+        limit = 2 * sum(s.samples for s in folder.sequence.shards) + 1000
+        for _ in range(limit):
+            raw = folder.next_raw()
+            if self.config.holdout and in_holdout(raw["__key__"], self.config.holdout):
+                self.counters.count("held_out")
+                continue
+            try:
+                return decode_item(raw, self.config, self.weights, rng)
+            except DecodeError as error:
+                self.counters.error("decode_errors", f"{self.config.name}: skipping {raw.get('__url__', '')} {raw.get('__key__')}: {error}")
+        raise RuntimeError(f"stream {self.config.name!r}: no usable sample in {limit} from {folder.folder} "
+                           f"(counts so far: {dict(self.counters.counts)})")
 
 
 class MixedStream(IterableDataset):

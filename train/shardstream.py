@@ -25,7 +25,8 @@ import numpy as np
 
 from babelshard.fs import join
 from babelshard.shards.index import ShardIndex, ShardInfo
-from babelshard.shards.reader import ShardIntegrityError, iter_tar_samples, open_shard_bytes
+from babelshard.shards.reader import ShardIntegrityError, open_shard_bytes
+from babelshard.train.tarscan import scan_samples
 
 log = logging.getLogger("babelshard.train.data")
 
@@ -157,7 +158,7 @@ class FolderStream:
         where = join(self.folder, shard.name)
         try:
             data = open_shard_bytes(self.folder, shard, self.verify)
-            samples = list(iter_tar_samples(data, where=where))
+            samples = scan_samples(data, where=where)
         except (ShardIntegrityError, tarfile.TarError, OSError, EOFError) as error:
             self.counters.error("shard_errors", f"skipping unreadable shard {where}: {error}")
             return None

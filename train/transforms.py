@@ -19,10 +19,15 @@ class ImageDecodeError(ValueError):
     """Bytes that Pillow cannot turn into an RGB image."""
 
 
-def decode_rgb(data: bytes, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Decode and flatten transparency onto ``background`` (emoji PNGs are RGBA)."""
+def decode_rgb(data: bytes, background: tuple[int, int, int] = (255, 255, 255), at_least: int | None = None) -> Image.Image:
+    """Decode and flatten transparency onto ``background`` (emoji PNGs are RGBA).
+
+    ``at_least``: a JPEG may be decoded at a reduced scale (libjpeg's DCT scaling) as
+    long as both sides stay at least this large; the caller resizes further anyway."""
     try:
         image = Image.open(io.BytesIO(data))
+        if at_least and image.format == "JPEG":
+            image.draft("RGB", (at_least, at_least))
         image.load()
     except Exception as error:  # Pillow raises many types for bad bytes
         raise ImageDecodeError(f"{type(error).__name__}: {error}") from None
@@ -67,7 +72,7 @@ def to_array(image: Image.Image, config: ImageConfig) -> np.ndarray:
 def transform_image(data: bytes, config: ImageConfig, rng: np.random.Generator | None = None) -> np.ndarray:
     """Decode, resize the shorter side, crop (random resized when configured and ``rng``
     is given, else center) to ``size``, normalize."""
-    image = decode_rgb(data, config.background)
+    image = decode_rgb(data, config.background, at_least=config.resize or config.size)
     image = resize_shorter(image, config.resize or config.size)
     width, height = image.size
     if config.random_crop and rng is not None:

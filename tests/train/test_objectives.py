@@ -35,6 +35,15 @@ def test_itc_on_english_captions(teacher_run):
     assert_learns(values, 0.9, floor=math.log(32) - 0.25)  # below a uniform guess over the batch
 
 
+def test_itc_on_precomputed_image_features(preset, tiny_model, tmp_path):
+    """The image side reads a ``.npy`` member (here a 4x4 colour grid) instead of pixels."""
+    output = str(tmp_path / "features")
+    train(preset("clip-en", output, *tiny_model, "model.vision.kind=features", "model.vision.feature_dim=48",
+                 "data.streams.0.image=null", "data.streams.0.features=pix", "loop.max_steps=40", "loop.epochs=10",
+                 "optim.lr=0.005", "eval=null"))
+    assert_learns(losses(output, "itc"), 0.9, floor=math.log(32) - 0.25)
+
+
 def test_nlt_on_translation_pairs(preset, teacher, tmp_path):
     output = str(tmp_path / "mla1")
     train(preset("mla-stage1", output, f"model.teacher={teacher}", "loop.max_steps=30", "model.languages=[de,fr,ja]",
