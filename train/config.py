@@ -41,6 +41,7 @@ class ImageConfig(StrictModel):
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     background: tuple[int, int, int] = Field((255, 255, 255), description="fill for transparent pixels")
+    draft: bool = Field(False, description="decode JPEGs at a reduced DCT scale when larger than needed (faster)")
 
 
 class StreamConfig(StrictModel):

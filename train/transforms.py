@@ -72,7 +72,7 @@ def to_array(image: Image.Image, config: ImageConfig) -> np.ndarray:
 def transform_image(data: bytes, config: ImageConfig, rng: np.random.Generator | None = None) -> np.ndarray:
     """Decode, resize the shorter side, crop (random resized when configured and ``rng``
     is given, else center) to ``size``, normalize."""
-    image = decode_rgb(data, config.background, at_least=config.resize or config.size)
+    image = decode_rgb(data, config.background, at_least=(config.resize or config.size) if config.draft else None)
     image = resize_shorter(image, config.resize or config.size)
     width, height = image.size
     if config.random_crop and rng is not None:
