@@ -17,7 +17,12 @@
 6. The result has the switched text (the caption's own spacing kept around the
    switched words), the tokens and one language tag per token.
 
-The trainer imports this module for on-the-fly switching; it has no Beam import.
+The trainer imports this module for on-the-fly switching; it has no Beam import:
+
+    from babelshard.codeswitch.loading import cached_lexicon, switch_params
+    lexicon = cached_lexicon(cfg)                # a CodeSwitchConfig; once per process
+    variant = code_switch(caption, sample_key, epoch, lexicon, switch_params(cfg))
+    # variant.text, variant.tokens, variant.langs; None: use the English caption
 """
 from __future__ import annotations
 
@@ -100,10 +105,6 @@ class RandomStream:
             values += self._values
         self._next = 16 - (len(values) - count)
         return values[:count]
-
-    def below(self, n: int) -> int:
-        """Uniform integer in ``[0, n)``."""
-        return (self.u32() * n) >> 32
 
 
 def seed_material(seed: int, key: str, variant: int) -> bytes:

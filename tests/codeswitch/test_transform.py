@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from babelshard.codeswitch.lexfile import Pair
-from babelshard.codeswitch.lexicon import Lexicon, LexiconBuild
+from babelshard.codeswitch.lexicon import Lexicon
 from babelshard.codeswitch.transform import (RandomStream, SwitchParams, code_switch, code_switch_variants, coverage,
                                              fold, segment)
 from babelshard.textnorm import is_word, tokenize_words
