@@ -142,3 +142,13 @@ def test_parameters_and_random_stream_are_checked():
         SwitchParams(language_mode="sometimes")
     stream, again = RandomStream(b"x"), RandomStream(b"x")
     assert [stream.u32() for _ in range(40)] == list(again.take(3)) + list(again.take(37))
+
+
+def test_the_trainer_can_import_the_transform_without_beam():
+    import subprocess
+    import sys
+
+    code = ("import sys, babelshard.codeswitch.transform, babelshard.codeswitch.loading; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'torch')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
