@@ -176,3 +176,15 @@ def test_fast_tar_scan_gives_the_shard_readers_samples(toy, tmp_path):
         scan_samples(bytes(data))
     with pytest.raises(tarfile.ReadError):
         scan_samples(b"")
+
+
+def test_shard_folders_are_fsspec_urls(toy):
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for name in os.listdir(toy["caption"]):
+        with open(os.path.join(toy["caption"], name), "rb") as handle:
+            memory.pipe(f"/toy-caption/{name}", handle.read())
+    local = MixedStream([caption_stream(toy["caption"], resample=False)], HashTokenizer(), batches_per_epoch=5)
+    remote = MixedStream([caption_stream("memory://toy-caption", resample=False)], HashTokenizer(), batches_per_epoch=5)
+    assert [batch_digest(b) for b in loader(remote, 0)] == [batch_digest(b) for b in loader(local, 0)]

@@ -33,10 +33,12 @@ def assert_same_steps(resumed: dict[int, dict], reference: dict[int, dict], step
 
 
 @pytest.mark.parametrize(
-    "workers,accum,stop,end", [pytest.param(2, 1, 7, 14, marks=pytest.mark.slow), (0, 2, 3, 8)]
+    "workers,accum,optimizer,stop,end",
+    [pytest.param(2, 1, "adamw", 7, 14, marks=pytest.mark.slow), (0, 2, "lamb", 3, 8)],
 )
-def test_stopped_and_resumed_run_matches_an_uninterrupted_one(preset, tiny_model, tmp_path, workers, accum, stop, end):
-    common = [*tiny_model, "loop.epochs=4", f"data.workers={workers}", f"optim.accum_steps={accum}", "model.text.dropout=0.1"]
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(preset, tiny_model, tmp_path, workers, accum, optimizer, stop, end):
+    common = [*tiny_model, "loop.epochs=4", f"data.workers={workers}", f"optim.accum_steps={accum}", "model.text.dropout=0.1",
+              f"optim.name={optimizer}", "optim.schedule=inverse_sqrt"]
     reference = str(tmp_path / "reference")
     train(preset("clip-en", reference, *common, f"loop.stop_at_step={end}"))
     resumed = str(tmp_path / "resumed")
