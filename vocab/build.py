@@ -50,7 +50,9 @@ def _build_into(config: VocabConfig, stage: str, work: str, log: Callable[[str],
         "counts": {lang: {"words": len(c), "occurrences": sum(c.values())} for lang, c in sorted(counts.items())},
     }
     corpora = {}
-    if config.sentencepiece is not None or config.fasttext is not None:
+    trains_spm = config.sentencepiece is not None and config.sentencepiece.model_path is None
+    trains_vectors = config.fasttext is not None and set(counts) - set(config.fasttext.vectors)
+    if trains_spm or trains_vectors:
         log("writing per-language corpora")
         corpora = write_corpora(iter_input_records(refs), os.path.join(work, "corpora"), config.counts.lowercase,
                                 config.counts.include_punctuation, frozenset(counts))
@@ -125,6 +127,8 @@ def _align_all(config: VocabConfig, vectors: dict, stage: str, log: Callable[[st
                  mean=result.source_normalizer.mean)
         with open(os.path.join(stage, "alignment", f"{lang}.heldout.txt"), "w", encoding="utf-8") as handle:
             handle.write("".join(word + "\n" for word in result.held_out))
+        with open(os.path.join(stage, "alignment", f"{lang}.pairs.tsv"), "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{pivot_word}\t{word}\n" for word, pivot_word in pairs))  # the lexicon as used
         results[lang] = result
     return results
 

@@ -64,16 +64,16 @@ def _path(folder: str, kind: str, lang: str) -> str:
 
 
 def sampling_weights(line_counts: Mapping[str, int], alpha: float) -> dict[str, float]:
-    """q_i ∝ p_i^alpha over languages, p_i the language's share of all lines (XLM/XLM-R)."""
+    """q_i ∝ p_i^alpha over languages, p_i the language's share of all lines (the text stream's
+    weights, :func:`babelshard.pipelines.text_weights.smoothed_weights`, over our corpus lines)."""
+    from babelshard.pipelines.text_weights import smoothed_weights
+
     if not line_counts or sum(line_counts.values()) <= 0:
         raise VocabError("no text in any language to sample from")
     empty = sorted(lang for lang, count in line_counts.items() if count <= 0)
     if empty:
         raise VocabError(f"language(s) with no text: {', '.join(empty)}")
-    total = sum(line_counts.values())
-    scaled = {lang: (count / total) ** alpha for lang, count in line_counts.items()}
-    norm = sum(scaled.values())
-    return {lang: value / norm for lang, value in sorted(scaled.items())}
+    return {lang: q for lang, (_, q) in smoothed_weights(line_counts, alpha).items()}
 
 
 def sample_sizes(line_counts: Mapping[str, int], alpha: float, total: int) -> dict[str, int]:

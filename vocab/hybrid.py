@@ -13,16 +13,18 @@ send an unseen word's fastText subword vector to its nearest cluster.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import fsspec
 import numpy as np
 
-from babelshard.fs import join
+from babelshard.fs import filesystem, join
 from babelshard.textnorm import detokenize
 from babelshard.vocab.align import Normalizer
 from babelshard.vocab.counts import VocabError, text_tokens
@@ -184,7 +186,7 @@ class HybridVocab:
             else:
                 from babelshard.vocab.vectors import load_vectors
 
-                self._cache[key] = load_vectors(path, lang).model
+                self._cache[key] = load_vectors(_local_file(path), lang).model
         return self._cache[key]
 
     def _check_language(self, lang: str) -> None:
@@ -276,7 +278,25 @@ def _relative(path: str | None, folder: str) -> str | None:
 def _absolute(path: str | None, folder: str) -> str | None:
     if path is None or "://" in path or os.path.isabs(path):
         return path
+    if "://" in folder:  # a URL: resolve "../" without normpath, which would eat the "//"
+        scheme, _, rest = folder.partition("://")
+        return f"{scheme}://{posixpath.normpath(posixpath.join(rest, path))}"
     return os.path.normpath(os.path.join(folder, path))
+
+
+def _local_file(path: str) -> str:
+    """fastText reads local files only: a remote model is copied to the cache once."""
+    if "://" not in path:
+        return path
+    from babelshard.langid import cache_dir
+
+    fs, remote = filesystem(path)
+    local = os.path.join(cache_dir(), "vocab", hashlib.sha1(path.encode("utf-8")).hexdigest()[:16] + ".bin")
+    if not os.path.exists(local):
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        fs.get(remote, local + ".partial")
+        os.replace(local + ".partial", local)
+    return local
 
 
 def _npy(array: np.ndarray) -> bytes:

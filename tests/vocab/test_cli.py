@@ -71,3 +71,21 @@ def test_steps_without_their_inputs_are_config_errors(tmp_path):
                          + [os.path.join(ROOT, "configs", "train-smalr-vocab.yaml")])
 def test_shipped_configs_validate(path):
     assert load_vocab_config(path).output
+
+
+@pytest.mark.slow
+def test_build_to_an_fsspec_url_and_load_from_it(tmp_path, emoji_caption_folder, monkeypatch):
+    from babelshard.configbase import parse_config
+    from babelshard.vocab.build import build_vocab
+    from babelshard.vocab.config import VocabConfig
+
+    monkeypatch.setenv("BABELSHARD_CACHE", str(tmp_path / "cache"))
+    config = parse_config(VocabConfig, {
+        "captions": [emoji_caption_folder], "languages": ["fr"], "output": "memory://vocab-test/out",
+        "fasttext": {"dim": 8, "epoch": 2, "min_count": 1, "bucket": 10000}, "hybrid": {"min_count": 3, "num_shared": 30},
+    })
+    build_vocab(config)
+    vocab = HybridVocab.load("memory://vocab-test/out")
+    assert vocab.fasttext_paths["fr"] == "memory://vocab-test/out/fasttext/fr.bin"
+    assert vocab.is_shared(vocab.token_id("anticonstitutionnellement", "fr"))  # subwords via a cached copy
+    assert os.listdir(tmp_path / "cache" / "vocab")

@@ -16,7 +16,6 @@ from babelshard.vocab.lexicon import read_alignment_pairs
 from babelshard.vocab.vectors import load_vectors
 
 pytestmark = pytest.mark.slow
-FREEDICT_DEU = "/usr/share/dictd/freedict-eng-deu.index"
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +25,9 @@ def manifest(manpage_build):
 
 
 @pytest.fixture(scope="module")
-def dictionary(manpage_build):  # the build skips when dict-freedict-eng-deu is missing
-    return read_alignment_pairs(FREEDICT_DEU, "de", "en")
+def dictionary(manpage_build):
+    """FreeDict eng-deu's single-word pairs as the build read them (it saves what it used)."""
+    return read_alignment_pairs(os.path.join(manpage_build, "alignment", "de.pairs.tsv"), "de", "en")
 
 
 def test_alignment_is_far_above_chance_on_held_out_words(manpage_build, manifest, dictionary):
