@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,16 +64,19 @@ def write_url_list(path: Path, base_url: str, files: list[str], count: int) -> N
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def timed(command: list[str], env: dict) -> float:
+def timed(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the command and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def run_img2dataset(urls: Path, output: Path, args, env: dict) -> tuple[float, int]:
+def run_img2dataset(urls: Path, output: Path, args, env: dict) -> tuple[float, float, int]:
     shutil.rmtree(output, ignore_errors=True)
     per_shard = max(1, args.images // (4 * args.processes))
     command = [
@@ -82,9 +86,9 @@ def run_img2dataset(urls: Path, output: Path, args, env: dict) -> tuple[float, i
         "--encode_format=jpg", "--encode_quality=95", f"--number_sample_per_shard={per_shard}",
         "--extract_exif=False", "--distributor=multiprocessing", "--retries=0", "--timeout=10",
     ]
-    seconds = timed(command, env)
+    seconds, cpu = timed(command, env)
     successes = sum(json.loads(p.read_text())["successes"] for p in output.glob("*_stats.json"))
-    return seconds, successes
+    return seconds, cpu, successes
 
 
 def babelshard_config(urls: Path, output: Path, args) -> dict:
@@ -102,7 +106,7 @@ def babelshard_config(urls: Path, output: Path, args) -> dict:
     }
 
 
-def run_babelshard(urls: Path, output: Path, workdir: Path, args, env: dict) -> tuple[float, int]:
+def run_babelshard(urls: Path, output: Path, workdir: Path, args, env: dict) -> tuple[float, float, int]:
     shutil.rmtree(output, ignore_errors=True)
     config = workdir / "bench.yaml"
     config.write_text(yaml.safe_dump(babelshard_config(urls, output, args)), encoding="utf-8")
@@ -110,9 +114,9 @@ def run_babelshard(urls: Path, output: Path, workdir: Path, args, env: dict) -> 
         str(BIN / "babelshard"), "build", str(config),
         "--direct_running_mode=multi_processing", f"--direct_num_workers={args.processes}",
     ]
-    seconds = timed(command, env)
+    seconds, cpu = timed(command, env)
     index = json.loads((output / "caption" / "index.json").read_text())
-    return seconds, index["totals"]["samples"]
+    return seconds, cpu, index["totals"]["samples"]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -139,9 +143,15 @@ def main(argv: list[str] | None = None) -> dict:
             result = {}
             for name, runner in runners:
                 extra = (workdir,) if name == "babelshard" else ()
-                seconds, images = runner(workdir / "urls.tsv", workdir / f"out-{name}", *extra, args, env)
-                result[name] = {"seconds": round(seconds, 2), "images": images, "images_per_s": round(images / seconds, 1)}
+                seconds, cpu, images = runner(workdir / "urls.tsv", workdir / f"out-{name}", *extra, args, env)
+                result[name] = {
+                    "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "images": images,
+                    "images_per_s": round(images / seconds, 1), "images_per_cpu_s": round(images / cpu, 1),
+                }
             result["ratio"] = round(result["babelshard"]["images_per_s"] / result["img2dataset"]["images_per_s"], 3)
+            result["cpu_ratio"] = round(
+                result["babelshard"]["images_per_cpu_s"] / result["img2dataset"]["images_per_cpu_s"], 3
+            )
             rounds.append(result)
             print(json.dumps({"round": number + 1, **result}), flush=True)
     finally:
@@ -150,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "images": args.images, "processes": args.processes, "threads": args.threads, "cpus": os.cpu_count(),
         "rounds": rounds, "median_ratio": round(statistics.median(r["ratio"] for r in rounds), 3),
+        "median_cpu_ratio": round(statistics.median(r["cpu_ratio"] for r in rounds), 3),
     }
     print(json.dumps(summary, indent=1))
     return summary

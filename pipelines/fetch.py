@@ -268,7 +268,8 @@ def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
 
 
 def robots_disallowed(headers, settings: DownloadConfig) -> bool:
-    if not settings.disallowed_header_directives:
+    """img2dataset's ``X-Robots-Tag`` check (its module loads only when a response has one)."""
+    if not settings.disallowed_header_directives or not headers.get_all("X-Robots-Tag"):
         return False
     from babelshard.pipelines.images import import_img2dataset
 

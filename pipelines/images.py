@@ -8,9 +8,11 @@ Failures raise :class:`ImageError` with an enumerated reason.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import os
 import struct
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ _RESIZER_REASONS = {"image too small": IMAGE_TOO_SMALL, "aspect ratio too large"
 # one thread per process, and so do we: image work in a process takes this lock.
 _IMAGE_LOCK = threading.Lock()
 _TAIL = 4096
+_IMPORT_LOCK = threading.RLock()
+_LOADED: dict[str, Any] = {}
 
 
 class ImageError(Exception):
@@ -52,9 +56,29 @@ class ResizedImage:
 
 
 def import_img2dataset(module: str) -> Any:
-    """``img2dataset.<module>``, without albumentations' network update check."""
+    """``img2dataset.<module>``, without albumentations' network update check and without
+    running the package's ``__init__``, which imports img2dataset's whole command line
+    (webdataset, torch, wandb): seconds per worker process that the resizer does not need.
+
+    The package is stood in for while the submodule loads, then every module of that
+    load leaves ``sys.modules`` again, so a later ``import img2dataset`` is the real one.
+    """
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    return importlib.import_module(f"img2dataset.{module}")
+    with _IMPORT_LOCK:
+        if module in _LOADED:
+            return _LOADED[module]
+        if "img2dataset" in sys.modules:
+            return importlib.import_module(f"img2dataset.{module}")
+        spec = importlib.util.find_spec("img2dataset")
+        if spec is None:
+            raise ModuleNotFoundError("babelshard downloads images with img2dataset: pip install img2dataset")
+        sys.modules["img2dataset"] = importlib.util.module_from_spec(spec)
+        try:
+            _LOADED[module] = importlib.import_module(f"img2dataset.{module}")
+        finally:
+            for name in [name for name in sys.modules if name == "img2dataset" or name.startswith("img2dataset.")]:
+                del sys.modules[name]
+        return _LOADED[module]
 
 
 def read_header(data: bytes) -> tuple[str, int, int]:
