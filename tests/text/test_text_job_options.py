@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from babelshard.config import JobConfig
@@ -36,6 +37,7 @@ def test_without_lid_and_dedup_every_prepared_pair_is_kept(tmp_path, po_path):
     assert index.samples == expected and index.languages == {"en-it": expected}
 
 
+@pytest.mark.slow
 def test_adding_a_language_does_not_rewrite_finished_folders(tmp_path, po_path):
     run(po_config(tmp_path, {"de": po_path("de")}, lid={"enabled": False}))
     folder = tmp_path / "parallel" / "en-de"
