@@ -102,7 +102,8 @@ def kmeans_faiss(data: np.ndarray, k: int, iterations: int, seed: int) -> KMeans
     import faiss
 
     model = faiss.Kmeans(data.shape[1], k, niter=iterations, seed=seed, verbose=False, spherical=False)
-    model.train(data)
+    # the same k-means++ start as the NumPy version: faiss's random start splits and merges groups
+    model.train(data, init_centroids=initial_centroids(data, k, np.random.default_rng(seed)))
     distances, labels = model.index.search(data, 1)
     return KMeansResult(model.centroids.astype(np.float32), labels[:, 0].astype(np.int64),
                         float(distances.sum()), "faiss")
