@@ -1,6 +1,6 @@
-"""The build job with its translation hook: downloaded caption samples go through the
-translate package's TranslateCaptions (a tiny real CTranslate2 model), and the MT pairs
-are written as a parallel shard folder."""
+"""The build job's hooks: downloaded caption samples go through the translate package's
+TranslateCaptions (a tiny real CTranslate2 model; MT pairs become a parallel shard
+folder) and the codeswitch package's CodeSwitchCaptions (the CLDR emoji lexicon)."""
 from __future__ import annotations
 
 import json
@@ -15,8 +15,6 @@ from babelshard.pipelines.run import run_job
 from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_records
 
-pytestmark = pytest.mark.slow
-
 CAPTIONS = ("A red apple on a wooden table.", "Two dogs play in the park.", "A cat sleeping on a couch.")
 
 
@@ -27,6 +25,7 @@ def toy_marian(tmp_path_factory):
     return build_toy_marian(tmp_path_factory.mktemp("toy-marian"))
 
 
+@pytest.mark.slow
 def test_translations_land_in_caption_shards_and_pairs_in_parallel_shards(
     tmp_path, image_server, download_settings, toy_marian
 ):
@@ -63,3 +62,28 @@ def test_translations_land_in_caption_shards_and_pairs_in_parallel_shards(
 
     pairs = read_index(os.path.join(cfg.output.folder, MT_PARALLEL_FOLDER))
     assert pairs.stream == "parallel" and pairs.languages == {"en-de": 3, "en-es": 3}
+
+
+def test_code_switched_variants_land_in_caption_shards(tmp_path, image_server, download_settings):
+    from babelshard.codeswitch.config import CodeSwitchConfig
+
+    captions = ("a red apple next to a dog", "a cat and a rocket", "the sun over a mountain")
+    tsv = tmp_path / "captions.tsv"
+    tsv.write_text("".join(f"{text}\t{image_server.url}/img/{i}.png\n" for i, text in enumerate(captions)), encoding="utf-8")
+    codeswitch = CodeSwitchConfig(lexicons=[{"format": "cldr"}], languages=["de", "fr"], variants=2, word_ratio=1.0)
+    cfg = JobConfig(
+        output=OutputConfig(folder=str(tmp_path / "out"), samples_per_shard=2),
+        captions=CaptionJobConfig(
+            sources=[TableSource(name="cc", format="tsv", path=str(tsv), columns=["caption", "url"])],
+            download=download_settings,
+        ),
+        codeswitch=codeswitch,
+    )
+    run_job(cfg)
+    records = list(iter_records(caption_folder(cfg)))
+    assert sorted(r.caption for r in records) == sorted(captions)
+    variants = [v for r in records for v in r.codeswitched]
+    assert variants, "no caption was code-switched"
+    assert {lang for v in variants for lang in v["langs"]} <= {"en", "de", "fr"}
+    assert any(lang in ("de", "fr") for v in variants for lang in v["langs"])
+    assert all(len(v["tokens"]) == len(v["langs"]) for v in variants)
