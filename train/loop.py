@@ -101,6 +101,7 @@ def log_step(trainer: Trainer, clock: StepClock, digest: str, bar: Any) -> None:
     record = {
         "step": trainer.state.step,
         "epoch": trainer.state.epoch,
+        "time": time.time(),
         "lr": trainer.scheduler.get_last_lr()[0],
         "batch_digest": digest,
         **report,
