@@ -31,6 +31,7 @@ from babelshard.vocab.counts import VocabError, text_tokens
 
 FORMAT_VERSION = 1
 HYBRID_FOLDER = "hybrid"
+FALLBACK_CACHE_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class HybridVocab:
     fasttext_paths: dict[str, str | None] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _fallback: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for data-loader workers: fastText models and caches are rebuilt lazily."""
+        state = dict(self.__dict__)
+        state["_cache"], state["_fallback"] = {}, {}
+        return state
 
     # sizes -----------------------------------------------------------------
     @property
@@ -120,6 +127,8 @@ class HybridVocab:
         cached = self._fallback.get((lang, word))
         if cached is None:
             cached = self._nearest_cluster(word, lang)
+            if len(self._fallback) >= FALLBACK_CACHE_SIZE:  # a long run meets endless new words
+                self._fallback.clear()
             self._fallback[(lang, word)] = cached
         return cached
 

@@ -82,6 +82,15 @@ def test_unseen_words_go_to_their_nearest_cluster_through_subwords(vocab, tmp_pa
     assert without_vectors.token_id(word, "de") == vocab.unk_id  # no fastText model: <unk>
 
 
+def test_pickles_for_data_loader_workers(vocab):
+    import pickle
+
+    unseen = "grinsendeste"
+    expected = vocab.encode(f"ein {unseen} hund", "de")  # loads the fastText model into the vocab
+    copy = pickle.loads(pickle.dumps(vocab))
+    assert copy.encode(f"ein {unseen} hund", "de") == expected
+
+
 def test_save_load_keeps_every_mapping(vocab, tmp_path, emoji_names):
     vocab.save(str(tmp_path / "v"))
     loaded = HybridVocab.load(str(tmp_path / "v"))
