@@ -17,6 +17,10 @@ WORD_PATTERN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+(?:['’\-][^\W_{_CJK}]+)*|[^
 
 def clean_text(text: str) -> str:
     """NFC, drop control and zero-width characters, collapse whitespace, strip."""
+    if text.isprintable() and unicodedata.is_normalized("NFC", text):
+        # Fast path: isprintable() is False for every control, format (zero-width, bidi)
+        # and non-ASCII space character, so only runs of spaces can need work.
+        return " ".join(text.split())
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     return _SPACES.sub(" ", text).strip()

@@ -73,6 +73,17 @@ def write_failures(folder: str, name: str, drops: list[Drop]) -> None:
         pq.write_table(table, handle)
 
 
+def encode_sample(record: Any) -> tuple[str, list[tuple[str, bytes]], dict[str, int]]:
+    """(key, tar members, language counts): what a shard needs of a record."""
+    return record.key, sample_members(record.to_sample()), record.language_counts()
+
+
+def encode_for_shard(record: Any, num_shards: int) -> tuple[int, tuple[str, tuple]]:
+    """(shard number, encoded sample): plain bytes and strings shuffle far cheaper than
+    pickled records, and encoding before the shuffle leaves the writer a byte copy."""
+    return shard_of(record.key, num_shards), ("s", encode_sample(record))
+
+
 class WriteBucket(beam.DoFn):
     """Writes one shard from the samples and drops hashed to it."""
 
@@ -85,13 +96,16 @@ class WriteBucket(beam.DoFn):
         number, items = element
         samples, drops = [], []
         for kind, value in items:
-            (samples if kind == "s" else drops).append(value)
+            if kind == "s":  # (key, members, languages) from encode_sample, or a record
+                samples.append(value if isinstance(value, tuple) else encode_sample(value))
+            else:
+                drops.append(value)
         done = completed_shard(self.folder, number, num_shards, self.config_hash)
         if done is not None and done["samples"] == len(samples):
             self.skipped.inc()
             yield done
             return
-        samples.sort(key=lambda record: record.key)
+        samples.sort(key=lambda encoded: encoded[0])
         stats = StageStats(inputs=len(samples) + len(drops), outputs=len(samples))
         for drop in drops:
             stats.drop(drop.stage, drop.reason)
@@ -100,8 +114,8 @@ class WriteBucket(beam.DoFn):
         if samples:
             shard = ShardFile(self.folder, name)
             try:
-                for record in samples:
-                    shard.add(sample_members(record.to_sample()), record.language_counts())
+                for _, members, languages in samples:
+                    shard.add(members, languages)
                 info = shard.commit()
             except BaseException:
                 shard.abort()
@@ -176,7 +190,7 @@ class WriteShards(beam.PTransform):
         else:
             num = self.num_shards
         num_side = beam.pvalue.AsSingleton(num)
-        keyed_samples = samples | "KeySamples" >> beam.Map(lambda r, n: (shard_of(r.key, n), ("s", r)), num_side)
+        keyed_samples = samples | "KeySamples" >> beam.Map(encode_for_shard, num_side)
         keyed_drops = drops | "KeyDrops" >> beam.Map(lambda d, n: (shard_of(d.key, n), ("d", d)), num_side)
         written = (
             (keyed_samples, keyed_drops)
