@@ -13,20 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from babelshard.codeswitch.config import CodeSwitchConfig
-from babelshard.configbase import StrictModel
 from babelshard.train.decode import CODESWITCHED
+from babelshard.train.fusion_config import OnlineCodeSwitchConfig
 
 ENGLISH = "en"
-
-
-class OnlineCodeSwitchConfig(StrictModel):
-    """A caption stream's online code-switching: the stage's lexicon settings and α."""
-
-    lexicon: CodeSwitchConfig
-    alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of English captions switched (D[C] : D[EN])")
 
 
 class OnlineCodeSwitch:

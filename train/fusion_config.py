@@ -1,7 +1,9 @@
 """Typed settings of the fusion-encoder models and their objectives (issue 9).
 
 ``FusionConfig`` shapes the fusion encoder of the ``unified``, ``m3p`` and ``smalr``
-models; ``FusionObjectiveConfig`` the masking and matching objectives. Both default to
+models; ``FusionObjectiveConfig`` the masking and matching objectives;
+``OnlineCodeSwitchConfig`` a caption stream's online code-switching. This module imports
+no trainer code, so part 1's ``train/config.py`` can nest these models without a cycle. Both default to
 the papers' settings (15% masking, 80/10/10, 3 negatives per positive), so a preset
 only writes what differs. Until ``ModelConfig`` / ``ObjectiveConfig`` carry a
 ``fusion`` section, :func:`fusion_of` and :func:`objective_options_of` derive them
@@ -13,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.configbase import StrictModel
 
 # Token ids the hash tokenizer reserves (pad, begin, end, unknown): never masked.
@@ -54,6 +57,14 @@ class FusionObjectiveConfig(StrictModel):
         if min(self.mask_ratios) < 0 or abs(sum(self.mask_ratios) - 1.0) > 1e-6:
             raise ValueError(f"mask_ratios must be non-negative and sum to 1, got {self.mask_ratios}")
         return self
+
+
+class OnlineCodeSwitchConfig(StrictModel):
+    """A caption stream's online code-switching: the code-switch stage's lexicon settings
+    and α, the share of English captions switched (M3P's D[C] : D[EN] mixing)."""
+
+    lexicon: CodeSwitchConfig
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of English captions switched")
 
 
 def fusion_of(model_config: Any) -> FusionConfig:

@@ -20,7 +20,6 @@ from typing import Literal
 from pydantic import Field
 
 from babelshard.configbase import load_model, parse_config, read_yaml
-from babelshard.train.codeswitch_online import OnlineCodeSwitchConfig
 from babelshard.train.config import (
     DataConfig,
     EvalConfig,
@@ -31,7 +30,7 @@ from babelshard.train.config import (
     TrainConfig,
     apply_overrides,
 )
-from babelshard.train.fusion_config import FusionConfig, FusionObjectiveConfig
+from babelshard.train.fusion_config import FusionConfig, FusionObjectiveConfig, OnlineCodeSwitchConfig
 
 Scorer = Literal["embedding", "itm", "consistency"]
 

@@ -11,7 +11,8 @@ from babelshard.codeswitch.config import CodeSwitchConfig, LexiconSource
 from babelshard.codeswitch.loading import cached_lexicon, switch_params
 from babelshard.codeswitch.transform import code_switch
 from babelshard.shards.reader import iter_samples
-from babelshard.train.codeswitch_online import OnlineCodeSwitch, OnlineCodeSwitchConfig
+from babelshard.train.codeswitch_online import OnlineCodeSwitch
+from babelshard.train.fusion_config import OnlineCodeSwitchConfig
 from babelshard.train.decode import decode_item
 from babelshard.train.fusion_data import FusionMixedStream
 
