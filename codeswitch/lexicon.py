@@ -10,7 +10,6 @@ dicts, because the transform does a dict lookup per word and must stay fast.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Union
 
@@ -90,10 +89,8 @@ class Lexicon:
     @classmethod
     def from_table(cls, table: pa.Table, build: LexiconBuild = LexiconBuild()) -> "Lexicon":
         stats = StageStats()
-        table = _select_rows(table, build, stats)
-        grouped = _group_rows(table, build, stats)
-        shared: dict[tuple, tuple] = {}  # equal language lists and score lists are one object
-        entries = {key: _make_entry(per_lang, build, stats, shared) for key, per_lang in grouped.items()}
+        rows = _grouped_rows(_select_rows(table, build, stats), build, stats)
+        entries = _build_entries(rows, build, stats)
         stats.outputs = sum(len(options) for entry in entries.values() for options in entry[1])
         return cls(build.source_language, entries, stats)
 
@@ -139,37 +136,62 @@ def _select_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> pa.
     return selected
 
 
-def _group_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> dict[str, dict[str, dict]]:
-    """key -> language -> option -> summed score (one pair from two origins adds up)."""
-    grouped: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
-    keys: dict[str, str | None] = {}
+def _usable_key(term: str, build: LexiconBuild) -> str | None:
+    key, tokens = term_key(term)
+    return key if tokens and len(tokens) <= build.max_phrase_words else None
+
+
+def _grouped_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> pa.Table:
+    """One row per (key, language, target), scores summed (a pair from two origins adds up),
+    sorted by key, language, best score first. Grouping runs in Arrow, not in Python dicts."""
+    terms = pc.unique(table["source_term"])
+    keys = pa.array([_usable_key(term, build) for term in terms.to_pylist()], pa.string())
+    key_column = keys.take(pc.index_in(table["source_term"], terms))
+    usable = pc.is_valid(key_column)
+    extra = pc.subtract(pc.count_substring(table["target_term"], " "), pc.count_substring(table["source_term"], " "))
+    short = pc.less_equal(extra, build.max_extra_words)
+    unusable = table.num_rows - pc.sum(pc.cast(usable, pa.int64())).as_py() if table.num_rows else 0
+    too_long = pc.sum(pc.cast(pc.and_(usable, pc.invert(short)), pa.int64())).as_py() if table.num_rows else 0
+    if unusable:
+        stats.drop(STAGE, "source_term_unusable", unusable)
+    if too_long:
+        stats.drop(STAGE, "translation_too_long", too_long)
+    rows = pa.table({"key": key_column, "lang": table["target_language"], "target": table["target_term"],
+                     "score": table["score"]}).filter(pc.and_(usable, short))
+    rows = rows.group_by(["key", "lang", "target"], use_threads=False).aggregate([("score", "sum")])
+    order = [("key", "ascending"), ("lang", "ascending"), ("score_sum", "descending"), ("target", "ascending")]
+    return rows.sort_by(order)
+
+
+def _build_entries(rows: pa.Table, build: LexiconBuild, stats: StageStats) -> dict[str, Entry]:
+    keys, langs, targets, scores = (rows[c].to_pylist() for c in ("key", "lang", "target", "score_sum"))
+    entries: dict[str, Entry] = {}
+    shared: dict[tuple, tuple] = {}  # equal language lists and score lists are one object
     options: dict[str, Option | None] = {}
-    columns = (table[c].to_pylist() for c in ("source_term", "target_language", "target_term", "score"))
-    for source, lang, target, score in zip(*columns):
-        if source not in keys:
-            key, tokens = term_key(source)
-            keys[source] = key if tokens and len(tokens) <= build.max_phrase_words else None
-        key = keys[source]
-        if key is None:
-            stats.drop(STAGE, "source_term_unusable")
-            continue
-        if target.count(" ") - source.count(" ") > build.max_extra_words:
-            stats.drop(STAGE, "translation_too_long")
-            continue
-        if target not in options:
-            options[target] = make_option(target)
-        option = options[target]
-        if option is None:
-            stats.drop(STAGE, "target_term_empty")
-            continue
-        grouped[key][lang][option] += float(score)
-    return grouped
+    start, n = 0, len(keys)
+    while start < n:
+        stop = start + 1
+        while stop < n and keys[stop] == keys[start]:
+            stop += 1
+        per_lang: dict[str, list] = {}
+        for lang, target, score in zip(langs[start:stop], targets[start:stop], scores[start:stop]):
+            if target not in options:
+                options[target] = make_option(target)
+            if options[target] is None:
+                stats.drop(STAGE, "target_term_empty")
+            else:
+                per_lang.setdefault(lang, []).append((options[target], score))
+        if per_lang:
+            entries[keys[start]] = _make_entry(per_lang, build, stats, shared)
+        start = stop
+    return entries
 
 
-def _make_entry(per_lang: dict[str, dict], build: LexiconBuild, stats: StageStats, shared: dict[tuple, tuple]) -> Entry:
+def _make_entry(per_lang: dict[str, list], build: LexiconBuild, stats: StageStats, shared: dict[tuple, tuple]) -> Entry:
+    """Per language (sorted), options ranked best first as the rows come, filtered and capped."""
     languages, all_options, all_cumulative = [], [], []
     for lang in sorted(per_lang):
-        ranked = sorted(per_lang[lang].items(), key=lambda item: (-item[1], option_text(item[0])))
+        ranked = per_lang[lang]
         best = ranked[0][1]
         kept = [(o, s) for o, s in ranked if s >= build.min_relative_score * best][: build.max_translations]
         if len(ranked) > len(kept):
