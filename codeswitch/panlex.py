@@ -16,7 +16,9 @@ time; the joins run partition by partition over Arrow files in a temporary folde
 
 Counting: ``inputs`` are (term pair, source) links; each ends as a pair (``outputs``),
 a counted skip (``drops``) or merged into a pair another link gave
-(``counters["merged_links"]``).
+(``counters["merged_links"]``). Two drop reasons count other things: CSV rows that
+do not parse (``malformed_row/<table>``) and varieties whose code names no language
+(``unknown_language_variety``); their expressions never become links.
 """
 from __future__ import annotations
 
@@ -173,8 +175,10 @@ def _link_partition(table: pa.Table, meaning_source: DenseLookup, out: Partition
         return
     joined = src.join(tgt, keys="meaning", join_type="inner", use_threads=False)
     sources = meaning_source.get(joined["meaning"].to_numpy())
-    if (sources < 0).any():
-        stats.drop(STAGE, "meaning_without_source", int((sources < 0).sum()))
+    if (sources < 0).any():  # links that can never be scored: inputs that end as drops here
+        orphans = int((sources < 0).sum())
+        stats.inputs += orphans
+        stats.drop(STAGE, "meaning_without_source", orphans)
     links = pa.table({"src": joined["src"], "tgt": joined["tgt"], "lang": joined["lang"], "source": sources})
     links = links.filter(pa.array(sources >= 0)).group_by(["src", "tgt", "lang", "source"], use_threads=False).aggregate([])
     out.write(links, links["tgt"].to_numpy() % out.count)
