@@ -116,6 +116,12 @@ def test_bad_dumps_give_clear_errors_or_counted_skips(dump, tmp_path):
     stats = StageStats()
     import_panlex(malformed, str(tmp_path / "ok.parquet"), PanlexOptions(partitions=2), stats)
     assert stats.drops["panlex/malformed_row/denotation"] == 2
+    orphaned = _rewrite(dump, str(tmp_path / "orphaned.zip"), "meaning", lambda data: b"\n".join(data.split(b"\n")[:-6]) + b"\n")
+    stats = StageStats()
+    import_panlex(orphaned, str(tmp_path / "orphaned.parquet"), PanlexOptions(partitions=2), stats)
+    assert stats.drops["panlex/meaning_without_source"] >= 5  # the last five meanings lost their source row
+    links_dropped = stats.dropped - stats.drops["panlex/unknown_language_variety"]
+    assert stats.inputs == stats.outputs + links_dropped + stats.counters["merged_links"]
     missing = _rewrite(dump, str(tmp_path / "missing.zip"), "meaning", lambda data: None)
     with pytest.raises(LexiconError, match=r"missing tables \['meaning'\]"):
         import_panlex(missing, str(tmp_path / "x.parquet"))
