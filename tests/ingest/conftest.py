@@ -72,6 +72,7 @@ class MisbehavingServer(ThreadingHTTPServer):
         self.images = images
         self.hits: Counter = Counter()
         self.lock = threading.Lock()
+        self.active = self.peak = 0  # requests to /held/ being served at once, and the most seen
 
     @property
     def url(self) -> str:
@@ -123,6 +124,14 @@ class MisbehavingHandler(BaseHTTPRequestHandler):
             self.send_body(b"slow down", "text/plain", status=429, headers=[("Retry-After", "0")])
         elif path == "/slow.jpg":
             time.sleep(SLOW_SECONDS)
+            self.send_body(*first_image)
+        elif path.startswith("/held/"):
+            with server.lock:
+                server.active += 1
+                server.peak = max(server.peak, server.active)
+            time.sleep(0.2)
+            with server.lock:
+                server.active -= 1
             self.send_body(*first_image)
         elif path == "/robots.jpg":
             self.send_body(*first_image, headers=[("X-Robots-Tag", "noai")])

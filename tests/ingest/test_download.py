@@ -170,3 +170,38 @@ def test_a_redirect_loop_hits_our_limit_before_urllibs(image_server):
     result = download_record(record_for(image_server.url + "/redirect/loop"), defaults)
     assert isinstance(result, Drop) and result.reason == "too_many_redirects"
     assert image_server.hits["/redirect/loop"] - before == 6  # the first request and 5 redirects
+
+
+def test_per_host_concurrency_is_capped(image_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from babelshard.pipelines.config import DownloadConfig
+
+    polite = make_download_resources(
+        DownloadConfig(allow_loopback=True, per_host_concurrency=2, per_host_rate=0.0, thread_count=8, retries=0)
+    )
+    image_server.peak = 0
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: download_record(record_for(f"{image_server.url}/held/{i}"), polite), range(8)))
+    assert all(isinstance(r, CaptionSample) for r in results)
+    assert 1 <= image_server.peak <= 2  # without the cap all 8 would be served at once
+
+
+def test_per_host_rate_spaces_request_starts():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from babelshard.pipelines.fetch import HostLimiter
+
+    limiter, starts, lock = HostLimiter(concurrency=8, rate=50.0), [], threading.Lock()
+
+    def request(_):
+        with limiter.slot("example.org"):
+            with lock:
+                starts.append(time.monotonic())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(request, range(10)))
+    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:])]
+    assert min(gaps) >= 1 / 50 - 0.002  # starts are scheduled 20 ms apart; sleep never wakes early
