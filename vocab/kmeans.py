@@ -2,8 +2,8 @@
 
 The NumPy version (torch sums the clusters) works in row blocks (distances via ||x||^2 - 2 x.c + ||c||^2 with a
 BLAS matrix product), so memory stays at the data plus one block of distances. It is
-deterministic for a seed: initial centroids come from k-means++ on a random subsample,
-and an empty cluster is re-seeded with the point farthest from its centroid.
+deterministic for a seed: initial centroids come from k-means++ on a random subsample
+(random rows for very large k), and an empty cluster is re-seeded with the point farthest from its centroid.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import numpy as np
 from babelshard.vocab.counts import VocabError
 
 BLOCK_ROWS = 16384
-SEED_SAMPLE_PER_CLUSTER = 16
+SEED_SAMPLE_PER_CLUSTER = 8
+PLUS_PLUS_MAX_K = 2048
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,27 @@ def _update(data: np.ndarray, labels: np.ndarray, distances: np.ndarray, k: int)
 
 def initial_centroids(data: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ (D^2 sampling) on a random subsample of at most SEED_SAMPLE_PER_CLUSTER * k rows:
-    random starts leave blobs split or merged, and full k-means++ costs k passes over all rows."""
-    sample = data[np.sort(rng.choice(data.shape[0], min(data.shape[0], SEED_SAMPLE_PER_CLUSTER * k), replace=False))]
+    random starts leave groups split or merged, and full k-means++ costs k passes over all rows.
+    Past PLUS_PLUS_MAX_K centres even the subsample costs k^2 passes: distinct random rows then."""
+    rows = np.sort(rng.choice(data.shape[0], min(data.shape[0], SEED_SAMPLE_PER_CLUSTER * k), replace=False))
+    if k > PLUS_PLUS_MAX_K:
+        return data[rows[np.sort(rng.choice(len(rows), k, replace=False))]].copy()
+    sample = data[rows]
+    norms = np.einsum("ij,ij->i", sample, sample)
+
+    def squared_distances(row: int) -> np.ndarray:  # one matrix-vector product per new centre
+        return np.maximum(norms - 2.0 * (sample @ sample[row]) + norms[row], 0.0)
+
     chosen = [int(rng.integers(sample.shape[0]))]
-    closest = ((sample - sample[chosen[0]]) ** 2).sum(axis=1)
+    closest = squared_distances(chosen[0])
     for _ in range(1, k):
         total = float(closest.sum())
         if total <= 0.0:  # every sampled point is already a centre: take unused ones
-            unused = np.setdiff1d(np.arange(sample.shape[0]), chosen)
-            chosen.append(int(unused[0]))
+            chosen.append(int(np.setdiff1d(np.arange(sample.shape[0]), chosen)[0]))
         else:
-            chosen.append(int(np.searchsorted(np.cumsum(closest), rng.random() * total)))
-        closest = np.minimum(closest, ((sample - sample[chosen[-1]]) ** 2).sum(axis=1))
+            pick = int(np.searchsorted(np.cumsum(closest), rng.random() * total, side="right"))
+            chosen.append(min(pick, sample.shape[0] - 1))
+        np.minimum(closest, squared_distances(chosen[-1]), out=closest)
     return sample[chosen].copy()
 
 
