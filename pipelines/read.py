@@ -12,6 +12,8 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.io import fileio
 
+from babelshard.configbase import ConfigError
+from babelshard.fs import filesystem
 from babelshard.pipelines.config import AlignedSource, TableSource
 from babelshard.pipelines.sources import (
     STAGE,
@@ -64,6 +66,28 @@ class ReadSource(beam.PTransform):
         return files | "Parse" >> beam.FlatMap(parse_matched_file, src)
 
 
+def source_paths(index: int, src: Any) -> Iterator[tuple[str, str]]:
+    """(config key, path or glob) of every file a source reads."""
+    yield f"captions.sources.{index}.path", src.path
+    if isinstance(src, AlignedSource):
+        for lang, path in sorted(src.captions.items()):
+            yield f"captions.sources.{index}.captions.{lang}", path
+
+
+def check_source_files(sources: list[Any]) -> None:
+    """A clear ConfigError, naming the key, for a source path that matches no file.
+    Stores whose fsspec driver is not installed are left to Beam's own check."""
+    for index, src in enumerate(sources):
+        for key, path in source_paths(index, src):
+            try:
+                fs, inner = filesystem(path)
+                found = fs.glob(inner) if any(ch in inner for ch in "*?[") else fs.exists(inner)
+            except ImportError:
+                continue
+            if not found:
+                raise ConfigError(f"{key}: no file matches {path}")
+
+
 class ReadCaptionSources(beam.PTransform):
     """All sources, flattened; the result has ``.main`` (records) and ``.drops``."""
 
@@ -73,7 +97,8 @@ class ReadCaptionSources(beam.PTransform):
 
     def expand(self, pbegin):
         if not self.sources:
-            raise ValueError("no caption sources configured (captions.sources is empty)")
+            raise ConfigError("captions.sources is empty: name at least one caption source")
+        check_source_files(self.sources)
         parts = [pbegin | ReadSource(src) for src in self.sources]
         merged = tuple(parts) | "MergeSources" >> beam.Flatten()
         return merged | "Split" >> ApplyStage(STAGE, pass_through)

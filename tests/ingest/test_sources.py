@@ -177,3 +177,18 @@ def test_source_names_must_be_unique():
     item = {"name": "a", "format": "coco", "path": "x"}
     with pytest.raises(ConfigError, match="repeated: a"):
         parse_config(CaptionJobConfig, {"sources": [item, item]})
+
+
+def test_missing_source_files_are_config_errors_naming_the_key(tmp_path):
+    from babelshard.pipelines.read import check_source_files
+
+    (tmp_path / "images.txt").write_text("1.jpg\n", encoding="utf-8")
+    tsv = source(name="a", format="tsv", path=str(tmp_path / "missing.tsv"), columns=["caption", "url"])
+    globbed = source(name="b", format="jsonl", path=str(tmp_path / "part-*.jsonl"))
+    aligned = source(name="c", format="aligned", path=str(tmp_path / "images.txt"), captions={"en": str(tmp_path / "en.txt")})
+    with pytest.raises(ConfigError, match=r"captions.sources.0.path: no file matches .*missing.tsv"):
+        check_source_files([tsv])
+    with pytest.raises(ConfigError, match=r"captions.sources.0.path: no file matches .*part-\*.jsonl"):
+        check_source_files([globbed])
+    with pytest.raises(ConfigError, match=r"captions.sources.1.captions.en: no file matches"):
+        check_source_files([globbed.model_copy(update={"path": str(tmp_path / "*.txt")}), aligned])
