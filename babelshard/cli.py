@@ -68,13 +68,14 @@ def publish(
 
 def _exit_on_error(fn, *args, **kwargs):
     """Known user errors print one clear line and exit 2 instead of a traceback."""
+    from babelshard.codeswitch.lexfile import LexiconError
     from babelshard.configbase import ConfigError
     from babelshard.shards.index import ShardIndexError
     from babelshard.shards.reader import ShardIntegrityError
 
     try:
         return fn(*args, **kwargs)
-    except (ConfigError, ShardIndexError, ShardIntegrityError, FileNotFoundError) as error:
+    except (ConfigError, LexiconError, ShardIndexError, ShardIntegrityError, FileNotFoundError) as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
 
