@@ -69,6 +69,7 @@ def write_failures(folder: str, name: str, drops: list[Drop]) -> None:
     rows = [drop.as_row() for drop in sorted(drops, key=lambda d: (d.key, d.stage, d.reason))]
     table = pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in ("key", "stage", "reason", "detail", "url")]))
     fs, path = filesystem(join(folder, name[: -len(".tar")] + ".failures.parquet"))
+    fs.makedirs(filesystem(folder)[1], exist_ok=True)
     with fs.open(path, "wb") as handle:
         pq.write_table(table, handle)
 
