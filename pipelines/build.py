@@ -3,17 +3,14 @@
 The caption stream reads like a list: read sources, clean, dedup, check language,
 plan shards, skip complete shards, then download and write each shard in one step;
 or, when translation or code-switching is configured: download, translate,
-code-switch, write shards.
-Translation and code-switching are hook points filled by their packages' transforms
-(``cfg.translate`` / ``cfg.codeswitch``); the text and parallel streams come from
+code-switch, write shards. The text and parallel streams come from
 ``babelshard.pipelines.text_job.add_text_streams``.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-from typing import Any, Sequence
+from typing import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -26,21 +23,13 @@ from babelshard.pipelines.download import DownloadImages
 from babelshard.pipelines.download_shards import DownloadAndWriteShards
 from babelshard.pipelines.plan import KeepPending, PlanShards
 from babelshard.pipelines.read import ReadCaptionSources
+from babelshard.pipelines.text_job import add_text_streams
 from babelshard.shards.beam import WriteShards
+from babelshard.translate.transform import TranslateCaptions
+from babelshard.codeswitch.beam import CodeSwitchCaptions
 
 CAPTION_STREAM = "caption"
 MT_PARALLEL_FOLDER = "parallel-mt"
-# Hook points: (config field, module, transform). ``Transform(cfg.<field>)`` is applied
-# to the PCollection of downloaded CaptionSamples. It returns samples, outputs with
-# ``.main``/``.drops`` (drops of caption samples), or a dict like TranslateCaptions':
-# ``{"samples", "parallel", "drops"}`` whose drops belong to the parallel pairs.
-CAPTION_HOOKS = (
-    ("translate", "babelshard.translate.transform", "TranslateCaptions"),
-    ("codeswitch", "babelshard.codeswitch.beam", "CodeSwitchCaptions"),
-)
-TEXT_HOOK = ("babelshard.pipelines.text_job", "add_text_streams")
-
-
 def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOptions:
     """The config's Beam defaults, overridden by any flags given on the command line."""
     return PipelineOptions([*cfg.beam.as_flags(), *argv])
@@ -89,16 +78,20 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
     pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
     earlier_drops = tuple(drops) | "EarlierDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
     extra = {"job": cfg.name}
-    if not any(getattr(cfg, field) is not None for field, _, _ in CAPTION_HOOKS):
+    if cfg.translate is None and cfg.codeswitch is None:
         {"records": pending, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
             captions.download, folder, plan, digest, extra
         )
         return
     downloaded = pending | "Download" >> DownloadImages(captions.download)
     samples, drops = downloaded.main, [earlier_drops, downloaded.drops]
-    for field, module, name in CAPTION_HOOKS:
-        if getattr(cfg, field) is not None:
-            samples, drops = apply_hook(samples, drops, cfg, field, module, name)
+    if cfg.translate is not None:
+        translated = samples | "Translate" >> TranslateCaptions(cfg.translate)
+        samples = translated["samples"]
+        if cfg.translate.outputs.parallel:
+            write_mt_pairs(translated["parallel"], translated["drops"], cfg)
+    if cfg.codeswitch is not None:
+        samples = samples | "Codeswitch" >> CodeSwitchCaptions(cfg.codeswitch)
     all_drops = tuple(drops) | "AllDrops" >> beam.Flatten()
     {"samples": samples, "drops": all_drops} | "WriteCaptionShards" >> WriteShards(
         folder, CAPTION_STREAM, num_shards=plan.num_shards, config_hash=digest, extra=extra
@@ -111,26 +104,6 @@ def skip_complete(cfg: JobConfig) -> bool:
     return not (cfg.translate is not None and cfg.translate.outputs.parallel)
 
 
-def load_hook(field: str, module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ModuleNotFoundError, AttributeError) as error:
-        raise ConfigError(f"`{field}` is configured but {module}.{name} is not available ({error})") from None
-
-
-def apply_hook(samples, drops: list, cfg: JobConfig, field: str, module: str, name: str) -> tuple[Any, list]:
-    """Apply a package's caption transform; returns (samples, caption drops so far)."""
-    transform = load_hook(field, module, name)(getattr(cfg, field))
-    result = samples | field.capitalize() >> transform
-    if isinstance(result, beam.PCollection):
-        return result, drops
-    if isinstance(result, dict):
-        if result.get("parallel") is not None and cfg.translate is not None and cfg.translate.outputs.parallel:
-            write_mt_pairs(result["parallel"], result["drops"], cfg)
-        return result["samples"], drops
-    return result.main, drops + [result.drops]
-
-
 def write_mt_pairs(pairs, pair_drops, cfg: JobConfig) -> None:
     """Translation pairs made from the caption translations, as one parallel shard folder."""
     {"samples": pairs, "drops": pair_drops} | "WriteTranslationPairs" >> WriteShards(
@@ -140,8 +113,3 @@ def write_mt_pairs(pairs, pair_drops, cfg: JobConfig) -> None:
         config_hash=caption_config_hash(cfg),
         extra={"job": cfg.name, "provenance": "mt"},
     )
-
-
-def add_text_streams(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
-    module, name = TEXT_HOOK
-    load_hook("text" if cfg.text is not None else "parallel", module, name)(pipeline, cfg)
