@@ -169,3 +169,4 @@ class DemoConfig(StrictModel):
     render_size: int = Field(128, ge=16, description="PNG size the SVGs are rendered at")
     languages: list[str] | None = Field(None, description="CLDR languages to caption in; default all")
     port: int = Field(0, ge=0, le=65535, description="loopback port of the image server; 0: any free port")
+    translate: bool = Field(True, description="add Apertium en->es/ca translation where it is installed, and report chrF against the human names")

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+import yaml
+
+from babelshard.codeswitch.config import DEMO_YAML, CodeSwitchConfig
 from babelshard.config import JobConfig, OutputConfig
 from babelshard.configbase import ConfigError
 from babelshard.pipelines.config import (
@@ -42,8 +45,18 @@ def default_demo_config(output: str = DEFAULT_OUTPUT) -> JobConfig:
         name="openmoji-demo",
         output=OutputConfig(folder=output, samples_per_shard=500),
         captions=CaptionJobConfig(cleaning=CleaningConfig(min_chars=1), download=download),
+        codeswitch=CodeSwitchConfig.model_validate(yaml.safe_load(DEMO_YAML)["codeswitch"]),
         demo=DemoConfig(),
     )
+
+
+def with_demo_translation(cfg: JobConfig, echo: Callable[[str], None]) -> JobConfig:
+    """Apertium en->es/ca where installed (the demo says how to install it otherwise)."""
+    from babelshard.translate.demo import demo_translate_config
+
+    translate, note = demo_translate_config()
+    echo(note)
+    return cfg if translate is None else cfg.model_copy(update={"translate": translate})
 
 
 def openmoji_source(path: str, languages: Sequence[str]) -> TableSource:
@@ -77,6 +90,8 @@ def run_demo(
 
     cfg = cfg or default_demo_config()
     demo = cfg.demo or DemoConfig()
+    if demo.translate and cfg.translate is None:
+        cfg = with_demo_translation(cfg, echo)
     languages = demo.languages or cldr_languages()
     source = Path(cfg.output.folder) / SOURCE_FOLDER
     chosen = pick_emoji(demo.emoji_count, languages)
@@ -87,5 +102,17 @@ def run_demo(
         echo(f"serving them at {base_url}; building caption shards with captions in {len(languages)} languages ...")
         summary = run_job(with_demo_source(cfg, str(source / CAPTIONS), languages), argv)
     echo(format_summary(summary))
+    if cfg.translate is not None:
+        report_translation_quality(cfg, echo)
     echo(f"next: babelshard inspect {cfg.output.folder}")
     return summary
+
+
+def report_translation_quality(cfg: JobConfig, echo: Callable[[str], None]) -> None:
+    """chrF of the machine translations against the human CLDR names they replaced."""
+    from babelshard.pipelines.build import caption_folder
+    from babelshard.shards.reader import iter_records
+    from babelshard.translate.demo import quality_lines
+
+    for line in quality_lines(iter_records(caption_folder(cfg)), list(cfg.translate.targets)):
+        echo(line)

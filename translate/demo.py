@@ -11,7 +11,7 @@ import subprocess
 from typing import Iterable, Sequence
 
 from babelshard.translate.apertium_engine import apertium_mode, debian_package
-from babelshard.translate.config import ApertiumEngineConfig, FilterConfig, TranslateConfig
+from babelshard.translate.config import ApertiumEngineConfig, BatchingConfig, FilterConfig, TranslateConfig
 
 DEMO_LANGUAGES = ("es", "ca")
 
@@ -44,6 +44,8 @@ def demo_translate_config(languages: Sequence[str] = DEMO_LANGUAGES) -> tuple[Tr
         # CLDR names are two or three words: too short for a fair length-ratio or
         # language check, so those only apply to longer ones.
         filters=FilterConfig(length_ratio_min_chars=20, lid_min_words=4),
+        # Apertium starts a process per batch: few large batches keep the demo quick.
+        batching=BatchingConfig(min_batch_size=512, max_batch_size=2048),
     )
     return config, note
 
