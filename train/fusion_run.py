@@ -4,7 +4,8 @@
 presets need (the hybrid tokenizer; the mixer with online code-switching and
 language-aware collation); :func:`train_fusion` is part 1's ``train`` calling it. Both
 shrink to part 1's own functions once ``build_tokenizer`` knows ``hybrid``, ``collate``
-passes languages and the mixer takes item transforms (see docs/results_part2.md).
+passes languages, the mixer takes item transforms and part 1's config models carry the
+fields of :mod:`fusion_train_config`.
 Everything else (steps, epochs, checkpoints, resume, DDP, metrics) is part 1's code.
 """
 from __future__ import annotations
