@@ -82,3 +82,25 @@ def test_m3p_resumes_exactly_with_online_code_switching(toy, tmp_path):
         assert a["batch_digest"] == b["batch_digest"]
         assert a["data"]["caption/transform/codeswitched"] == b["data"]["caption/transform/codeswitched"]
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_unified_preset_with_ddp_on_two_cpu_processes(toy, tmp_path):
+    """torchrun, gloo: both ranks end with the same parameters (hard-negative ITM, TLM
+    with cross-attention and the gathered contrastive losses under DDP)."""
+    import os
+    import subprocess
+    import sys
+
+    output = tmp_path / "ddp"
+    overrides = [f"loop.output={output}", "loop.max_steps=3", "loop.progress=false", "data.workers=0", *TINY,
+                 "tokenizer.vocab_size=4096", "tokenizer.max_length=16"]
+    for i, size in enumerate((8, 16, 16)):
+        overrides += [f"data.streams.{i}.folders=[{toy['caption']}]", f"data.streams.{i}.batch_size={size}"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "babelshard.train.fusion_cli",
+               "train", str(PRESETS / "train-unified.yaml")] + [arg for o in overrides for arg in ("-o", o)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
+    digests = {json.loads((output / f"summary-rank{r}.json").read_text())["parameters"] for r in (0, 1)}
+    assert len(digests) == 1
+    assert json.loads((output / "summary-rank0.json").read_text())["world"] == 2
