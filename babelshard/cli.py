@@ -28,6 +28,7 @@ PLUGIN_MODULES = (
     "babelshard.codeswitch.cli",
     "babelshard.vocab.cli",
     "babelshard.train.cli",
+    "babelshard.train.fusion_cli",
 )
 
 
