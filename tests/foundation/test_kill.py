@@ -19,17 +19,21 @@ SCRIPT = textwrap.dedent(
     from babelshard.records import Caption, CaptionSample, stable_key
     from babelshard.shards.beam import WriteShards
 
-    SLOW = float(os.environ.get("SLOW", "0"))
+    from babelshard.shards import writer
 
-    class SlowRecord(CaptionSample):
-        # Slow input: encoding each sample takes a while, so a kill lands mid-shard.
-        def to_sample(self):
-            time.sleep(SLOW)
-            return super().to_sample()
+    SLOW = float(os.environ.get("SLOW", "0"))
+    real_add = writer.ShardFile.add
+
+    def add_then_pause(self, *args, **kwargs):
+        # The real writer, pausing after each sample so that a kill lands mid-shard.
+        real_add(self, *args, **kwargs)
+        time.sleep(SLOW)
+
+    writer.ShardFile.add = add_then_pause
 
     def make(i):
-        return SlowRecord(key=stable_key("kill", str(i)), source="kill", url=f"http://x/{i}",
-                          captions={"en": Caption(f"caption {i}")}, image=bytes(range(256)) * 8, image_format="jpg")
+        return CaptionSample(key=stable_key("kill", str(i)), source="kill", url=f"http://x/{i}",
+                             captions={"en": Caption(f"caption {i}")}, image=bytes(range(256)) * 8, image_format="jpg")
 
     folder = sys.argv[1]
     with beam.Pipeline(argv=["--runner=DirectRunner"]) as p:
