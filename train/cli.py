@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -55,24 +55,43 @@ def register(app: typer.Typer) -> None:
 def run_eval(config: str, checkpoint: str | None, overrides: list[str], output: str | None) -> dict:
     from babelshard.configbase import ConfigError
     from babelshard.train.config import load_train_config
-    from babelshard.train.evaluate import evaluate, format_results
-    from babelshard.train.models import load_model_file
-    from babelshard.train.tokenizer import build_tokenizer
+    from babelshard.train.evaluate import format_results
 
     cfg = load_train_config(config, overrides)
     if cfg.eval is None:
         raise ConfigError(f"{config}: no eval section")
-    path = checkpoint or os.path.join(cfg.loop.output, "model.pt")
+    results, target = evaluate_config(cfg, checkpoint, output)
+    for scorer in cfg.eval.scorers or []:
+        typer.echo(f"scorer: {scorer}")
+        typer.echo(format_results(results[scorer]))
+    if not cfg.eval.scorers:
+        typer.echo(format_results(results))
+    typer.echo(f"wrote {target}")
+    return results
+
+
+def evaluate_config(cfg: Any, checkpoint: str | None = None, output: str | None = None) -> tuple[dict, str]:
+    """Evaluate ``checkpoint`` (default ``<loop.output>/model.pt``) as ``cfg.eval`` says:
+    part 1's results, or ``{scorer: results}`` when ``eval.scorers`` is set; written to
+    ``output``, ``eval.output`` or ``<loop.output>/eval.json``. Returns results and that path."""
     import torch
 
+    from babelshard.train.evaluate import evaluate
+    from babelshard.train.fusion_eval import evaluate_scorers
+    from babelshard.train.models import load_model_file
+    from babelshard.train.tokenizer import build_tokenizer
+
+    path = checkpoint or os.path.join(cfg.loop.output, "model.pt")
     device = "cuda" if torch.cuda.is_available() and cfg.loop.device != "cpu" else "cpu"
     model, _, _ = load_model_file(path)
-    results = evaluate(model.to(device), build_tokenizer(cfg.tokenizer), cfg.eval, device=device)
+    model, tokenizer = model.to(device), build_tokenizer(cfg.tokenizer)
+    if cfg.eval.scorers:
+        results = evaluate_scorers(model, tokenizer, cfg.eval, device)
+    else:
+        results = evaluate(model, tokenizer, cfg.eval, device=device)
     results["model"] = path
-    typer.echo(format_results(results))
     target = output or cfg.eval.output or os.path.join(cfg.loop.output, "eval.json")
     os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
     with open(target, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
-    typer.echo(f"wrote {target}")
-    return results
+    return results, target

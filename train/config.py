@@ -13,14 +13,16 @@ import yaml
 from pydantic import Field, model_validator
 
 from babelshard.configbase import ConfigError, StrictModel, load_model, parse_config, read_yaml
+from babelshard.train.fusion_config import FusionConfig, FusionObjectiveConfig, OnlineCodeSwitchConfig
 
 
 class TokenizerConfig(StrictModel):
     """``hash``: words (``textnorm.tokenize_words``) hashed into ``vocab_size`` ids, a
     dependency-free fallback; ``sentencepiece``: a ``.model`` file (the vocab artifact or
-    a user's, e.g. XLM-R's); ``transformers``: a local tokenizer directory."""
+    a user's, e.g. XLM-R's); ``transformers``: a local tokenizer directory; ``hybrid``:
+    SMALR's hybrid vocabulary (``path``: the artifact folder, :mod:`babelshard.train.smalr`)."""
 
-    kind: Literal["hash", "sentencepiece", "transformers"] = "hash"
+    kind: Literal["hash", "sentencepiece", "transformers", "hybrid"] = "hash"
     path: str | None = None
     vocab_size: int = Field(8192, ge=8, description="hash tokenizer only")
     max_length: int = Field(32, ge=4)
@@ -66,6 +68,8 @@ class StreamConfig(StrictModel):
     shuffle: bool = True
     verify: bool = Field(False, description="check each shard's sha256 against the index")
     holdout: float = Field(0.0, ge=0, lt=1, description="leave out this fraction of samples, chosen by key hash")
+    codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="caption streams: switch English captions online")
+    region_labels: str | None = Field(None, description="caption streams: region class member, e.g. 'regions' for regions.npy")
 
     @model_validator(mode="after")
     def _check(self) -> "StreamConfig":
@@ -128,6 +132,7 @@ class ModelConfig(StrictModel):
         None, description="mCLIP: frozen multilingual encoder: a transformers directory or a babelshard model file"
     )
     projector_layers: int = Field(2, ge=1, description="mCLIP: X-projector transformer layers")
+    fusion: FusionConfig = FusionConfig()
 
 
 class ObjectiveConfig(StrictModel):
@@ -140,6 +145,7 @@ class ObjectiveConfig(StrictModel):
     learnable_temperature: bool = True
     ttc_weight: float = Field(0.1, ge=0, description="TriKD: lambda of the text-text term")
     normalize: bool = Field(False, description="NLT: compare unit-normalised embeddings")
+    fusion: FusionObjectiveConfig = FusionObjectiveConfig()
 
 
 class OptimConfig(StrictModel):
@@ -181,6 +187,12 @@ class EvalConfig(StrictModel):
     batch_size: int = Field(256, ge=1)
     holdout: float | None = Field(None, gt=0, lt=1, description="only the samples a stream's holdout leaves out")
     output: str | None = Field(None, description="JSON file for the results; default <loop.output>/eval.json")
+    scorers: list[Literal["embedding", "itm", "consistency"]] | None = Field(
+        None, min_length=1, description="fusion presets: results per scorer; default part 1's embedding evaluation"
+    )
+    translation_languages: list[str] | None = Field(None, description="consistency: default every evaluated language")
+    query_weight: float | None = Field(None, ge=0, le=1, description="consistency: weight of the query itself; default the plain mean")
+    itm_images: int | None = Field(100, ge=1, description="itm: score only the first N images (N² model passes per language)")
 
 
 class TrainConfig(StrictModel):

@@ -84,6 +84,11 @@ def decode_image(raw: Mapping[str, Any], stream: StreamConfig, rng: np.random.Ge
         if name not in raw:
             raise DecodeError(f"no {name} member")
         item["features"] = np.asarray(decode_npy(raw[name]), dtype=np.float32).reshape(-1)
+    if stream.region_labels is not None:
+        name = f"{stream.region_labels}.npy"
+        if name not in raw:
+            raise DecodeError(f"no {name} member")
+        item["region_labels"] = np.asarray(decode_npy(raw[name]), dtype=np.int64).reshape(-1)
     return item
 
 

@@ -5,9 +5,9 @@ models; ``FusionObjectiveConfig`` the masking and matching objectives;
 ``OnlineCodeSwitchConfig`` a caption stream's online code-switching. This module imports
 no trainer code, so part 1's ``train/config.py`` can nest these models without a cycle. Both default to
 the papers' settings (15% masking, 80/10/10, 3 negatives per positive), so a preset
-only writes what differs. Until ``ModelConfig`` / ``ObjectiveConfig`` carry a
-``fusion`` section, :func:`fusion_of` and :func:`objective_options_of` derive them
-from the fields those configs already have.
+only writes what differs. ``ModelConfig.fusion``, ``ObjectiveConfig.fusion`` and
+``StreamConfig.codeswitch`` nest them; :func:`fusion_of` and :func:`objective_options_of`
+read those sections (defaults for a config object without one).
 """
 from __future__ import annotations
 

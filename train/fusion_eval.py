@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from babelshard.train.config import EvalConfig
 from babelshard.train.evaluate import EvalSet, chance_recall, embed_images, load_eval_set, recall_at_k
-from babelshard.train.fusion_data import encode
+from babelshard.train.mixer import encode
 from babelshard.train.smalr import consistency_scores
 
 Scorer = Literal["embedding", "itm", "consistency"]
@@ -116,3 +116,10 @@ def evaluate_fusion(model: torch.nn.Module, tokenizer: Any, config: EvalConfig, 
         metrics["captions"] = len(captions)
         results["languages"][lang] = metrics
     return results
+
+
+def evaluate_scorers(model: torch.nn.Module, tokenizer: Any, config: EvalConfig, device: str = "cpu") -> dict[str, Any]:
+    """``{scorer: results}`` for every scorer in ``config.scorers``."""
+    return {scorer: evaluate_fusion(model, tokenizer, config, scorer, device, config.translation_languages,
+                                    config.query_weight, config.itm_images)
+            for scorer in config.scorers or ["embedding"]}

@@ -9,10 +9,12 @@ the shard order of each folder from ``(seed, epoch, rank, worker, stream, folder
 Each batch carries its worker's cursor, so the trainer can save the data position and
 :meth:`MixedStream.begin_epoch` can restart every worker exactly where it was,
 rotating physical workers so the next batch to arrive is batch ``consumed``.
+Per-stream item transforms (online code-switching, :mod:`codeswitch_online`) run after
+decoding and draw from the batch's generator, so resumed runs repeat them exactly.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,23 +28,33 @@ from babelshard.train.tokenizer import Tokenizer
 from babelshard.train.weights import folder_weights, resolve_language_weights
 
 
+ItemTransform = Callable[[dict[str, Any], np.random.Generator], tuple[dict[str, Any], str]]
+
+
+def encode(tokenizer: Tokenizer, texts: list[str], languages: Sequence[str]) -> torch.Tensor:
+    """Token rows; a ``language_aware`` tokenizer (SMALR's hybrid one) also gets each text's language."""
+    if getattr(tokenizer, "language_aware", False):
+        return torch.from_numpy(tokenizer.encode(texts, list(languages)))
+    return torch.from_numpy(tokenizer.encode(texts))
+
+
 def collate(kind: str, items: list[dict[str, Any]], tokenizer: Tokenizer, teacher: Tokenizer) -> dict[str, Any]:
     """Stack one stream's items into tensors; texts become fixed-length token rows."""
     batch: dict[str, Any] = {"keys": [it["key"] for it in items]}
     if kind == "parallel":
         batch["src_lang"] = [it["src_lang"] for it in items]
         batch["tgt_lang"] = [it["tgt_lang"] for it in items]
-        batch["src_tokens"] = torch.from_numpy(tokenizer.encode([it["src_text"] for it in items]))
-        batch["tgt_tokens"] = torch.from_numpy(tokenizer.encode([it["tgt_text"] for it in items]))
-        batch["teacher_tokens"] = torch.from_numpy(teacher.encode([it["src_text"] for it in items]))
+        batch["src_tokens"] = encode(tokenizer, [it["src_text"] for it in items], batch["src_lang"])
+        batch["tgt_tokens"] = encode(tokenizer, [it["tgt_text"] for it in items], batch["tgt_lang"])
+        batch["teacher_tokens"] = encode(teacher, [it["src_text"] for it in items], batch["src_lang"])
         return batch
     batch["lang"] = [it["lang"] for it in items]
-    batch["tokens"] = torch.from_numpy(tokenizer.encode([it["text"] for it in items]))
+    batch["tokens"] = encode(tokenizer, [it["text"] for it in items], batch["lang"])
     if kind == "caption":
         batch["variant"] = [it["variant"] for it in items]
         if "en_text" in items[0]:
-            batch["teacher_tokens"] = torch.from_numpy(teacher.encode([it["en_text"] for it in items]))
-        for name in ("image", "features"):
+            batch["teacher_tokens"] = encode(teacher, [it["en_text"] for it in items], ["en"] * len(items))
+        for name in ("image", "features", "region_labels"):
             if name in items[0]:
                 batch[name] = torch.from_numpy(np.stack([it[name] for it in items]))
     return batch
@@ -94,9 +106,14 @@ class MixedStream(IterableDataset):
         rank: int = 0,
         world: int = 1,
         batches_per_epoch: int | None = None,
+        transforms: Mapping[str, ItemTransform] | None = None,
     ):
         super().__init__()
         self.streams = list(streams)
+        self.transforms = dict(transforms or {})
+        unknown = sorted(set(self.transforms) - {s.name for s in self.streams})
+        if unknown:
+            raise ValueError(f"transforms for unknown streams: {unknown}")
         self.tokenizer, self.teacher_tokenizer = tokenizer, teacher_tokenizer or tokenizer
         self.seed, self.rank, self.world = seed, rank, world
         self.indexes = [[read_index(f) for f in s.folders] for s in self.streams]
@@ -142,11 +159,25 @@ class MixedStream(IterableDataset):
         for g in range(self.consumed + (worker - self.consumed) % workers, self.batches_per_epoch, workers):
             yield self.make_batch(g, worker, batchers)
 
+    def transformed(self, batcher: StreamBatcher, rng: np.random.Generator) -> list[dict[str, Any]]:
+        """The stream's next items after its transform (e.g. online code-switching), if any;
+        transforms draw from the batch's generator after the items, so resumed runs repeat them."""
+        items = batcher.next_items(rng)
+        transform = self.transforms.get(batcher.config.name)
+        if transform is None:
+            return items
+        out = []
+        for item in items:
+            item, outcome = transform(item, rng)
+            batcher.counters.count(f"transform/{outcome}")
+            out.append(item)
+        return out
+
     def make_batch(self, g: int, worker: int, batchers: list[StreamBatcher]) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.epoch, self.rank, g])
         streams = {}
         for batcher in batchers:
-            items = batcher.next_items(rng)
+            items = self.transformed(batcher, rng)
             streams[batcher.config.name] = collate(batcher.config.kind, items, self.tokenizer, self.teacher_tokenizer)
         meta = {
             "index": g,

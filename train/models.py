@@ -25,7 +25,7 @@ from babelshard.train.config import ModelConfig
 from babelshard.train.encoders import FeatureEncoder, TextTransformer, TinyViT
 
 MODEL_FILE_FORMAT = "babelshard-model"
-BUILTIN_MODEL_MODULES = ("babelshard.train.mla", "babelshard.train.mclip")
+BUILTIN_MODEL_MODULES = ("babelshard.train.mla", "babelshard.train.mclip", "babelshard.train.fusion_registry")
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,9 @@ def register_objective(name: str) -> Callable[[ObjectiveFactory], ObjectiveFacto
 
 
 def build_objective(config: ObjectiveConfig) -> Objective:
+    from babelshard.train.models import _load_builtins
+
+    _load_builtins()
     if config.kind not in OBJECTIVES:
         raise ValueError(f"unknown objective {config.kind!r}; registered: {', '.join(sorted(OBJECTIVES))}")
     return OBJECTIVES[config.kind](config)

@@ -143,4 +143,8 @@ def build_tokenizer(config: TokenizerConfig) -> Tokenizer:
         return HashTokenizer(config.vocab_size, config.max_length, config.lowercase)
     if config.kind == "sentencepiece":
         return SentencePieceTokenizer(str(config.path), config.max_length, config.lowercase)
+    if config.kind == "hybrid":
+        from babelshard.train.smalr import HybridTokenizer
+
+        return HybridTokenizer(str(config.path), config.max_length)
     return TransformersTokenizer(str(config.path), config.max_length)

@@ -24,6 +24,7 @@ from babelshard.train.checkpoint import (
     save_checkpoint,
     state_from_checkpoint,
 )
+from babelshard.train.codeswitch_online import OnlineCodeSwitch
 from babelshard.train.config import TrainConfig
 from babelshard.train.distributed import DistEnv, distributed
 from babelshard.train.metrics import MetricsLog
@@ -105,7 +106,9 @@ def plan_steps(config: TrainConfig, dataset: MixedStream, world: int) -> tuple[i
 def build_trainer(config: TrainConfig, env: DistEnv) -> Trainer:
     tokenizer = build_tokenizer(config.tokenizer)
     teacher_tokenizer = build_tokenizer(config.teacher_tokenizer) if config.teacher_tokenizer else tokenizer
-    dataset = MixedStream(config.data.streams, tokenizer, teacher_tokenizer, seed=config.data.seed, rank=env.rank, world=env.world)
+    transforms = {s.name: OnlineCodeSwitch(s.codeswitch) for s in config.data.streams if s.codeswitch is not None}
+    dataset = MixedStream(config.data.streams, tokenizer, teacher_tokenizer, seed=config.data.seed,
+                          rank=env.rank, world=env.world, transforms=transforms)
     steps_per_epoch, total_steps = plan_steps(config, dataset, env.world)
     dataset.batches_per_epoch = steps_per_epoch * config.optim.accum_steps
     torch.manual_seed(config.data.seed)
