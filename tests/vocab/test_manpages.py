@@ -44,8 +44,9 @@ def test_alignment_is_far_above_chance_on_held_out_words(manpage_build, manifest
     src, tgt = Normalizer.fit(german.matrix).apply(german.matrix), Normalizer.fit(english.matrix).apply(english.matrix)
     rotation = np.linalg.qr(np.random.default_rng(0).standard_normal((german.dim, german.dim)))[0].astype(np.float32)
     random_p1 = precision_at_1(src @ rotation, tgt, test, None)
-    assert report["precision_at_1"] > 0.05 and report["precision_at_1_csls"] > 0.05
-    assert report["precision_at_1_csls"] > 50 * max(chance, random_p1)
+    assert random_p1 <= 0.01  # an unaligned space is at chance level
+    assert report["precision_at_1"] > 0.08 and report["precision_at_1_csls"] > 0.08  # ~0.2 measured
+    assert report["precision_at_1_csls"] > 100 * chance
 
 
 def test_translations_share_shared_clusters_far_more_than_random(manpage_build, dictionary):
@@ -57,7 +58,7 @@ def test_translations_share_shared_clusters_far_more_than_random(manpage_build, 
     assert len(pairs) > 1000 and len(held_pairs) > 50
     same = lambda ps: np.mean([vocab.word_ids["de"][d] == vocab.word_ids["en"][e] for d, e in ps])  # noqa: E731
     shuffled = list(zip([d for d, _ in pairs], np.random.default_rng(0).permutation([e for _, e in pairs])))
-    assert same(held_pairs) > 10 * same(shuffled) and same(held_pairs) > 0.05
+    assert same(held_pairs) > 8 * same(shuffled) and same(held_pairs) > 0.02  # measured: 0.064 vs 0.0033
 
 
 def test_tokenizer_round_trip_and_unseen_words(manpage_build):
