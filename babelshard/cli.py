@@ -28,7 +28,6 @@ PLUGIN_MODULES = (
     "babelshard.codeswitch.cli",
     "babelshard.vocab.cli",
     "babelshard.train.cli",
-    "babelshard.train.fusion_cli",
 )
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from babelshard.train.distributed import DistEnv
-from babelshard.train.fusion_run import build_fusion_trainer
-from babelshard.train.fusion_train_config import load_fusion_config
+from babelshard.train.config import load_train_config
+from babelshard.train.trainer import build_trainer
 from babelshard.train.loop import train_step
 from babelshard.train.metrics import StepClock
 
@@ -36,7 +36,7 @@ PRESETS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def preset_overrides(name: str, data: str, output: str, vocab: str | None, scale: int, precision: str) -> list[str]:
-    config = load_fusion_config(PRESETS / f"train-{name}.yaml")
+    config = load_train_config(PRESETS / f"train-{name}.yaml")
     out = [f"loop.output={output}", "loop.progress=false", "data.workers=0", f"loop.precision={precision}"]
     for i, stream in enumerate(config.data.streams):
         out += [f"data.streams.{i}.folders=[{data}]", f"data.streams.{i}.batch_size={stream.batch_size * scale}"]
@@ -60,8 +60,8 @@ def timed(device: str, fn) -> tuple[float, float]:
 
 def bench_preset(name: str, args: argparse.Namespace) -> dict:
     overrides = preset_overrides(name, args.data, os.path.join(args.output, name), args.vocab, args.scale, args.precision)
-    config = load_fusion_config(PRESETS / f"train-{name}.yaml", overrides)
-    trainer = build_fusion_trainer(config, DistEnv(device=args.device))
+    config = load_train_config(PRESETS / f"train-{name}.yaml", overrides)
+    trainer = build_trainer(config, DistEnv(device=args.device))
     source = iter(trainer.dataset)
     batches, decode = [], []
     for _ in range(args.batches):

@@ -152,14 +152,14 @@ def hybrid_tokenizer(hybrid_vocab):
 def smalr_batches(toy, hybrid_tokenizer) -> Callable[..., list[dict]]:
     """Batches tokenized with the hybrid vocabulary (language-aware collation):
     ``pairs`` (two captions of one image) and ``caption``."""
-    from babelshard.train.fusion_data import FusionMixedStream
+    from babelshard.train.mixer import MixedStream
 
     def make(name: str, count: int = 8) -> list[dict]:
         if name == "pairs":
             stream = stream_config(toy, "pairs", pair_languages=["de", "es", "fr"])
         else:
             stream = stream_config(toy, "caption", languages=list(SMALR_LANGUAGES))
-        mixed = FusionMixedStream([stream], hybrid_tokenizer, seed=1, batches_per_epoch=count)
+        mixed = MixedStream([stream], hybrid_tokenizer, seed=1, batches_per_epoch=count)
         return [b["streams"][name] for b in itertools.islice(iter(mixed), count)]
 
     return make

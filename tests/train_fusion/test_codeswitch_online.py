@@ -14,14 +14,14 @@ from babelshard.shards.reader import iter_samples
 from babelshard.train.codeswitch_online import OnlineCodeSwitch
 from babelshard.train.fusion_config import OnlineCodeSwitchConfig
 from babelshard.train.decode import decode_item
-from babelshard.train.fusion_data import FusionMixedStream
+from babelshard.train.mixer import MixedStream
 
 LEXICON = CodeSwitchConfig(lexicons=(LexiconSource(format="cldr"),), languages=("de", "fr", "ja"), word_ratio=0.5)
 
 
-def mixed(tokenizer, stream_of, alpha: float, seed: int = 3) -> FusionMixedStream:
+def mixed(tokenizer, stream_of, alpha: float, seed: int = 3) -> MixedStream:
     switch = OnlineCodeSwitch(OnlineCodeSwitchConfig(lexicon=LEXICON, alpha=alpha))
-    return FusionMixedStream([stream_of("caption", languages=["en"])], tokenizer, seed=seed, batches_per_epoch=40,
+    return MixedStream([stream_of("caption", languages=["en"])], tokenizer, seed=seed, batches_per_epoch=40,
                              transforms={"caption": switch})
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from babelshard.train.fusion_run import evaluate_preset, train_fusion
-from babelshard.train.fusion_train_config import load_fusion_config
+from babelshard.train.cli import evaluate_config
+from babelshard.train.config import load_train_config
+from babelshard.train.loop import train
 from babelshard.train.metrics import read_metrics
 
 PRESETS = Path(__file__).resolve().parents[2] / "configs"
@@ -18,7 +19,7 @@ TINY = ["model.embed_dim=32", "model.text.width=32", "model.text.layers=1", "mod
 
 
 def preset(name: str, toy: dict[str, str], output: str, *extra: str):
-    streams = len(load_fusion_config(PRESETS / f"train-{name}.yaml").data.streams)
+    streams = len(load_train_config(PRESETS / f"train-{name}.yaml").data.streams)
     overrides = [f"loop.output={output}", "loop.progress=false", "loop.threads=1", "loop.log_every=1",
                  "loop.checkpoint_every=0", "loop.max_steps=6", "data.workers=0", "optim.warmup_steps=2",
                  f"eval.folders=[{toy['heldout']}]", "eval.holdout=null", "eval.itm_images=20", *TINY]
@@ -27,7 +28,7 @@ def preset(name: str, toy: dict[str, str], output: str, *extra: str):
                       f"data.streams.{i}.batch_size=16"]
     if name != "smalr":
         overrides += ["tokenizer.vocab_size=4096", "tokenizer.max_length=16"]
-    return load_fusion_config(PRESETS / f"train-{name}.yaml", overrides + list(extra))
+    return load_train_config(PRESETS / f"train-{name}.yaml", overrides + list(extra))
 
 
 def check_results(results: dict, scorers: list[str], languages: set[str]) -> None:
@@ -42,12 +43,12 @@ def check_results(results: dict, scorers: list[str], languages: set[str]) -> Non
 @pytest.mark.parametrize("name", ["m3p", "unified"])
 def test_preset_trains_and_evaluates(name, toy, tmp_path):
     config = preset(name, toy, str(tmp_path))
-    state = train_fusion(config)
+    state = train(config)
     assert state.step == 6
     metrics = read_metrics(str(tmp_path / "metrics.jsonl"))
     kinds = {o.kind for o in config.objectives}
     assert {f"loss/{k}" for k in kinds} <= set(metrics[-1])
-    results = evaluate_preset(config)
+    results, _ = evaluate_config(config)
     assert json.loads((tmp_path / "eval.json").read_text())["model"] == str(tmp_path / "model.pt")
     check_results(results, config.eval.scorers, set(results[config.eval.scorers[0]]["languages"]))
     assert len(results[config.eval.scorers[0]]["languages"]) == 14
@@ -61,8 +62,8 @@ def test_smalr_preset_with_the_hybrid_vocabulary(toy, tmp_path, hybrid_vocab):
     config = preset("smalr", toy, str(tmp_path), f"tokenizer.path={hybrid_vocab}", "tokenizer.max_length=16",
                     f"model.fusion.hybrid_vocab={hybrid_vocab}", f"data.streams.0.languages={languages}",
                     "data.streams.1.pair_languages=[de, es, fr]", f"eval.languages={languages}")
-    train_fusion(config)
-    results = evaluate_preset(config)
+    train(config)
+    results, _ = evaluate_config(config)
     check_results(results, ["embedding", "consistency"], {"de", "en", "es", "fr"})
 
 
@@ -71,10 +72,10 @@ def test_m3p_resumes_exactly_with_online_code_switching(toy, tmp_path):
     """Stopped after 3 steps and resumed, the run sees the same batches (sample keys,
     code-switched captions) and losses as an uninterrupted one."""
     whole = preset("m3p", toy, str(tmp_path / "whole"))
-    train_fusion(whole)
+    train(whole)
     parts = preset("m3p", toy, str(tmp_path / "parts"), "loop.stop_at_step=3")
-    train_fusion(parts)
-    train_fusion(preset("m3p", toy, str(tmp_path / "parts")))
+    train(parts)
+    train(preset("m3p", toy, str(tmp_path / "parts")))
     expected = read_metrics(str(tmp_path / "whole" / "metrics.jsonl"))
     resumed = read_metrics(str(tmp_path / "parts" / "metrics.jsonl"))
     assert [m["step"] for m in resumed] == list(range(1, 7))
@@ -97,7 +98,7 @@ def test_unified_preset_with_ddp_on_two_cpu_processes(toy, tmp_path):
                  "tokenizer.vocab_size=4096", "tokenizer.max_length=16"]
     for i, size in enumerate((8, 16, 16)):
         overrides += [f"data.streams.{i}.folders=[{toy['caption']}]", f"data.streams.{i}.batch_size={size}"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "babelshard.train.fusion_cli",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "babelshard.cli",
                "train", str(PRESETS / "train-unified.yaml")] + [arg for o in overrides for arg in ("-o", o)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
