@@ -6,12 +6,12 @@ refuses a mismatch with a message naming the file.
 from __future__ import annotations
 
 import hashlib
-import tarfile
 from typing import Any, Iterator
 
 from babelshard.fs import filesystem, join
 from babelshard.records import RECORD_TYPES
 from babelshard.shards.index import ShardIndex, ShardInfo, read_index
+from babelshard.shards.tarscan import scan_samples
 
 
 class ShardIntegrityError(ValueError):
@@ -36,23 +36,7 @@ def open_shard_bytes(folder: str, shard: ShardInfo, verify: bool) -> bytes:
 
 def iter_tar_samples(data: bytes, where: str = "") -> Iterator[dict[str, Any]]:
     """Group consecutive tar members by key into WebDataset sample dicts."""
-    import io
-
-    current: dict[str, Any] | None = None
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            base = member.name.rsplit("/", 1)[-1]
-            key, _, extension = base.partition(".")
-            if current is not None and current["__key__"] != key:
-                yield current
-                current = None
-            if current is None:
-                current = {"__key__": key, "__url__": where}
-            current[extension] = archive.extractfile(member).read()
-    if current is not None:
-        yield current
+    return iter(scan_samples(data, where))
 
 
 def iter_samples(folder: str, verify: bool = False, index: ShardIndex | None = None) -> Iterator[dict[str, Any]]:

@@ -26,7 +26,7 @@ import numpy as np
 from babelshard.fs import join
 from babelshard.shards.index import ShardIndex, ShardInfo
 from babelshard.shards.reader import ShardIntegrityError, open_shard_bytes
-from babelshard.train.tarscan import scan_samples
+from babelshard.shards.tarscan import scan_samples
 
 log = logging.getLogger("babelshard.train.data")
 

@@ -152,8 +152,9 @@ def test_fast_tar_scan_gives_the_shard_readers_samples(toy, tmp_path):
     import io
     import tarfile
 
-    from babelshard.shards.reader import iter_tar_samples, open_shard_bytes
-    from babelshard.train.tarscan import scan_samples
+    from babelshard.shards.reader import open_shard_bytes
+    from babelshard.shards.tarscan import iter_tarfile_samples as iter_tar_samples
+    from babelshard.shards.tarscan import scan_samples
 
     for folder in (toy["caption"], toy["parallel"]):
         for shard in read_index(folder).shards:

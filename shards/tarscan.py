@@ -1,19 +1,17 @@
 """Splitting an in-memory tar into WebDataset samples, fast.
 
-A shard the trainer reads is already in memory; Python's ``tarfile`` spends most of the
+A shard being read is already in memory; Python's ``tarfile`` spends most of a
 loader's time building a ``TarInfo`` per member (a caption shard has ~16 members per
 sample: image, json and a caption per language). This scanner reads the USTAR headers
 directly (name, size, type, header checksum) and slices the member bytes. Tars with
-extended headers (pax, GNU long names) fall back to the shard reader's ``tarfile`` path,
-so the result is the same samples :func:`babelshard.shards.reader.iter_tar_samples`
-gives, in the same order.
+extended headers (pax, GNU long names) fall back to ``tarfile``, which gives the same
+samples in the same order.
 """
 from __future__ import annotations
 
+import io
 import tarfile
 from typing import Any, Iterator
-
-from babelshard.shards.reader import iter_tar_samples
 
 BLOCK = 512
 REGULAR = (b"0", b"\0", b"7")
@@ -84,4 +82,22 @@ def scan_samples(data: bytes, where: str = "") -> list[dict[str, Any]]:
             current[extension] = content
         return samples
     except ExtendedHeader:
-        return list(iter_tar_samples(data, where=where))
+        return list(iter_tarfile_samples(data, where=where))
+
+
+def iter_tarfile_samples(data: bytes, where: str = "") -> Iterator[dict[str, Any]]:
+    """The same grouping through ``tarfile``, for tars with extended headers."""
+    current: dict[str, Any] | None = None
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            key, _, extension = member.name.rsplit("/", 1)[-1].partition(".")
+            if current is not None and current["__key__"] != key:
+                yield current
+                current = None
+            if current is None:
+                current = {"__key__": key, "__url__": where}
+            current[extension] = archive.extractfile(member).read()
+    if current is not None:
+        yield current
