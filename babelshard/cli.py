@@ -11,6 +11,8 @@ import sys
 
 import typer
 
+from babelshard.errors import exit_on_user_error
+
 app = typer.Typer(
     name="babelshard",
     help="Build multilingual vision-language pretraining data with Apache Beam, and train on it.",
@@ -40,7 +42,7 @@ def inspect(
     """Show streams, shards, sample and byte totals, per-language counts and a few decoded samples."""
     from babelshard.inspection import inspect_path
 
-    _exit_on_error(inspect_path, path, samples=samples, verify=verify)
+    exit_on_user_error(inspect_path, path, samples=samples, verify=verify)
 
 
 @config_app.command("show")
@@ -48,7 +50,7 @@ def config_show(config: str = typer.Argument(..., help="A job config YAML file."
     """Print the resolved, validated config with every default filled in."""
     from babelshard.inspection import show_config
 
-    _exit_on_error(show_config, config)
+    exit_on_user_error(show_config, config)
 
 
 @app.command()
@@ -63,21 +65,7 @@ def publish(
     """
     from babelshard.shards.publish import publish_folder
 
-    _exit_on_error(publish_folder, source, destination, progress=True)
-
-
-def _exit_on_error(fn, *args, **kwargs):
-    """Known user errors print one clear line and exit 2 instead of a traceback."""
-    from babelshard.codeswitch.lexfile import LexiconError
-    from babelshard.configbase import ConfigError
-    from babelshard.shards.index import ShardIndexError
-    from babelshard.shards.reader import ShardIntegrityError
-
-    try:
-        return fn(*args, **kwargs)
-    except (ConfigError, LexiconError, ShardIndexError, ShardIntegrityError, FileNotFoundError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    exit_on_user_error(publish_folder, source, destination, progress=True)
 
 
 def _register_plugins() -> None:

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from babelshard.errors import UserError
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -22,7 +24,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config file that cannot be read or does not validate; the message names the key."""
 
 

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from babelshard.errors import exit_on_user_error
+
 lexicon_app = typer.Typer(help="Bilingual lexicons for code-switching and alignment (PanLex, MUSE, FreeDict, CLDR).",
                           no_args_is_help=True)
 FORMATS = ("panlex", "muse", "freedict", "cldr")
@@ -13,17 +15,6 @@ FORMATS = ("panlex", "muse", "freedict", "cldr")
 
 def register(app: typer.Typer) -> None:
     app.add_typer(lexicon_app, name="lexicon")
-
-
-def _fail_cleanly(fn, *args, **kwargs):
-    from babelshard.codeswitch.languages import UnknownLanguageError
-    from babelshard.codeswitch.lexfile import LexiconError
-
-    try:
-        return fn(*args, **kwargs)
-    except (LexiconError, UnknownLanguageError, FileNotFoundError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
 
 
 @lexicon_app.command("import")
@@ -44,8 +35,8 @@ def import_command(
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
     options = dict(source_language=source_language, target_language=target_language, top_languages=top_languages,
                    languages=languages, source_variety=source_variety, partitions=partitions, max_words=max_words)
-    stats = _fail_cleanly(_import, fmt, list(inputs or []), output, options)
-    _fail_cleanly(_print_stats, output)
+    stats = exit_on_user_error(_import, fmt, list(inputs or []), output, options)
+    exit_on_user_error(_print_stats, output)
     typer.echo(f"skipped: {json.dumps(stats.as_json()['drops'], ensure_ascii=False)}")
 
 
@@ -105,7 +96,7 @@ def stats_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Pairs, distinct source terms and multi-word pairs per language pair and origin."""
-    _fail_cleanly(_print_stats, path, as_json)
+    exit_on_user_error(_print_stats, path, as_json)
 
 
 def _print_stats(path: str, as_json: bool = False) -> None:

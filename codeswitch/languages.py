@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from babelshard.errors import UserError
 
 # Codes that are valid in the registries but name no single language.
 _NOT_A_LANGUAGE = frozenset({"und", "mul", "mis", "zxx", "art"})
@@ -18,7 +19,7 @@ _PRIVATE_USE = re.compile(r"^q[a-t][a-z]$")
 _KEEP = {"tl": "tl", "tgl": "tl"}
 
 
-class UnknownLanguageError(ValueError):
+class UnknownLanguageError(UserError):
     """A language code that is not a known ISO 639 code of a single language."""
 
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from babelshard import fs
 from babelshard.stats import StageStats
+from babelshard.errors import UserError
 
 LEXICON_SCHEMA = pa.schema(
     [
@@ -36,7 +37,7 @@ META_KEY = b"babelshard.import"
 FORMAT_VERSION = 1
 
 
-class LexiconError(ValueError):
+class LexiconError(UserError):
     """A lexicon source that cannot be read: missing, empty, malformed as a whole."""
 
 

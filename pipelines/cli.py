@@ -19,10 +19,10 @@ def _quiet_beam_import() -> None:
 
 
 def _run(fn, *args) -> None:
-    from babelshard.cli import _exit_on_error
+    from babelshard.errors import exit_on_user_error
 
     _quiet_beam_import()
-    _exit_on_error(fn, *args)
+    exit_on_user_error(fn, *args)
 
 
 def build_command(ctx: typer.Context, config: str = typer.Argument(..., help="A job config YAML file.")) -> None:

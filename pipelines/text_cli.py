@@ -14,9 +14,9 @@ def text_weights(
     write: bool = typer.Option(True, help="Write weights.json into PATH for the trainer."),
 ) -> None:
     """Print each language's share p_i and smoothed sampling weight q_i; write weights.json beside the indexes."""
-    from babelshard.cli import _exit_on_error
+    from babelshard.errors import exit_on_user_error
 
-    _exit_on_error(_run, path, alpha, write)
+    exit_on_user_error(_run, path, alpha, write)
 
 
 def _run(path: str, alpha: float, write: bool) -> None:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
 from babelshard import __version__
+from babelshard.errors import UserError
 from babelshard.fs import exists, join, read_text, write_bytes_atomic
 
 INDEX_NAME = "index.json"
@@ -17,7 +18,7 @@ INDEX_VERSION = 1
 STREAMS = ("caption", "text", "parallel")
 
 
-class ShardIndexError(ValueError):
+class ShardIndexError(UserError):
     """An index.json that is missing, unreadable or of an unknown version."""
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterator
 
+from babelshard.errors import UserError
 from babelshard.fs import filesystem, join
 from babelshard.records import RECORD_TYPES
 from babelshard.shards.index import ShardIndex, ShardInfo, read_index
 from babelshard.shards.tarscan import scan_samples
 
 
-class ShardIntegrityError(ValueError):
+class ShardIntegrityError(UserError):
     """A shard whose bytes do not match its index entry."""
 
 

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train (or resume) on shard folders. Launch with torchrun for DDP:
         torchrun --nproc_per_node 2 --no-python babelshard train CONFIG"""
-        from babelshard.cli import _exit_on_error
+        from babelshard.errors import exit_on_user_error
 
         def run() -> None:
             import logging
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"step {state.step}, epoch {state.epoch}; outputs in {cfg.loop.output}")
                 typer.echo(f"data: {json.dumps(state.counters(), sort_keys=True)}")
 
-        _exit_on_error(run)
+        exit_on_user_error(run)
 
     @app.command("eval")
     def evaluate(
@@ -47,9 +47,9 @@ def register(app: typer.Typer) -> None:
         output: Optional[str] = typer.Option(None, help="Write the results JSON here (default: eval.output or <loop.output>/eval.json)."),
     ) -> None:
         """Retrieval mean recall (R@1/5/10 both directions) per language on held-out shards."""
-        from babelshard.cli import _exit_on_error
+        from babelshard.errors import exit_on_user_error
 
-        _exit_on_error(run_eval, config, checkpoint, override or [], output)
+        exit_on_user_error(run_eval, config, checkpoint, override or [], output)
 
 
 def run_eval(config: str, checkpoint: str | None, overrides: list[str], output: str | None) -> dict:

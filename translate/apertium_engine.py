@@ -15,9 +15,10 @@ from typing import Sequence
 from babelshard.translate.config import ApertiumEngineConfig
 from babelshard.translate.engines import Translation
 from babelshard.translate.langcodes import apertium_code
+from babelshard.errors import UserError
 
 
-class ApertiumMissingError(RuntimeError):
+class ApertiumMissingError(UserError, RuntimeError):
     """Apertium, or the data for a language pair, is not installed."""
 
 

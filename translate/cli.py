@@ -38,21 +38,16 @@ def register(app: typer.Typer) -> None:
         and OUTPUT/parallel-mt when translate.outputs.parallel is set. Beam options may follow."""
         import logging
 
-        from babelshard.cli import _exit_on_error
+        from babelshard.errors import exit_on_user_error
 
         # Beam warns at import about an optional GCP client this command does not use.
         logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
 
         def run() -> None:
             from babelshard.config import load_job_config
-            from babelshard.translate.apertium_engine import ApertiumMissingError
             from babelshard.translate.job import run_translate
 
-            try:
-                summary = run_translate(load_job_config(config), input, output, ctx.args)
-            except ApertiumMissingError as error:
-                typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-                raise typer.Exit(2) from None
+            summary = run_translate(load_job_config(config), input, output, ctx.args)
             typer.echo(format_translate_summary(summary))
 
-        _exit_on_error(run)
+        exit_on_user_error(run)

@@ -10,6 +10,7 @@ vocab_app = typer.Typer(help="Token counts, SentencePiece, fastText vectors, ali
 @vocab_app.command("build")
 def build(config: str = typer.Argument(..., help="A vocabulary config YAML (see configs/vocab-*.yaml).")) -> None:
     """Build every artifact the config asks for into its output folder; vocab.json is written last."""
+    from babelshard.errors import exit_on_user_error
     from babelshard.vocab.build import build_vocab
     from babelshard.vocab.config import load_vocab_config
 
@@ -18,7 +19,7 @@ def build(config: str = typer.Argument(..., help="A vocabulary config YAML (see 
         manifest = build_vocab(settings, log=lambda message: typer.echo(message, err=True))
         typer.echo(f"wrote {settings.output} ({', '.join(manifest['languages'])})")
 
-    _exit_on_error(run)
+    exit_on_user_error(run)
 
 
 @vocab_app.command("show")
@@ -27,20 +28,10 @@ def show(
     clusters: int = typer.Option(5, "--clusters", "-n", help="How many example shared clusters to list."),
 ) -> None:
     """Print sizes, the parameter reduction and example clusters with their cross-language members."""
+    from babelshard.errors import exit_on_user_error
     from babelshard.vocab.show import print_artifact
 
-    _exit_on_error(print_artifact, path, typer.echo, clusters)
-
-
-def _exit_on_error(fn, *args):
-    from babelshard.configbase import ConfigError
-    from babelshard.vocab.counts import VocabError
-
-    try:
-        return fn(*args)
-    except (ConfigError, VocabError, FileNotFoundError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    exit_on_user_error(print_artifact, path, typer.echo, clusters)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,11 +15,12 @@ from typing import Any, Iterable, Iterator
 from babelshard.fs import exists, filesystem, join, read_text, write_bytes_atomic
 from babelshard.records import CaptionSample, ParallelPair, TextSample
 from babelshard.textnorm import clean_text, is_word, tokenize_words
+from babelshard.errors import UserError
 
 COUNTS_FOLDER = "counts"
 
 
-class VocabError(ValueError):
+class VocabError(UserError):
     """Inputs the vocabulary build cannot use; the message says which and why."""
 
 
