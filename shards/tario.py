@@ -43,14 +43,13 @@ class HashingWriter:
             self._flush_pieces()
         return len(data)
 
-    def _hash(self, pieces: list[bytes]) -> None:
-        for piece in pieces:
-            self.sha256.update(piece)
-
     def _flush_pieces(self) -> None:
-        pieces, self.pieces, self.pending_bytes = self.pieces, [], 0
-        self.hasher.submit(self._hash, pieces)  # one worker: chunks are hashed in order
-        self.raw.writelines(pieces)
+        # One joined chunk: hashlib releases the GIL only for large inputs, and one
+        # write call per chunk keeps the writer a sequential byte copy.
+        chunk = b"".join(self.pieces)
+        self.pieces, self.pending_bytes = [], 0
+        self.hasher.submit(self.sha256.update, chunk)  # one worker: chunks are hashed in order
+        self.raw.write(chunk)
 
     def tell(self) -> int:
         return self.position
