@@ -21,6 +21,11 @@ def clean_text(text: str) -> str:
         # Fast path: isprintable() is False for every control, format (zero-width, bidi)
         # and non-ASCII space character, so only runs of spaces can need work.
         return " ".join(text.split())
+    return clean_text_thoroughly(text)
+
+
+def clean_text_thoroughly(text: str) -> str:
+    """:func:`clean_text` without its fast path (the reference the fast path must equal)."""
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     return _SPACES.sub(" ", text).strip()

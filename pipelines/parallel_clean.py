@@ -11,7 +11,8 @@ from dataclasses import replace
 
 from babelshard.records import ParallelPair
 from babelshard.stats import Drop
-from babelshard.pipelines.text_clean import clean_line, count_words, dedup_key, is_chinese, language_verdict, to_simplified
+from babelshard.textnorm import clean_text
+from babelshard.pipelines.text_clean import count_words, dedup_key, is_chinese, language_verdict, to_simplified
 
 STAGE = "parallel"
 PAIR_DROP_REASONS = (
@@ -38,7 +39,7 @@ PAIR_DROP_REASONS = (
 
 def prepare_pair(pair: ParallelPair, filters, converter=None) -> ParallelPair | Drop:
     """NFC both sides, convert Chinese script if asked, then the cheap filters."""
-    src, tgt = clean_line(pair.source_text), clean_line(pair.target_text)
+    src, tgt = clean_text(pair.source_text), clean_text(pair.target_text)
     if converter is not None:
         src = to_simplified(src, converter) if is_chinese(pair.source_language) else src
         tgt = to_simplified(tgt, converter) if is_chinese(pair.target_language) else tgt

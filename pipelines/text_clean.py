@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import replace
 from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -126,24 +125,13 @@ def count_words(text: str) -> int:
     return sum(1 for token in tokenize_words(text) if is_word(token))
 
 
-def clean_line(text: str) -> str:
-    """``clean_text`` with a fast path: printable NFC text only needs its spaces collapsed.
-
-    ``str.isprintable`` is False for every control, format (zero-width, bidi) and
-    non-ASCII space character, the only ones ``clean_text`` changes besides NFC.
-    """
-    if text.isprintable() and unicodedata.is_normalized("NFC", text):
-        return " ".join(text.split())
-    return clean_text(text)
-
-
 def prepare_sentences(record: TextSample, clean, converter=None) -> list[TextSample | Drop]:
     """NFC-clean a line, optionally convert Chinese script, split it and check lengths.
 
     ``clean`` is a :class:`~babelshard.pipelines.text_config.TextCleanConfig`. Each
     sentence gets the key ``stable_key(line key, index)``.
     """
-    text = clean_line(record.text)
+    text = clean_text(record.text)
     if not text:
         return [Drop(record.key, STAGE, "empty")]
     if converter is not None and is_chinese(record.language):

@@ -9,7 +9,6 @@ import pytest
 from babelshard.langid import load_lid_model, predict_language
 from babelshard.pipelines.text_clean import (
     check_text_language,
-    clean_line,
     dedup_key,
     keep_first_by_key,
     lid_code,
@@ -70,11 +69,13 @@ def test_split_sentences_on_real_cjk_ui_strings(po_path):
 
 
 @pytest.mark.parametrize("language", ["de", "ru", "pl", "en"])
-def test_clean_line_fast_path_equals_clean_text(fortunes, language):
+def test_clean_text_fast_path_equals_the_thorough_path(fortunes, language):
+    from babelshard.textnorm import clean_text_thoroughly
+
     texts = fortunes(language, 300)
     texts += [t.replace(" ", "\u00a0", 1) + "\u200b\t" for t in texts[:20]]  # the slow path
     texts += ["Mu\u0308ller  ", "\x00", "a\u2028b", "\ufeffStart", "x\u00ady", "  "]
-    assert [clean_line(t) for t in texts] == [clean_text(t) for t in texts]
+    assert [clean_text(t) for t in texts] == [clean_text_thoroughly(t) for t in texts]
 
 
 def test_prepare_sentences_drop_reasons(fortunes):
@@ -118,7 +119,7 @@ def test_lid_codes_for_config_languages():
 def test_dedup_keeps_the_smallest_key_whatever_the_order(fortunes):
     text = fortunes("it", 20)[3]
     variants = [text, text.upper(), "  " + text.replace(" ", "   ") + " ", text + "\u200b"]
-    assert len({dedup_key(clean_line(v)) for v in variants}) == 1
+    assert len({dedup_key(clean_text(v)) for v in variants}) == 1
     assert dedup_key(text) != dedup_key(fortunes("it", 20)[4])
     records = [sample(v, "it", n) for n, v in enumerate(variants)]
     winner = min(records, key=lambda r: r.key)
