@@ -20,7 +20,7 @@ from babelshard.pipelines.config import DownloadConfig
 from babelshard.pipelines.download import Downloads
 from babelshard.pipelines.plan import ShardPlan
 from babelshard.records import CaptionSample
-from babelshard.shards.beam import FinishIndex, WriteBucket, shard_of
+from babelshard.shards.beam import FinishIndex, WriteBucket, encode_sample, shard_of
 from babelshard.stats import Drop
 
 RECORD, DROP = "r", "d"
@@ -31,15 +31,18 @@ def key_by_shard(item: CaptionSample | Drop, kind: str, num_shards: int) -> tupl
 
 
 def download_group(items: Iterable[tuple[str, Any]], downloads: Downloads) -> Iterator[tuple[str, Any]]:
-    """Earlier drops as they are; each record downloaded, as a sample (``s``) or a drop (``d``)."""
+    """Earlier drops as they are; each record downloaded, as an encoded sample (``s``) or a drop (``d``)."""
     for kind, value in items:
         if kind == DROP:
             yield DROP, value
             continue
-        for result in downloads.submit(value):
-            yield (DROP if isinstance(result, Drop) else "s"), result
-    for result in downloads.drain():
-        yield (DROP if isinstance(result, Drop) else "s"), result
+        yield from map(tagged, downloads.submit(value))
+    yield from map(tagged, downloads.drain())
+
+
+def tagged(result: CaptionSample | Drop) -> tuple[str, Any]:
+    """What ``WriteBucket`` takes: ``("d", drop)`` or ``("s", (key, members, languages))``."""
+    return (DROP, result) if isinstance(result, Drop) else ("s", encode_sample(result))
 
 
 class DownloadShardDoFn(beam.DoFn):

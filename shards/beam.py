@@ -96,11 +96,8 @@ class WriteBucket(beam.DoFn):
     def process(self, element: tuple[int, Iterable[tuple[str, Any]]], num_shards: int):
         number, items = element
         samples, drops = [], []
-        for kind, value in items:
-            if kind == "s":  # (key, members, languages) from encode_sample, or a record
-                samples.append(value if isinstance(value, tuple) else encode_sample(value))
-            else:
-                drops.append(value)
+        for kind, value in items:  # ("s", encode_sample(record)) or ("d", drop)
+            (samples if kind == "s" else drops).append(value)
         done = completed_shard(self.folder, number, num_shards, self.config_hash)
         if done is not None and done["samples"] == len(samples):
             self.skipped.inc()

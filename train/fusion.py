@@ -23,7 +23,7 @@ from torch import nn
 
 from babelshard.train.config import ModelConfig
 from babelshard.train.encoders import TextTransformer, TinyViT
-from babelshard.train.fusion_config import FusionConfig, fusion_of
+from babelshard.train.fusion_config import FusionConfig
 from babelshard.train.models import FrozenAware, VocabInfo, register_model
 
 
@@ -163,4 +163,4 @@ class UnifiedModel(FrozenAware):
 
 @register_model("unified")
 def build_unified(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
-    return UnifiedModel(config, vocab, fusion_of(config))
+    return UnifiedModel(config, vocab, config.fusion)

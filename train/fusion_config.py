@@ -6,12 +6,11 @@ models; ``FusionObjectiveConfig`` the masking and matching objectives;
 no trainer code, so part 1's ``train/config.py`` can nest these models without a cycle. Both default to
 the papers' settings (15% masking, 80/10/10, 3 negatives per positive), so a preset
 only writes what differs. ``ModelConfig.fusion``, ``ObjectiveConfig.fusion`` and
-``StreamConfig.codeswitch`` nest them; :func:`fusion_of` and :func:`objective_options_of`
-read those sections (defaults for a config object without one).
+``StreamConfig.codeswitch`` nest them.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -65,13 +64,3 @@ class OnlineCodeSwitchConfig(StrictModel):
 
     lexicon: CodeSwitchConfig
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of English captions switched")
-
-
-def fusion_of(model_config: Any) -> FusionConfig:
-    """The model config's ``fusion`` section, or the defaults when it has none."""
-    return getattr(model_config, "fusion", None) or FusionConfig()
-
-
-def objective_options_of(objective_config: Any) -> FusionObjectiveConfig:
-    """The objective config's ``fusion`` section, or the defaults when it has none."""
-    return getattr(objective_config, "fusion", None) or FusionObjectiveConfig()

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from babelshard.train.config import ObjectiveConfig
-from babelshard.train.fusion_config import objective_options_of
 from babelshard.train.masking import IGNORE, mask_patches
 from babelshard.train.objectives import Objective, register_objective
 
@@ -69,7 +68,7 @@ def matching_loss(model: nn.Module, batch: Mapping[str, Any], images: torch.Tens
 class RandomNegativeMatching(Objective):
     def __init__(self, config: ObjectiveConfig):
         super().__init__(config)
-        self.options = objective_options_of(config)
+        self.options = config.fusion
 
     def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         valid = distinct_pairs(batch["keys"], batch["tokens"].device)
@@ -82,7 +81,7 @@ class RandomNegativeMatching(Objective):
 class HardNegativeMatching(Objective):
     def __init__(self, config: ObjectiveConfig):
         super().__init__(config)
-        self.options = objective_options_of(config)
+        self.options = config.fusion
 
     def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         with torch.no_grad():
@@ -106,7 +105,7 @@ class MaskedRegionModeling(Objective):
 
     def __init__(self, config: ObjectiveConfig):
         super().__init__(config)
-        self.options = objective_options_of(config)
+        self.options = config.fusion
 
     def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         if not hasattr(model, "region_states"):

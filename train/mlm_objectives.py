@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from babelshard.train.config import ObjectiveConfig
-from babelshard.train.fusion_config import objective_options_of
 from babelshard.train.masking import IGNORE, MaskedTokens, mask_tokens, maskable_positions
 from babelshard.train.objectives import Objective, register_objective
 
@@ -42,7 +41,7 @@ def masked_lm_loss(model: nn.Module, states: torch.Tensor, labels: torch.Tensor)
 class MaskedObjective(Objective):
     def __init__(self, config: ObjectiveConfig):
         super().__init__(config)
-        self.options = objective_options_of(config)
+        self.options = config.fusion
 
     def mask(self, model: nn.Module, tokens: torch.Tensor) -> MaskedTokens:
         return mask_for(model, tokens, self.options.mask_probability, self.options.mask_ratios)

@@ -21,7 +21,7 @@ from torch import nn
 from babelshard.train.config import ModelConfig
 from babelshard.train.encoders import pool_states
 from babelshard.train.fusion import Context, FusionEncoder, MaskedLMHead, resolved
-from babelshard.train.fusion_config import FusionConfig, fusion_of
+from babelshard.train.fusion_config import FusionConfig
 from babelshard.train.models import FrozenAware, VocabInfo, register_model
 
 TEXT_STREAM, IMAGE_STREAM = 0, 1
@@ -131,4 +131,4 @@ class SingleStreamModel(FrozenAware):
 
 @register_model("m3p")
 def build_m3p(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
-    return SingleStreamModel(config, vocab, fusion_of(config))
+    return SingleStreamModel(config, vocab, config.fusion)

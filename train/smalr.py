@@ -25,7 +25,6 @@ from torch import nn
 from babelshard.train.config import ModelConfig
 from babelshard.train.encoders import TextTransformer, TinyViT
 from babelshard.train.fusion import MaskedLMHead, vit_states
-from babelshard.train.fusion_config import fusion_of
 from babelshard.train.models import FrozenAware, VocabInfo, register_model
 
 
@@ -127,7 +126,7 @@ class SmalrModel(FrozenAware):
 
 @register_model("smalr")
 def build_smalr(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
-    path = fusion_of(config).hybrid_vocab
+    path = config.fusion.hybrid_vocab
     if not path:
         raise ValueError("model kind 'smalr' needs model.fusion.hybrid_vocab: the hybrid vocabulary artifact folder")
     return SmalrModel(config, vocab, load_hybrid_vocab(path))
