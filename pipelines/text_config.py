@@ -20,6 +20,13 @@ Paths = Annotated[list[str], Field(min_length=1, description="file paths or glob
 ChineseScript = Literal["keep", "t2s"]
 
 
+
+def _check_char_bounds(settings):
+    if settings.min_chars > settings.max_chars:
+        raise ValueError(f"min_chars ({settings.min_chars}) is larger than max_chars ({settings.max_chars})")
+    return settings
+
+
 class LidConfig(StrictModel):
     """fastText language ID (lid.176.ftz) against the language a source claims."""
 
@@ -75,9 +82,7 @@ class TextCleanConfig(StrictModel):
 
     @model_validator(mode="after")
     def _bounds(self):
-        if self.min_chars > self.max_chars:
-            raise ValueError(f"min_chars ({self.min_chars}) is larger than max_chars ({self.max_chars})")
-        return self
+        return _check_char_bounds(self)
 
 
 class TextJobConfig(StrictModel):
@@ -164,9 +169,7 @@ class PairFilterConfig(StrictModel):
 
     @model_validator(mode="after")
     def _bounds(self):
-        if self.min_chars > self.max_chars:
-            raise ValueError(f"min_chars ({self.min_chars}) is larger than max_chars ({self.max_chars})")
-        return self
+        return _check_char_bounds(self)
 
 
 class ParallelJobConfig(StrictModel):

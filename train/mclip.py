@@ -10,7 +10,7 @@ encoder's token states, mean pooled and projected to the teacher's embedding siz
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from babelshard.train.config import ModelConfig
 from babelshard.train.encoders import TextTransformer, TransformersEncoder, make_block, pool_states
 from babelshard.train.models import (
     ClipModel,
-    FrozenAware,
+    TeacherStudent,
     TextModel,
     VocabInfo,
     freeze,
@@ -46,7 +46,7 @@ class XProjector(nn.Module):
         return self.proj(pool_states(self.norm(states), pad_mask, "mean"))
 
 
-class MCLIPModel(FrozenAware):
+class MCLIPModel(TeacherStudent):
     def __init__(self, teacher: ClipModel, encoder: nn.Module, pad_id: int, config: ModelConfig):
         super().__init__()
         self.teacher, self.encoder, self.pad_id = teacher, encoder, pad_id
@@ -56,14 +56,6 @@ class MCLIPModel(FrozenAware):
     @property
     def encoder_frozen(self) -> bool:
         return bool(getattr(self.encoder, "_babelshard_frozen", False))
-
-    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        with torch.no_grad():
-            return self.teacher.encode_image(batch)
-
-    def encode_teacher_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.teacher.encode_text(tokens)
 
     def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.encoder_frozen):

@@ -9,14 +9,14 @@ Stage 1 (NLT) and stage 2 (LE) train only the embedding block and the acquirers.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from babelshard.train.config import ModelConfig
-from babelshard.train.models import ClipModel, FrozenAware, VocabInfo, load_frozen_teacher, register_model
+from babelshard.train.models import ClipModel, TeacherStudent, VocabInfo, load_frozen_teacher, register_model
 
 ENGLISH = "en"
 
@@ -34,7 +34,7 @@ class LanguageAcquirer(nn.Module):
         return states + self.up(F.gelu(self.down(self.norm(states))))
 
 
-class MLAModel(FrozenAware):
+class MLAModel(TeacherStudent):
     def __init__(self, teacher: ClipModel, vocab: VocabInfo, languages: Sequence[str], bottleneck: int):
         super().__init__()
         if ENGLISH in languages:
@@ -51,14 +51,6 @@ class MLAModel(FrozenAware):
         self.acquirers = nn.ModuleDict(
             {lang: nn.ModuleList(LanguageAcquirer(text.width, bottleneck) for _ in text.blocks) for lang in languages}
         )
-
-    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        with torch.no_grad():
-            return self.teacher.encode_image(batch)
-
-    def encode_teacher_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.teacher.encode_text(tokens)
 
     def _native(self, tokens: torch.Tensor, languages: list[str]) -> torch.Tensor:
         groups: dict[str, list[int]] = {}

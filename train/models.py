@@ -73,6 +73,21 @@ class FrozenAware(nn.Module):
         return self
 
 
+class TeacherStudent(FrozenAware):
+    """A student beside a frozen English image-text teacher (MLA, mCLIP): images and the
+    teacher's text embeddings come from the teacher, without gradients."""
+
+    teacher: "ClipModel"
+
+    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.teacher.encode_image(batch)
+
+    def encode_teacher_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.teacher.encode_text(tokens)
+
+
 class ClipModel(FrozenAware):
     """Image tower (tiny ViT or precomputed features) and text tower with linear projections."""
 
