@@ -99,8 +99,15 @@ class Lexicon:
         return cls.from_table(pairs_to_table(pairs), build)
 
 
+# The next words of a node that ends every term through it: one shared, never mutated
+# dict, so that matching can look up the next word in any node with C-level ``dict.get``.
+NO_NEXT_WORDS: dict[str, tuple] = {}
+NO_NODE = (None, NO_NEXT_WORDS)  # the trie node of a word that starts no term
+
+
 def _match_index(entries: dict[str, Entry]) -> dict[str, tuple]:
-    """A word trie for longest match: word -> node, node = ``(entry or None, {next word: node} or None)``.
+    """A word trie for longest match: word -> node, node = ``(entry or None, {next word: node})``
+    (``NO_NEXT_WORDS`` when no term goes on).
 
     Matching walks it with the caption's own (already hashed) token strings, so a
     multi-word term costs one small-dict lookup per extra word and no string building.
@@ -120,7 +127,7 @@ def _match_index(entries: dict[str, Entry]) -> dict[str, tuple]:
 
 
 def _freeze(level: dict[str, list]) -> dict[str, tuple]:
-    return {word: (node[0], None if node[1] is None else _freeze(node[1])) for word, node in level.items()}
+    return {word: (node[0], NO_NEXT_WORDS if node[1] is None else _freeze(node[1])) for word, node in level.items()}
 
 
 def _select_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> pa.Table:

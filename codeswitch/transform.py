@@ -11,7 +11,8 @@
 4. Every matched unit is switched with probability ``word_ratio`` (β). Its language
    is drawn uniformly from the languages of C that translate it (``per_word``, M3P),
    or one language is drawn per caption and only its translations are used
-   (``per_caption``). The translation is drawn uniformly (M3P) or by score.
+   (``per_caption``). The translation is drawn uniformly (M3P) or by score. One draw
+   per token does all of it for the unit starting there (see :func:`_switch`).
 5. Capitalization is carried over: "Dog" -> "Hund"/"Chien", "DOG" -> "HUND"; a
    lowercase word keeps the dictionary's spelling (German nouns stay capitalized).
 6. The result has the switched text (the caption's own spacing kept around the
@@ -29,14 +30,18 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import partial
 from hashlib import blake2b
+from itertools import compress, count, islice, repeat
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
-from babelshard.codeswitch.lexicon import Lexicon
-from babelshard.textnorm import is_word, tokenize_words
+from babelshard.codeswitch.lexicon import NO_NODE, Lexicon
+from babelshard.textnorm import is_word, split_words, tokenize_words
 
 _SCALE = 1 << 32
 _UNPACK = struct.Struct("<16I").unpack
+_NEXT_WORDS = itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,14 @@ class Switched(NamedTuple):
         return {"variant": self.variant, "text": self.text, "tokens": list(self.tokens), "langs": list(self.langs)}
 
 
+_new_switched = partial(tuple.__new__, Switched)  # without NamedTuple's Python-level __new__
+
+
 class RandomStream:
     """Uniform 32-bit draws from BLAKE2b of the seed material (16 per hash, rehashed as needed).
 
     Cheaper to seed than ``random.Random`` (which costs ~10 µs) and the same everywhere.
+    :func:`code_switch` draws this stream with the steps inlined (no object per caption).
     """
 
     __slots__ = ("_digest", "_values", "_next")
@@ -118,24 +127,42 @@ def threshold(probability: float) -> int:
 
 def segment(folded: list[str], lexicon: Lexicon) -> list[tuple[int, int, tuple]]:
     """Longest-match units ``(start, stop, entry)`` over case-folded tokens (a walk of the word trie)."""
+    nodes, stops = _match(folded, lexicon)
+    return [(i, stops.get(i, i + 1), node[0]) for i, node in enumerate(nodes) if node[0] is not None]
+
+
+def _match(folded: list[str], lexicon: Lexicon) -> tuple[list[tuple], dict[int, int]]:
+    """Longest match: per token the trie node whose entry is the unit starting there (entry
+    ``None``: none starts there), and the stops of the multi-word units (others stop at i + 1).
+
+    Whole-list passes in C find every token's node and every two-word prefix; only the
+    tokens that start a two-word prefix (about 2 in 11) walk the trie in Python. Greedy
+    left to right: a multi-word unit covers the tokens after its first, which start nothing.
+    """
     n = len(folded)
-    units, resume = [], 0
-    for i, node in enumerate(map(lexicon.first.get, folded)):  # one C-level pass of first-word lookups
-        if node is None or i < resume:
+    nodes = list(map(lexicon.first.get, folded, repeat(NO_NODE, n)))
+    seconds = list(map(dict.get, map(_NEXT_WORDS, nodes), islice(folded, 1, None)))
+    stops: dict[int, int] = {}
+    resume = 0
+    for i in compress(range(n - 1), seconds):  # a node is a non-empty tuple: true
+        if i < resume:
             continue
-        entry, stop, children, j = node[0], i + 1, node[1], i + 1
-        while children is not None and j < n:
+        found = node = seconds[i]
+        stop = i + 2 if node[0] is not None else 0  # 0: no term of two words or more starts here
+        children, j = node[1], i + 2
+        while children and j < n:
             node = children.get(folded[j])
             if node is None:
                 break
             j += 1
             if node[0] is not None:
-                entry, stop = node[0], j
+                found, stop = node, j
             children = node[1]
-        if entry is not None:
-            units.append((i, stop, entry))
-            resume = stop
-    return units
+        if stop:
+            nodes[i] = found
+            nodes[i + 1 : stop] = [NO_NODE] * (stop - i - 1)
+            stops[i] = resume = stop
+    return nodes, stops
 
 
 def fold(tokens: list[str]) -> list[str]:
@@ -143,62 +170,105 @@ def fold(tokens: list[str]) -> list[str]:
     return " ".join(tokens).casefold().split(" ") if tokens else []
 
 
+def _fold_caption(text: str, tokens: list[str]) -> list[str]:
+    """:func:`fold` of the caption's tokens; a new list, as the caller changes ``tokens``."""
+    if text.isascii() and text[1:].islower():  # as most captions: at most the first letter is upper case
+        folded = tokens[:]
+        folded[0] = folded[0].lower()  # lower() is casefold() on ASCII
+        return folded
+    return fold(tokens)
+
+
 def code_switch(text: str, key: str, variant: int, lexicon: Lexicon, params: SwitchParams) -> Switched | None:
     """One variant of ``text``; ``None`` when this variant is not selected (``sent_ratio``)."""
-    draws = RandomStream(seed_material(params.seed, key, variant))
-    if draws.u32() >= params.sent_cut:
+    digest = blake2b(seed_material(params.seed, key, variant)).digest()  # 64 bytes: 16 draws
+    values = _UNPACK(digest)  # the start of RandomStream(material), inlined: this runs per caption
+    if values[0] >= params.sent_cut:
         return None
-    tokens = tokenize_words(text)
-    return _switch_units(text, tokens, segment(fold(tokens), lexicon), variant, draws, lexicon, params)
+    parts = split_words(text)
+    tokens = parts[1::2]
+    nodes, stops = _match(_fold_caption(text, tokens), lexicon)
+    return _switch(text, parts, tokens, nodes, stops, variant, digest, values, lexicon, params)
 
 
 def code_switch_variants(text: str, key: str, variants: int, lexicon: Lexicon, params: SwitchParams) -> list[Switched]:
     """Variants ``0..variants-1`` that are selected; the caption is tokenized and matched once."""
-    out, tokens, units = [], None, None
+    out, parts, tokens, nodes, stops = [], None, None, None, None
     for variant in range(variants):
-        draws = RandomStream(seed_material(params.seed, key, variant))
-        if draws.u32() >= params.sent_cut:
+        digest = blake2b(seed_material(params.seed, key, variant)).digest()
+        values = _UNPACK(digest)
+        if values[0] >= params.sent_cut:
             continue
-        if tokens is None:
-            tokens = tokenize_words(text)
-            units = segment(fold(tokens), lexicon)
-        out.append(_switch_units(text, tokens, units, variant, draws, lexicon, params))
+        if parts is None:
+            parts = split_words(text)
+            tokens = parts[1::2]
+            nodes, stops = _match(_fold_caption(text, tokens), lexicon)
+        out.append(_switch(text, parts[:], tokens[:], nodes, stops, variant, digest, values, lexicon, params))
     return out
 
 
-def _switch_units(text: str, tokens: list[str], units: list, variant: int, draws: RandomStream,
-                  lexicon: Lexicon, params: SwitchParams) -> Switched:
-    """Per unit one draw decides β; for the chosen, one draw picks the language and (with the
-    rest of its bits) the translation. One more draw per caption picks its language."""
-    count = len(units)
-    values = draws.take(1 + 2 * count)
+def _switch(text: str, parts: list[str], tokens: list[str], nodes: list[tuple], stops: dict[int, int], variant: int,
+            digest: bytes, values: tuple[int, ...], lexicon: Lexicon, params: SwitchParams) -> Switched:
+    """The draws of :class:`RandomStream` after the sentence draw: one picks the caption's
+    language; then one per token: a unit starting at token i is switched when draw i is
+    below ``word_cut`` (probability β), and the same draw, uniform below the cut, picks the
+    language and (with what remains of it) the translation.
+
+    Writes the switched tokens into ``parts`` and ``tokens`` (the caller's copies)."""
+    n = len(tokens)
+    while len(values) < 2 + n:
+        digest = blake2b(digest).digest()
+        values += _UNPACK(digest)
     cut = params.word_cut
-    chosen = [(unit, values[1 + count + k]) for k, (unit, value) in enumerate(zip(units, values[1 : 1 + count])) if value < cut]
     caption_lang = None
     if params.language_mode == "per_caption" and lexicon.languages:
-        caption_lang = lexicon.languages[(values[0] * len(lexicon.languages)) >> 32]
+        caption_lang = lexicon.languages[(values[1] * len(lexicon.languages)) >> 32]
+    per_token = values[2 : 2 + n]
     by_score = params.translation_choice == "score"
-    choices = []
-    for (start, stop, (langs, options, cumulative)), value in chosen:
-        if caption_lang is None:
-            scaled = value * len(langs)
-            j, value = scaled >> 32, scaled & 0xFFFFFFFF  # the remainder is again uniform
-        elif caption_lang in langs:
-            j = langs.index(caption_lang)
-        else:
+    langs_out = [lexicon.source_language] * n
+    longer = []  # units of several tokens, or translated into several: spliced in afterwards
+    switched = 0
+    for start, (entry, _), value in compress(zip(count(), nodes, per_token), map(cut.__gt__, per_token)):
+        if entry is None:
             continue
+        langs, options, cumulative = entry
+        if caption_lang is not None:
+            if caption_lang not in langs:
+                continue
+            j = langs.index(caption_lang)
+        elif len(langs) == 1:
+            j = 0
+        else:
+            j, value = divmod(value * len(langs), cut)  # the remainder is again uniform below the cut
         opts = options[j]
         if len(opts) == 1:
-            pick = 0
+            option = opts[0]
         elif by_score:
             weights = cumulative[j]
-            pick = min(bisect_right(weights, value / _SCALE * weights[-1]), len(opts) - 1)
+            option = opts[min(bisect_right(weights, value / cut * weights[-1]), len(opts) - 1)]
         else:
-            pick = (value * len(opts)) >> 32
-        choices.append((start, stop, langs[j], opts[pick]))
-    if not choices:
-        return Switched(variant, text, tuple(tokens), (lexicon.source_language,) * len(tokens), 0)
-    return _assemble(text, tokens, choices, lexicon.source_language, variant)
+            option = opts[value * len(opts) // cut]
+        switched += 1
+        first = tokens[start]
+        if start not in stops and isinstance(option, str):
+            # first.islower(): case_mode would say "keep" (cheaper to test than each case)
+            parts[2 * start + 1] = tokens[start] = option if first.islower() else match_case(case_mode(first), option)
+            langs_out[start] = langs[j]
+        else:
+            longer.append((start, stops.get(start, start + 1), langs[j], option))
+    if not switched:
+        return _new_switched((variant, text, tuple(tokens), tuple(langs_out), 0))
+    for start, stop, lang, option in reversed(longer):  # from the end, so earlier indices stay valid
+        first = tokens[start]
+        new_text, new_tokens = (option, [option]) if isinstance(option, str) else (option[0], option[1:])
+        if not first.islower():
+            mode = case_mode(first)
+            new_text = match_case(mode, new_text)
+            new_tokens = [t.upper() for t in new_tokens] if mode == "upper" else [match_case(mode, new_tokens[0]), *new_tokens[1:]]
+        parts[2 * start + 1 : 2 * stop] = [new_text]  # the unit's tokens and the spaces between them
+        tokens[start:stop] = new_tokens
+        langs_out[start:stop] = [lang] * len(new_tokens)
+    return _new_switched((variant, "".join(parts), tuple(tokens), tuple(langs_out), switched))
 
 
 def case_mode(token: str) -> str:
@@ -214,45 +284,6 @@ def match_case(mode: str, replacement: str) -> str:
     if mode == "title" and replacement[:1].islower():
         return replacement[:1].upper() + replacement[1:]
     return replacement
-
-
-def _assemble(text: str, tokens: list[str], choices: list, source: str, variant: int) -> Switched:
-    out_tokens, out_langs, pieces = [], [], []
-    prev_token = prev_char = cursor = i = 0
-    find = text.find
-    for start, stop, lang, option in choices:
-        # Only whitespace lies between tokens, so finding each token in turn gives its offset.
-        while i < start:
-            cursor = find(tokens[i], cursor) + len(tokens[i])
-            i += 1
-        begin = find(tokens[start], cursor)
-        while i < stop:
-            cursor = find(tokens[i], cursor) + len(tokens[i])
-            i += 1
-        first = tokens[start]
-        if isinstance(option, str):
-            new_text = option if first[0].islower() else match_case(case_mode(first), option)
-            out_tokens += tokens[prev_token:start]
-            out_tokens.append(new_text)
-            out_langs += [source] * (start - prev_token)
-            out_langs.append(lang)
-        else:
-            new_text, new_tokens = option[0], option[1:]
-            if not first[0].islower():
-                mode = case_mode(first)
-                new_text = match_case(mode, new_text)
-                new_tokens = [t.upper() for t in new_tokens] if mode == "upper" else [match_case(mode, new_tokens[0]), *new_tokens[1:]]
-            out_tokens += tokens[prev_token:start]
-            out_tokens += new_tokens
-            out_langs += [source] * (start - prev_token)
-            out_langs += [lang] * len(new_tokens)
-        pieces.append(text[prev_char:begin])
-        pieces.append(new_text)
-        prev_token, prev_char = stop, cursor
-    out_tokens += tokens[prev_token:]
-    out_langs += [source] * (len(tokens) - prev_token)
-    pieces.append(text[prev_char:])
-    return Switched(variant, "".join(pieces), tuple(out_tokens), tuple(out_langs), len(choices))
 
 
 def coverage(text: str, lexicon: Lexicon) -> tuple[int, dict[str, int]]:

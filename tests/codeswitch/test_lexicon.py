@@ -17,7 +17,7 @@ def test_keys_are_casefolded_shared_tokens():
     assert lexicon.translations("ICE cream") == {"de": ["Eiscreme"]}
     ice = lexicon.first["ice"]  # the word trie: (own entry, next words)
     assert ice[0] is not None and set(ice[1]) == {"cream"}
-    assert ice[1]["cream"][0] is not None and ice[1]["cream"][1]["cone"] == (lexicon.entries["ice cream cone"], None)
+    assert ice[1]["cream"][0] is not None and ice[1]["cream"][1]["cone"] == (lexicon.entries["ice cream cone"], {})
 
 
 def test_selection_by_score_count_and_length(deu_subset):

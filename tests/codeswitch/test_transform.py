@@ -8,9 +8,9 @@ import pytest
 
 from babelshard.codeswitch.lexfile import Pair
 from babelshard.codeswitch.lexicon import Lexicon
-from babelshard.codeswitch.transform import (RandomStream, SwitchParams, code_switch, code_switch_variants, coverage,
-                                             fold, segment)
-from babelshard.textnorm import is_word, tokenize_words
+from babelshard.codeswitch.transform import (RandomStream, SwitchParams, _fold_caption, code_switch, code_switch_variants,
+                                             coverage, fold, segment)
+from babelshard.textnorm import is_word, split_words, tokenize_words
 
 KEYS = [f"key-{i}" for i in range(120)]
 
@@ -101,6 +101,35 @@ def test_longest_match_capitalization_and_spacing():
     assert nothing.switched == 0 and nothing.text == "Nothing to see here!" and set(nothing.langs) == {"en"}
     empty = code_switch("", "k", 0, lexicon, always)
     assert empty.tokens == () and empty.text == ""
+
+
+def naive_units(folded: list[str], lexicon: Lexicon, longest: int = 4) -> list[tuple]:
+    """Greedy longest match by joining tokens and looking the key up: the reference for the trie walk."""
+    units, i = [], 0
+    while i < len(folded):
+        for stop in range(min(len(folded), i + longest), i, -1):
+            entry = lexicon.entries.get(" ".join(folded[i:stop]))
+            if entry is not None:
+                units.append((i, stop, entry))
+                i = stop
+                break
+        else:
+            i += 1
+    return units
+
+
+def test_segment_is_greedy_longest_match(captions, lexicon):
+    texts = captions + [text.upper() for text in captions] + [text.title() for text in captions]
+    texts += ["a lot of ice cream in the end", "A lot of the ice  cream cone", "Straße: ÉLAN vital, ice cream"]
+    multi = 0
+    for text in texts:
+        tokens = split_words(text)[1::2]
+        folded = fold(tokens)
+        assert _fold_caption(text, tokens) == folded and tokens == split_words(text)[1::2]
+        units = segment(folded, lexicon)
+        assert units == naive_units(folded, lexicon), text
+        multi += sum(stop - start > 1 for start, stop, _ in units)
+    assert multi > 10
 
 
 def test_translation_chosen_uniformly_or_by_score():
