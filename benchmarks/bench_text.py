@@ -9,8 +9,8 @@ line joins two random fortune sentences of one language (seeded), and one line i
 repeats an earlier one, so dedup has work. ``throughput`` compares, in the same run
 and on the same lines, a plain loop calling fastText ``predict`` once per line with
 (a) the plain per-record functions (batched LID, language check, dedup) and (b) the
-Beam pipeline (file source -> RunInference LID -> check -> GroupByKey dedup) on the
-DirectRunner with one worker; (c) the same file source alone, whose cost is taken
+Beam pipeline (file source -> LID + check -> bucketed GroupByKey dedup, records in
+batches of 1,000 as in the text job) on the DirectRunner with one worker; (c) the same file source alone, whose cost is taken
 out for the "without read" ratio. Rates are per CPU second of this process (one
 core); each figure is the fastest of ``--repeat`` runs.
 ``memory`` runs ``add_text_streams`` (read, clean, split, LID, dedup, WriteShards)
@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 
 FORTUNES = {
     "de": ["de/zitate", "de/sprichworte", "de/anekdoten"],
@@ -117,6 +116,18 @@ def plain_functions(model, records, lid):
     return kept
 
 
+def job_defaults() -> tuple[int, int]:
+    """The text job's default batch size and dedup buckets."""
+    from babelshard.pipelines.text_config import StreamJobBase
+
+    fields = StreamJobBase.model_fields
+    return fields["batch_size"].default, fields["dedup_buckets"].default
+
+
+def count_records(batch: list) -> int:
+    return len(batch)
+
+
 def beam_read_only(paths: dict[str, str], result_path: str) -> None:
     """The same file source and counting, without LID and dedup: the cost of reading in Beam."""
     import apache_beam as beam
@@ -126,41 +137,39 @@ def beam_read_only(paths: dict[str, str], result_path: str) -> None:
     from babelshard.pipelines.text_config import Cc100Source
     from babelshard.pipelines.text_readers import read_cc100
 
+    batch_size, _ = job_defaults()
     options = PipelineOptions([], direct_num_workers=1, direct_running_mode="in_memory")
     with beam.Pipeline(options=options) as pipeline:
         counts = []
         for language, path in sorted(paths.items()):
             source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
-            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100)
-            counts.append(read.main | f"Count[{language}]" >> beam.combiners.Count.Globally())
+            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)
+            counts.append(read.main | f"Count[{language}]" >> beam.Map(count_records))
         _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
 
 
 def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
-    """One DirectRunner pipeline, one worker: per language read -> LID -> check -> dedup; counts what is kept."""
+    """One DirectRunner pipeline, one worker: per language read -> LID + check -> dedup, the text
+    job's transforms with its default batching; counts what is kept."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from babelshard.pipelines.stage import ApplyStage
     from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, texts_of_sample
-    from babelshard.pipelines.text_clean import keep_first_by_key, text_dedup_key
+    from babelshard.pipelines.text_clean import text_dedup_key
     from babelshard.pipelines.text_config import Cc100Source
     from babelshard.pipelines.text_job import check_text_prediction
     from babelshard.pipelines.text_readers import read_cc100
 
+    batch_size, buckets = job_defaults()
     options = PipelineOptions([], direct_num_workers=1, direct_running_mode="in_memory")
     with beam.Pipeline(options=options) as pipeline:
-        kept = []
+        counts = []
         for language, path in sorted(paths.items()):
             source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
-            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100)
-            checked = (
-                read.main
-                | f"LID[{language}]" >> LanguageId(lid, texts_of_sample)
-                | f"Check[{language}]" >> ApplyStage("lid", partial(check_text_prediction, lid=lid))
-            )
-            kept.append(checked.main | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, keep_first_by_key))
-        counts = [k.main | f"Count[{i}]" >> beam.combiners.Count.Globally() for i, k in enumerate(kept)]
+            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)
+            checked = read.main | f"LID[{language}]" >> LanguageId("lid", lid, texts_of_sample, check_text_prediction)
+            kept = checked.main | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, buckets, batch_size)
+            counts.append(kept.main | f"Count[{language}]" >> beam.Map(count_records))
         _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
 
 
@@ -187,6 +196,9 @@ def throughput(args) -> dict:
         lines = [r.text for r in records]
         _, _, loop_cpu = timed(lambda: plain_loop(model, lines), args.repeat)
         kept, _, functions_cpu = timed(lambda: plain_functions(model, records, lid), args.repeat)
+        # Beam runs next in this process: 10^5-10^6 live records would make every full
+        # garbage collection in it slower, a cost a real worker does not have.
+        del records
         result = os.path.join(tmp, "kept.count")
         _, beam_wall, beam_cpu = timed(lambda: beam_lid_dedup(paths, lid, result), args.repeat)
         with open(result) as handle:

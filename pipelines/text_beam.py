@@ -1,5 +1,5 @@
-"""Beam wrappers of the text and parallel stages: file reading, language ID through
-``RunInference`` and exact dedup. The per-record logic they call lives in
+"""Beam wrappers of the text and parallel stages: file reading, language ID and exact
+dedup, over batches of records (see :class:`~babelshard.pipelines.stage.ApplyBatchStage`). The per-record logic they call lives in
 ``text_clean``, ``parallel_clean`` and the reader modules.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import lzma
 import operator
 import os
 import posixpath
+from functools import partial
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
@@ -21,12 +22,12 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from babelshard.langid import load_lid_model, predict_languages
-from babelshard.pipelines.stage import DROPS
+from babelshard.pipelines.stage import DROPS, ApplyBatchStage, RecordBatch
 from babelshard.pipelines.parallel_readers import moses_target_path
 from babelshard.records import ParallelPair, TextSample
+from babelshard.pipelines.text_clean import keep_first_per_hash
 from babelshard.stats import Drop
 
 _GLOB_CHARS = "*?["
@@ -95,10 +96,11 @@ class ReadFileDoFn(beam.DoFn):
 
     ``kind`` is ``lines`` (reader(lines, source, relname)), ``stream`` (reader(file,
     source, relname)) or ``moses`` (reader(source lines, target lines, source, relname)).
+    With ``batch_size`` the main output is :class:`RecordBatch` lists of up to that many records.
     """
 
-    def __init__(self, source: Any, reader: Callable, kind: str = "lines"):
-        self.source, self.reader, self.kind = source, reader, kind
+    def __init__(self, source: Any, reader: Callable, kind: str = "lines", batch_size: int | None = None):
+        self.source, self.reader, self.kind, self.batch_size = source, reader, kind, batch_size
         self.files = Metrics.counter(f"read_{source.name}", "files")
         self.records = Metrics.counter(f"read_{source.name}", "records")
 
@@ -117,14 +119,21 @@ class ReadFileDoFn(beam.DoFn):
                 yield from self._route(items)
 
     def _route(self, items):
-        count = 0
+        count, batch = 0, RecordBatch()
         for item in items:
             count += 1
             if isinstance(item, Drop):
                 Metrics.counter(f"read_{self.source.name}", f"dropped/{item.reason}").inc()
                 yield pvalue.TaggedOutput(DROPS, item)
-            else:
+            elif self.batch_size is None:
                 yield item
+            else:
+                batch.append(item)
+                if len(batch) == self.batch_size:
+                    yield batch
+                    batch = RecordBatch()
+        if batch:
+            yield batch
         self.records.inc(count)  # once per file: a per-record increment costs as much as the parsing
 
 
@@ -132,20 +141,24 @@ class ReadSource(beam.PTransform):
     """Match a source's patterns at run time and read every file (outputs ``main`` and ``drops``).
 
     Files are read whole by one worker each (compressed files cannot be split); the
-    caller reshuffles afterwards so the cleaning work spreads out.
+    caller reshuffles afterwards so the cleaning work spreads out. With ``batch_size``
+    ``main`` holds :class:`RecordBatch` lists of records.
     """
 
-    def __init__(self, source: Any, reader: Callable, kind: str = "lines"):
+    def __init__(self, source: Any, reader: Callable, kind: str = "lines", batch_size: int | None = None):
         super().__init__()
-        self.source, self.reader, self.kind = source, reader, kind
+        self.source, self.reader, self.kind, self.batch_size = source, reader, kind, batch_size
 
     def expand(self, pbegin):
+        parse = beam.ParDo(ReadFileDoFn(self.source, self.reader, self.kind, self.batch_size))
+        if self.batch_size is not None:
+            parse = parse.with_output_types(RecordBatch)
         return (
             pbegin
             | "Patterns" >> beam.Create(absolute_patterns(self.source.paths))
             | "Match" >> fileio.MatchAll()
             | "Open" >> fileio.ReadMatches()
-            | "Parse" >> beam.ParDo(ReadFileDoFn(self.source, self.reader, self.kind)).with_outputs(DROPS, main="main")
+            | "Parse" >> parse.with_outputs(DROPS, main="main")
         )
 
 
@@ -157,49 +170,53 @@ def texts_of_pair(pair) -> list[str]:
     return [pair.source_text, pair.target_text]
 
 
-class FastTextLidHandler(ModelHandler):
-    """fastText language ID for ``RunInference``: one fastText call per batch; the model
-    is loaded once per worker process. The inference is a tuple of ``(label, score)``,
-    one per text ``texts_of(record)`` returns."""
+def lid_resources(lid: Any) -> tuple:
+    return load_lid_model(lid.model_path), lid
 
-    def __init__(self, model_path: str | None, texts_of: Callable[[Any], list[str]], max_batch_size: int = 1000):
-        super().__init__(min_batch_size=min(100, max_batch_size), max_batch_size=max_batch_size)
-        self.model_path, self.texts_of = model_path, texts_of
 
-    def load_model(self):
-        return load_lid_model(self.model_path)
-
-    def run_inference(self, batch: Sequence[Any], model, inference_args=None) -> Iterable[PredictionResult]:
-        texts_per_record = [self.texts_of(record) for record in batch]
-        flat = [text for texts in texts_per_record for text in texts]
-        predictions = iter(predict_languages(model, flat))
-        for record, texts in zip(batch, texts_per_record):
-            yield PredictionResult(record, tuple(next(predictions) for _ in texts))
-
-    def get_metrics_namespace(self) -> str:
-        return "fasttext_lid"
+def check_languages(batch: list, resources: tuple, texts_of: Callable, check: Callable) -> list:
+    """fastText on every text of a batch of records (``lid.max_batch_size`` texts per call),
+    then ``check(record, predictions, lid)`` per record with one prediction per text."""
+    model, lid = resources
+    texts_per_record = [texts_of(record) for record in batch]
+    flat = [text for texts in texts_per_record for text in texts]
+    predictions: list = []
+    for start in range(0, len(flat), lid.max_batch_size):
+        predictions.extend(predict_languages(model, flat[start : start + lid.max_batch_size]))
+    if len(texts_per_record) == len(flat):  # one text per record: no regrouping
+        return [check(record, (prediction,), lid) for record, prediction in zip(batch, predictions)]
+    out, position = [], 0
+    for record, texts in zip(batch, texts_per_record):
+        out.append(check(record, tuple(predictions[position : position + len(texts)]), lid))
+        position += len(texts)
+    return out
 
 
 class LanguageId(beam.PTransform):
-    """``records | LanguageId(lid_config, texts_of)`` gives ``PredictionResult(record, predictions)``."""
+    """``batches | LanguageId(name, lid_config, texts_of, check)``: language ID of batches of records.
 
-    def __init__(self, lid: Any, texts_of: Callable[[Any], list[str]]):
+    ``check(record, predictions, lid)`` returns the record or a Drop (``.main`` and ``.drops``).
+    The model is loaded once per worker process; fastText models cannot be pickled.
+    """
+
+    def __init__(self, name: str, lid: Any, texts_of: Callable[[Any], list[str]], check: Callable):
         super().__init__()
-        self.lid, self.texts_of = lid, texts_of
+        self.name, self.lid, self.texts_of, self.check = name, lid, texts_of, check
 
-    def expand(self, records):
-        handler = FastTextLidHandler(self.lid.model_path, self.texts_of, self.lid.max_batch_size)
-        return records | "FastText" >> RunInference(handler)
+    def expand(self, batches):
+        fn = partial(check_languages, texts_of=self.texts_of, check=self.check)
+        return batches | ApplyBatchStage(self.name, fn, partial(lid_resources, self.lid))
 
 
-# Records cross a shuffle as plain tuples: Beam's fallback (pickle) coder spends about
-# 17 us per dataclass encode + decode, a tuple of strings about 6 us, and is 40% smaller.
+# Records cross the dedup shuffle as plain tuples: Beam's compiled coder encodes a
+# tuple of strings in about 1 us and 40% smaller than a pickled dataclass.
 _ROW_TYPES = {cls.__name__: cls for cls in (TextSample, ParallelPair)}
 _ROW_FIELDS = {cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _ROW_TYPES.values()}
+row_key = operator.itemgetter(1)  # a row's record key
 
 
 def to_row(record: Any) -> tuple:
-    """A record as ``(type name, field values...)`` for a cheap shuffle."""
+    """A record as ``(type name, field values...)``."""
     return (type(record).__name__, *_ROW_FIELDS[type(record)](record))
 
 
@@ -207,45 +224,72 @@ def from_row(row: tuple) -> Any:
     return _ROW_TYPES[row[0]](*row[1:])
 
 
-def keyed_by(record: Any, key_fn: Callable[[Any], bytes]) -> tuple[bytes, tuple]:
-    return key_fn(record), to_row(record)
-
-
 class Spread(beam.PTransform):
-    """``Reshuffle`` of records (as rows), so work after a non-splittable file read spreads out."""
+    """``Reshuffle`` of batches, so work after a non-splittable file read spreads out."""
 
-    def expand(self, records):
-        return records | "ToRow" >> beam.Map(to_row) | "Reshuffle" >> beam.Reshuffle() | "FromRow" >> beam.Map(from_row)
+    def expand(self, batches):
+        return batches | "Reshuffle" >> beam.Reshuffle().with_output_types(RecordBatch)
+
+
+def bucketed_rows(batch: list, key_fn: Callable[[Any], bytes], buckets: int) -> Iterator[tuple[int, list]]:
+    """``(bucket, [(hash, row), ...])`` per bucket a batch touches; the bucket is the hash modulo ``buckets``."""
+    by_bucket: dict[int, list] = {}
+    for record in batch:
+        digest = key_fn(record)
+        by_bucket.setdefault(int.from_bytes(digest[:8], "big") % buckets, []).append((digest, to_row(record)))
+    return iter(by_bucket.items())
 
 
 class KeepFirstDoFn(beam.DoFn):
-    """Keep the smallest key of a duplicate group (``keep_first_by_key``); the rest are drops."""
+    """Per bucket, keep the smallest key of each duplicate group; the rest are drops.
 
-    def __init__(self, stage: str, keep_first: Callable[[Iterable, str], Iterable]):
-        self.stage, self.keep_first = stage, keep_first
+    Kept records leave in batches of up to ``batch_size``. A bucket's distinct texts are
+    held in memory while it is processed, so ``buckets`` should grow with the data
+    (about a million lines per bucket is comfortable for a worker).
+    """
+
+    def __init__(self, stage: str, batch_size: int):
+        self.stage, self.batch_size = stage, batch_size
         self.duplicates = Metrics.counter(stage, "dropped/duplicate")
+        self.kept = Metrics.counter(stage, "dedup_kept")
 
     def process(self, element):
-        _, rows = element
-        for item in self.keep_first((from_row(row) for row in rows), self.stage):
+        _, row_lists = element
+        pairs = (pair for rows in row_lists for pair in rows)
+        batch = RecordBatch()
+        for item in keep_first_per_hash(pairs, self.stage, row_key):
             if isinstance(item, Drop):
                 self.duplicates.inc()
                 yield pvalue.TaggedOutput(DROPS, item)
-            else:
-                yield item
+                continue
+            batch.append(from_row(item))
+            if len(batch) == self.batch_size:
+                self.kept.inc(len(batch))
+                yield batch
+                batch = RecordBatch()
+        if batch:
+            self.kept.inc(len(batch))
+            yield batch
 
 
 class DedupExact(beam.PTransform):
-    """Exact dedup by a content hash; deterministic whatever the order records arrive in."""
+    """Exact dedup of batches of records by a content hash; deterministic whatever the order.
 
-    def __init__(self, stage: str, key_fn: Callable[[Any], bytes], keep_first: Callable[[Iterable, str], Iterable]):
+    Rows travel grouped by ``hash mod buckets``, so the shuffle moves a few large
+    elements per batch instead of one per record.
+    """
+
+    def __init__(self, stage: str, key_fn: Callable[[Any], bytes], buckets: int = 256, batch_size: int = 1000):
         super().__init__()
-        self.stage, self.key_fn, self.keep_first = stage, key_fn, keep_first
+        self.stage, self.key_fn, self.buckets, self.batch_size = stage, key_fn, buckets, batch_size
 
-    def expand(self, records):
+    def expand(self, batches):
         return (
-            records
-            | "HashText" >> beam.Map(keyed_by, self.key_fn)
-            | "GroupByText" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.ParDo(KeepFirstDoFn(self.stage, self.keep_first)).with_outputs(DROPS, main="main")
+            batches
+            | "HashText" >> beam.FlatMap(bucketed_rows, self.key_fn, self.buckets)
+            | "GroupByBucket" >> beam.GroupByKey()
+            | "KeepFirst"
+            >> beam.ParDo(KeepFirstDoFn(self.stage, self.batch_size))
+            .with_output_types(RecordBatch)
+            .with_outputs(DROPS, main="main")
         )

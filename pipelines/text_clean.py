@@ -8,6 +8,7 @@ wrappers in :mod:`babelshard.pipelines.text_beam` only batch and group.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from dataclasses import replace
 from functools import lru_cache
@@ -170,7 +171,7 @@ def check_text_language(record: TextSample, prediction: tuple[str, float], lid) 
     reason = language_verdict(record.language, predicted, score, lid.min_score, lid.also_accept)
     if reason:
         return Drop(record.key, STAGE, reason, detail=f"{predicted} {score:.3f}: {record.text[:60]}")
-    return replace(record, langid_score=round(score, 4))
+    return record.with_langid_score(round(score, 4))
 
 
 def dedup_key(*parts: str) -> bytes:
@@ -179,7 +180,7 @@ def dedup_key(*parts: str) -> bytes:
     The texts are already cleaned (NFC, no control characters, single spaces) by the
     prepare stage, so case folding completes ``normalize_for_key`` here.
     """
-    joined = "\x1f".join(part.casefold() for part in parts)
+    joined = parts[0].casefold() if len(parts) == 1 else "\x1f".join([part.casefold() for part in parts])
     return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
 
 
@@ -187,18 +188,21 @@ def text_dedup_key(record: TextSample) -> bytes:
     return dedup_key(record.text)
 
 
-def keep_first_by_key(records: Iterable, stage: str = STAGE) -> Iterator:
-    """Of records with the same normalised text, keep the one with the smallest key.
+def keep_first_per_hash(pairs: Iterable[tuple[bytes, object]], stage: str = STAGE, key_of=operator.attrgetter("key")) -> Iterator:
+    """Of records with the same hash (of their normalised text), keep the one with the smallest key.
 
-    One pass: the current winner is replaced (and dropped as ``duplicate``) when a
-    smaller key arrives, so the result does not depend on the order of the group.
+    ``pairs`` are ``(hash, record)``; ``key_of`` reads a record's key (rows: ``itemgetter(1)``).
+    A record is dropped as ``duplicate`` as soon as a record with the same hash and a
+    smaller key is known, so the result does not depend on the order of ``pairs``; the
+    kept records come last.
     """
-    best = None
-    for record in records:
-        if best is None:
-            best = record
+    best: dict = {}
+    for digest, record in pairs:
+        current = best.get(digest)
+        if current is None:
+            best[digest] = record
             continue
-        loser, best = (record, best) if record.key > best.key else (best, record)
-        yield Drop(loser.key, stage, "duplicate", detail=f"same as {best.key}")
-    if best is not None:
-        yield best
+        loser, winner = (record, current) if key_of(record) > key_of(current) else (current, record)
+        best[digest] = winner
+        yield Drop(key_of(loser), stage, "duplicate", detail=f"same as {key_of(winner)}")
+    yield from best.values()

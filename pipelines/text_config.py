@@ -85,7 +85,17 @@ class TextCleanConfig(StrictModel):
         return _check_char_bounds(self)
 
 
-class TextJobConfig(StrictModel):
+class StreamJobBase(StrictModel):
+    """How a stream moves through Beam: records travel in batches from reading to dedup."""
+
+    batch_size: int = Field(1000, ge=1, description="records per Beam element from reading to dedup")
+    dedup_buckets: int = Field(
+        64, ge=1, description="groups of the dedup shuffle; one bucket's distinct texts sit in one worker's memory, "
+        "so raise it to about lines / 1,000,000 for big corpora"
+    )
+
+
+class TextJobConfig(StreamJobBase):
     """Monolingual text sources, cleaning and language-balanced weights."""
 
     sources: list[TextSource] = Field(min_length=1)
@@ -172,7 +182,7 @@ class PairFilterConfig(StrictModel):
         return _check_char_bounds(self)
 
 
-class ParallelJobConfig(StrictModel):
+class ParallelJobConfig(StreamJobBase):
     """Parallel corpora sources and pair filters."""
 
     sources: list[ParallelSource] = Field(min_length=1)

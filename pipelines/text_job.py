@@ -17,15 +17,16 @@ from babelshard.configbase import config_hash
 from babelshard.fs import join
 from babelshard.pipelines.parallel_clean import check_pair_languages, pair_dedup_key, prepare_pair
 from babelshard.pipelines.parallel_readers import read_moses, read_po, read_tmx, read_tsv
-from babelshard.pipelines.stage import ApplyStage
-from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, Spread, texts_of_pair, texts_of_sample
-from babelshard.pipelines.text_clean import (
-    check_text_language,
-    keep_first_by_key,
-    make_t2s_converter,
-    prepare_sentences,
-    text_dedup_key,
+from babelshard.pipelines.stage import ApplyBatchStage, per_record
+from babelshard.pipelines.text_beam import (
+    DedupExact,
+    LanguageId,
+    ReadSource,
+    Spread,
+    texts_of_pair,
+    texts_of_sample,
 )
+from babelshard.pipelines.text_clean import check_text_language, make_t2s_converter, prepare_sentences, text_dedup_key
 from babelshard.pipelines.text_readers import TEXT_READERS
 from babelshard.pipelines.text_weights import write_weights
 from babelshard.shards.beam import WriteShards
@@ -62,16 +63,18 @@ def pair_resources(filters):
     return filters, make_converter(filters.chinese)
 
 
-def check_text_prediction(result, lid):
-    return check_text_language(result.example, result.inference[0], lid)
+def check_text_prediction(record, predictions, lid):
+    return check_text_language(record, predictions[0], lid)
 
 
-def check_pair_prediction(result, lid):
-    return check_pair_languages(result.example, result.inference, lid)
 
 
 class CleanedStream(beam.PTransform):
-    """Shared shape of both streams: read sources, spread, prepare, language ID, dedup, write."""
+    """Shared shape of both streams: read sources, spread, prepare, language ID, dedup, write.
+
+    Records travel in batches of ``job.batch_size`` from the read to the dedup, and one
+    by one into ``WriteShards``.
+    """
 
     def __init__(self, kind: str, sources: list, job: Any, folder: str, output: Any, extra: dict):
         super().__init__()
@@ -82,11 +85,11 @@ class CleanedStream(beam.PTransform):
         drops, reads = [], []
         for source in self.sources:
             reader, how = (TEXT_READERS[source.format], "lines") if self.kind == "text" else PAIR_READERS[source.format]
-            read = pbegin | f"Read[{source.name}]" >> ReadSource(source, reader, how)
+            read = pbegin | f"Read[{source.name}]" >> ReadSource(source, reader, how, self.job.batch_size)
             reads.append(read.main)
             drops.append(read.drops)
         records = reads | "Sources" >> beam.Flatten() | "Spread" >> Spread()
-        kept = self._clean(records, drops)
+        kept = self._clean(records, drops) | "Unbatch" >> beam.FlatMap(iter)
         # The hash covers this folder's sources only: adding a language does not rewrite the others.
         branch_hash = config_hash(self.job.model_copy(update={"sources": list(self.sources)}))
         return {"samples": kept, "drops": drops | "Drops" >> beam.Flatten()} | "Write" >> WriteShards(
@@ -98,19 +101,18 @@ class CleanedStream(beam.PTransform):
         settings = self.job.clean if text else self.job.filters
         prepare = prepare_line if text else prepare_pair_stage
         resources = partial(text_resources if text else pair_resources, settings)
-        stage = ApplyStage(f"{self.kind}_prepare", prepare, resources)
-        prepared = records | stage
+        prepared = records | ApplyBatchStage(f"{self.kind}_prepare", per_record(prepare), resources)
         drops.append(prepared.drops)
         kept = prepared.main
         if self.job.lid.enabled:
-            texts_of, check = (texts_of_sample, check_text_prediction) if text else (texts_of_pair, check_pair_prediction)
-            predicted = kept | "LanguageId" >> LanguageId(self.job.lid, texts_of)
-            checked = predicted | ApplyStage(f"{self.kind}_lid", partial(check, lid=self.job.lid))
+            texts_of, check = (texts_of_sample, check_text_prediction) if text else (texts_of_pair, check_pair_languages)
+            checked = kept | "LanguageId" >> LanguageId(f"{self.kind}_lid", self.job.lid, texts_of, check)
             drops.append(checked.drops)
             kept = checked.main
         if settings.dedup:
             key_fn = text_dedup_key if text else pair_dedup_key
-            deduped = kept | "Dedup" >> DedupExact(self.kind, key_fn, keep_first_by_key)
+            dedup = DedupExact(self.kind, key_fn, self.job.dedup_buckets, self.job.batch_size)
+            deduped = kept | "Dedup" >> dedup
             drops.append(deduped.drops)
             kept = deduped.main
         return kept

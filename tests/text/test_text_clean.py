@@ -10,7 +10,7 @@ from babelshard.langid import load_lid_model, predict_language
 from babelshard.pipelines.text_clean import (
     check_text_language,
     dedup_key,
-    keep_first_by_key,
+    keep_first_per_hash,
     lid_code,
     make_t2s_converter,
     prepare_sentences,
@@ -122,11 +122,12 @@ def test_dedup_keeps_the_smallest_key_whatever_the_order(fortunes):
     assert len({dedup_key(clean_text(v)) for v in variants}) == 1
     assert dedup_key(text) != dedup_key(fortunes("it", 20)[4])
     records = [sample(v, "it", n) for n, v in enumerate(variants)]
+    other = sample(fortunes("it", 20)[4], "it", 9)  # a different text: kept whatever its key
     winner = min(records, key=lambda r: r.key)
-    for order in itertools.permutations(records):
-        out = list(keep_first_by_key(order))
+    for order in itertools.permutations(records + [other]):
+        out = list(keep_first_per_hash((dedup_key(clean_text(r.text)), r) for r in order))
         kept = [o for o in out if not isinstance(o, Drop)]
-        assert kept == [winner]
+        assert sorted(kept, key=lambda r: r.key) == sorted([winner, other], key=lambda r: r.key)
         assert sorted(d.key for d in out if isinstance(d, Drop)) == sorted(r.key for r in records if r is not winner)
         assert {d.reason for d in out if isinstance(d, Drop)} == {"duplicate"}
 

@@ -2,6 +2,7 @@
 that adds a language leaves the finished folders alone."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -46,3 +47,33 @@ def test_adding_a_language_does_not_rewrite_finished_folders(tmp_path, po_path):
     after = {name: os.stat(folder / name).st_mtime_ns for name in os.listdir(folder) if name.endswith(".tar")}
     assert before and before == after
     assert read_index(str(tmp_path / "parallel" / "en-pl")).samples > 100
+
+
+def test_batch_size_and_dedup_buckets_do_not_change_the_shards(tmp_path, po_path):
+    """The same catalogue read twice (two sources) is deduplicated across batches and
+    buckets; small batches and few buckets give the same shards, byte for byte, as the
+    defaults, and every second copy is a counted duplicate."""
+    def config(out, **batching):
+        sources = [
+            {"name": name, "format": "po", "target_language": "it", "paths": [po_path("it")]} for name in ("copy-a", "copy-b")
+        ]
+        return parse_config(JobConfig, {
+            "output": {"folder": str(out), "samples_per_shard": 40},
+            "parallel": {"sources": sources, "lid": {"enabled": False}, **batching},
+        })
+
+    run(config(tmp_path / "default"))
+    run(config(tmp_path / "small", batch_size=7, dedup_buckets=3))
+    default = read_index(str(tmp_path / "default" / "parallel" / "en-it"))
+    small = read_index(str(tmp_path / "small" / "parallel" / "en-it"))
+    assert [(s.name, s.sha256) for s in default.shards] == [(s.name, s.sha256) for s in small.shards]
+
+    with open(po_path("it"), "rb") as handle:
+        items = list(read_po(handle, config(tmp_path).parallel.sources[0], "django.po"))
+    prepared = [prepare_pair(p, config(tmp_path).parallel.filters) for p in items if not isinstance(p, Drop)]
+    kept = [p for p in prepared if not isinstance(p, Drop)]
+    unique = {(p.source_text.casefold(), p.target_text.casefold()) for p in kept}
+    assert default.samples == len(unique) > 100
+    with open(tmp_path / "small" / "parallel" / "en-it" / "stats.json") as handle:
+        stats = json.load(handle)
+    assert stats["drops"]["parallel/duplicate"] == 2 * len(kept) - len(unique)
