@@ -6,14 +6,17 @@ full text job over generated lines.
 
 Lines are generated from real Debian fortunes (fortunes-de, -it, -es, -ru, -pl): each
 line joins two random fortune sentences of one language (seeded), and one line in ten
-repeats an earlier one, so dedup has work. ``throughput`` compares, in the same run
+(``--copy-every``) repeats an earlier one, so dedup has work; the job deduplicates
+before language ID, so fastText does not run on the copies (``--copy-every 0``
+measures without that saving). ``throughput`` compares, in the same run
 and on the same lines, a plain loop calling fastText ``predict`` once per line with
-(a) the plain per-record functions (batched LID, language check, dedup) and (b) the
-Beam pipeline (file source -> LID + check -> bucketed GroupByKey dedup, records in
-batches of 1,000 as in the text job) on the DirectRunner with one worker; (c) the same file source alone, whose cost is taken
-out for the "without read" ratio. Rates are per CPU second of this process (one
+(a) the plain per-record functions (dedup, then batched LID and the language check, the
+job's order) and (b) the Beam pipeline (file source -> bucketed GroupByKey dedup ->
+LID + check, records in batches of 1,000 as in the text job) on the DirectRunner with
+one worker; (c) the same file source alone, whose cost is taken out for the "without
+read" ratio. Rates are per CPU second of this process (one
 core); each figure is the fastest of ``--repeat`` runs.
-``memory`` runs ``add_text_streams`` (read, clean, split, LID, dedup, WriteShards)
+``memory`` runs ``add_text_streams`` (read, clean, split, dedup, LID, WriteShards)
 in a child process and reports its peak RSS.
 """
 from __future__ import annotations
@@ -53,7 +56,8 @@ def fortune_sentences(language: str) -> list[str]:
     return out
 
 
-def generate_lines(total: int, seed: int = 1) -> dict[str, list[str]]:
+def generate_lines(total: int, seed: int = 1, copy_every: int = 10) -> dict[str, list[str]]:
+    """Per language, ``total / 5`` lines; every ``copy_every``-th repeats an earlier line (0: none)."""
     rng = random.Random(seed)
     per_language = total // len(FORTUNES)
     generated = {}
@@ -61,7 +65,7 @@ def generate_lines(total: int, seed: int = 1) -> dict[str, list[str]]:
         sentences = fortune_sentences(language)
         lines: list[str] = []
         for i in range(per_language):
-            if i % 10 == 9:
+            if copy_every and i % copy_every == copy_every - 1:
                 lines.append(lines[rng.randrange(len(lines))])
             else:
                 lines.append(f"{rng.choice(sentences)} {rng.choice(sentences)}")
@@ -97,22 +101,23 @@ def plain_loop(model, lines):
 
 
 def plain_functions(model, records, lid):
-    """What one worker computes per record, without Beam: batched LID, check, dedup."""
+    """What one worker computes per record, without Beam, in the text job's order:
+    dedup, then batched LID and the language check on what is left."""
     from babelshard.langid import predict_languages
     from babelshard.pipelines.text_clean import check_text_language, text_dedup_key
     from babelshard.stats import Drop
 
-    seen, kept = set(), 0
-    for start in range(0, len(records), lid.max_batch_size):
-        batch = records[start : start + lid.max_batch_size]
+    seen, unique = set(), []
+    for record in records:
+        key = text_dedup_key(record)
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    kept = 0
+    for start in range(0, len(unique), lid.max_batch_size):
+        batch = unique[start : start + lid.max_batch_size]
         for record, prediction in zip(batch, predict_languages(model, [r.text for r in batch])):
-            checked = check_text_language(record, prediction, lid)
-            if isinstance(checked, Drop):
-                continue
-            key = text_dedup_key(checked)
-            if key not in seen:
-                seen.add(key)
-                kept += 1
+            kept += not isinstance(check_text_language(record, prediction, lid), Drop)
     return kept
 
 
@@ -149,8 +154,8 @@ def beam_read_only(paths: dict[str, str], result_path: str) -> None:
 
 
 def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
-    """One DirectRunner pipeline, one worker: per language read -> LID + check -> dedup, the text
-    job's transforms with its default batching; counts what is kept."""
+    """One DirectRunner pipeline, one worker: per language read -> dedup -> LID + check, the text
+    job's transforms in its order with its default batching; counts what is kept."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -167,8 +172,8 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
         for language, path in sorted(paths.items()):
             source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
             read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)
-            checked = read.main | f"LID[{language}]" >> LanguageId("lid", lid, texts_of_sample, check_text_prediction)
-            kept = checked.main | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, buckets, batch_size)
+            unique = read.main | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, buckets, batch_size)
+            kept = unique.main | f"LID[{language}]" >> LanguageId("lid", lid, texts_of_sample, check_text_prediction)
             counts.append(kept.main | f"Count[{language}]" >> beam.Map(count_records))
         _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
 
@@ -183,7 +188,7 @@ def throughput(args) -> dict:
     from babelshard.pipelines.text_config import Cc100Source, LidConfig
     from babelshard.pipelines.text_readers import read_cc100
 
-    generated = generate_lines(args.lines)
+    generated = generate_lines(args.lines, copy_every=args.copy_every)
     lid = LidConfig(model_path=args.lid_model, min_score=0.5)
     model = load_lid_model(args.lid_model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,6 +213,7 @@ def throughput(args) -> dict:
     n = len(lines)
     return {
         "lines": n,
+        "distinct_lines": len(set(lines)),
         "kept": kept_beam,
         "plain_predict_loop_per_cpu_s": round(n / loop_cpu),
         "lid_dedup_functions_per_cpu_s": round(n / functions_cpu),
@@ -272,6 +278,7 @@ def main() -> None:
     parser.add_argument("mode", choices=["throughput", "memory", "memory-child"])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3, help="throughput: keep the fastest of this many runs")
+    parser.add_argument("--copy-every", type=int, default=10, help="one line in this many repeats an earlier one (0: none)")
     parser.add_argument("--lid-model", default=None, help="lid.176.ftz (default: babelshard's cache)")
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()

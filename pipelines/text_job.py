@@ -1,8 +1,8 @@
 """The monolingual text and parallel text streams of the build job.
 
 ``add_text_streams(pipeline, cfg)`` adds, per language, read -> clean and split ->
-language ID -> dedup -> ``WriteShards`` into ``<output>/text/<lang>``; per language
-pair, read -> pair filters -> language ID of both sides -> dedup -> ``WriteShards``
+dedup -> language ID -> ``WriteShards`` into ``<output>/text/<lang>``; per language
+pair, read -> pair filters -> dedup -> language ID of both sides -> ``WriteShards``
 into ``<output>/parallel/<src>-<tgt>``; and, once every index is written,
 ``weights.json`` in each root (see :mod:`babelshard.pipelines.text_weights`).
 """
@@ -70,7 +70,7 @@ def check_text_prediction(record, predictions, lid):
 
 
 class CleanedStream(beam.PTransform):
-    """Shared shape of both streams: read sources, spread, prepare, language ID, dedup, write.
+    """Shared shape of both streams: read sources, spread, prepare, dedup, language ID, write.
 
     Records travel in batches of ``job.batch_size`` from the read to the dedup, and one
     by one into ``WriteShards``.
@@ -104,17 +104,19 @@ class CleanedStream(beam.PTransform):
         prepared = records | ApplyBatchStage(f"{self.kind}_prepare", per_record(prepare), resources)
         drops.append(prepared.drops)
         kept = prepared.main
-        if self.job.lid.enabled:
-            texts_of, check = (texts_of_sample, check_text_prediction) if text else (texts_of_pair, check_pair_languages)
-            checked = kept | "LanguageId" >> LanguageId(f"{self.kind}_lid", self.job.lid, texts_of, check)
-            drops.append(checked.drops)
-            kept = checked.main
+        # Dedup before language ID, as CCNet does: fastText is the costly step and need
+        # not run on copies. Copies share their normalised text, so they share the verdict.
         if settings.dedup:
             key_fn = text_dedup_key if text else pair_dedup_key
             dedup = DedupExact(self.kind, key_fn, self.job.dedup_buckets, self.job.batch_size)
             deduped = kept | "Dedup" >> dedup
             drops.append(deduped.drops)
             kept = deduped.main
+        if self.job.lid.enabled:
+            texts_of, check = (texts_of_sample, check_text_prediction) if text else (texts_of_pair, check_pair_languages)
+            checked = kept | "LanguageId" >> LanguageId(f"{self.kind}_lid", self.job.lid, texts_of, check)
+            drops.append(checked.drops)
+            kept = checked.main
         return kept
 
 
