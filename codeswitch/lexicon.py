@@ -71,6 +71,10 @@ class Lexicon:
         self.languages = tuple(sorted(languages))
         self.first = _match_index(entries)
         self.entries = _with_words_of(self.first, entries)
+        # Filled by the transform (bounded): the nodes of the words captions have used. The
+        # vocabulary of a caption stream is small, and a dict of it is faster to look up
+        # than ``first`` with every word of the lexicon.
+        self.seen_words: dict[str, tuple] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -103,14 +107,11 @@ class Lexicon:
 # dict, so that matching can look up the next word in any node with C-level ``dict.get``.
 NO_NEXT_WORDS: dict[str, tuple] = {}
 NO_NODE = (None, NO_NEXT_WORDS)  # the trie node of a word that starts no term
-# Marks the first level holds (as NO_NODE) when no term starts with them: nearly every
-# token of a caption is then found, and matching uses the one-argument, faster dict.get.
-PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»‹›‘’‚“”„–—…·•¡¿"
 
 
 def _match_index(entries: dict[str, Entry]) -> dict[str, tuple]:
     """A word trie for longest match: word -> node, node = ``(entry or None, {next word: node})``
-    (``NO_NEXT_WORDS`` when no term goes on; ``NO_NODE`` for the punctuation marks).
+    (``NO_NEXT_WORDS`` when no term goes on).
 
     Matching walks it with the caption's own (already hashed) token strings, so a
     multi-word term costs one small-dict lookup per extra word and no string building.
@@ -140,10 +141,7 @@ def _freeze_first_words(root: dict[str, list]) -> dict[str, tuple]:
     cache lines (1.5-3% more captions/s on the code-switch benchmark)."""
     words = sorted(root, key=lambda word: (len(word), word))
     below = [NO_NEXT_WORDS if root[word][1] is None else _freeze(root[word][1]) for word in words]
-    first = {(word + " ")[:-1]: (root[word][0], next_words) for word, next_words in zip(words, below)}
-    for mark in PUNCTUATION:
-        first.setdefault(mark, NO_NODE)
-    return first
+    return {(word + " ")[:-1]: (root[word][0], next_words) for word, next_words in zip(words, below)}
 
 
 def _with_words_of(first: dict[str, tuple], entries: dict[str, Entry]) -> dict[str, Entry]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from hashlib import blake2b
 from itertools import compress, islice
-from operator import itemgetter
+from operator import itemgetter, not_
 from typing import Any, Literal, NamedTuple
 
 from babelshard.codeswitch.lexicon import NO_NODE, Lexicon
@@ -42,6 +42,10 @@ from babelshard.textnorm import is_word, split_words, tokenize_words
 _SCALE = 1 << 32
 _UNPACK = struct.Struct("<16I").unpack
 _NEXT_WORDS = itemgetter(1)
+# Words whose trie nodes a lexicon keeps for matching (Lexicon.seen_words, about 10 MB
+# when full): caption streams repeat a small vocabulary, and a dict of it is faster to
+# look up than the one of every first word of the lexicon.
+SEEN_WORDS_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -140,9 +144,9 @@ def _match(folded: list[str], lexicon: Lexicon) -> tuple[list[tuple], dict[int, 
     left to right: a multi-word unit covers the tokens after its first, which start nothing.
     """
     n = len(folded)
-    nodes = list(map(lexicon.first.get, folded))
-    if not all(nodes):  # a word that starts no term (a node is a non-empty tuple: true)
-        nodes = [node or NO_NODE for node in nodes]
+    nodes = list(map(lexicon.seen_words.get, folded))
+    if not all(nodes):  # words not looked up before (a node is a non-empty tuple: true)
+        _look_up(folded, nodes, lexicon)
     seconds = list(map(dict.get, map(_NEXT_WORDS, nodes), islice(folded, 1, None)))
     stops: dict[int, int] = {}
     resume = 0
@@ -165,6 +169,17 @@ def _match(folded: list[str], lexicon: Lexicon) -> tuple[list[tuple], dict[int, 
             nodes[i + 1 : stop] = [NO_NODE] * (stop - i - 1)
             stops[i] = resume = stop
     return nodes, stops
+
+
+def _look_up(folded: list[str], nodes: list, lexicon: Lexicon) -> None:
+    """Fills in the nodes of the words missing from ``lexicon.seen_words``, and remembers
+    them there while it holds fewer than ``SEEN_WORDS_MAX`` words."""
+    first, seen = lexicon.first, lexicon.seen_words
+    keep = len(seen) < SEEN_WORDS_MAX
+    for i in compress(range(len(nodes)), map(not_, nodes)):
+        nodes[i] = node = first.get(folded[i]) or NO_NODE
+        if keep:
+            seen[folded[i]] = node
 
 
 def fold(tokens: list[str]) -> list[str]:

@@ -132,6 +132,19 @@ def test_segment_is_greedy_longest_match(captions, lexicon):
     assert multi > 10
 
 
+def test_the_seen_words_cache_changes_nothing_and_stays_bounded(captions, lexicon, monkeypatch):
+    from babelshard.codeswitch import transform
+
+    params = SwitchParams(word_ratio=0.5)
+    lexicon.seen_words.clear()
+    cold = [code_switch(text, key, 0, lexicon, params) for text in captions for key in KEYS[:3]]
+    assert lexicon.seen_words and cold == [code_switch(text, key, 0, lexicon, params) for text in captions for key in KEYS[:3]]
+    monkeypatch.setattr(transform, "SEEN_WORDS_MAX", 5)
+    lexicon.seen_words.clear()
+    assert cold == [code_switch(text, key, 0, lexicon, params) for text in captions for key in KEYS[:3]]
+    assert len(lexicon.seen_words) < 5 + 40  # filled up to the bound, plus at most one caption's words
+
+
 def test_translation_chosen_uniformly_or_by_score():
     pairs = [Pair("en", "dog", "de", "Hund", 3.0, "t"), Pair("en", "dog", "de", "Köter", 1.0, "t")]
     lexicon = Lexicon.from_pairs(pairs)
