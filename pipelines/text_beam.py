@@ -12,6 +12,7 @@ import io
 import lzma
 import operator
 import os
+import pickle
 import posixpath
 from functools import partial
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
@@ -22,6 +23,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from babelshard.langid import load_lid_model, predict_languages
 from babelshard.pipelines.stage import DROPS, ApplyBatchStage, RecordBatch
@@ -208,8 +210,9 @@ class LanguageId(beam.PTransform):
         return batches | ApplyBatchStage(self.name, fn, partial(lid_resources, self.lid))
 
 
-# Records cross the dedup shuffle as plain tuples: Beam's compiled coder encodes a
-# tuple of strings in about 1 us and 40% smaller than a pickled dataclass.
+# Records cross the dedup shuffle as plain tuples, pickled per bucket and batch: the
+# runner then moves one bytes value per group instead of decoding and re-encoding
+# every record (about 4 us per record on the DirectRunner, 0.5 us pickled).
 _ROW_TYPES = {cls.__name__: cls for cls in (TextSample, ParallelPair)}
 _ROW_FIELDS = {cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _ROW_TYPES.values()}
 row_key = operator.itemgetter(1)  # a row's record key
@@ -231,13 +234,41 @@ class Spread(beam.PTransform):
         return batches | "Reshuffle" >> beam.Reshuffle().with_output_types(RecordBatch)
 
 
-def bucketed_rows(batch: list, key_fn: Callable[[Any], bytes], buckets: int) -> Iterator[tuple[int, list]]:
-    """``(bucket, [(hash, row), ...])`` per bucket a batch touches; the bucket is the hash modulo ``buckets``."""
-    by_bucket: dict[int, list] = {}
-    for record in batch:
-        digest = key_fn(record)
-        by_bucket.setdefault(int.from_bytes(digest[:8], "big") % buckets, []).append((digest, to_row(record)))
-    return iter(by_bucket.items())
+class BucketRowsDoFn(beam.DoFn):
+    """Batches of records in, ``(bucket, [pickled [(hash, row), ...], ...])`` out; the
+    bucket is the hash modulo ``buckets``.
+
+    Each batch's rows are pickled per bucket at once (the runner then moves bytes, not
+    records); the pickles gather per bucket across the batches of a bundle and leave
+    when a bucket holds ``flush_rows`` rows or the bundle ends, because each shuffled
+    element costs tens of microseconds on the DirectRunner. Waiting pickles are bytes,
+    so the garbage collector does not walk them.
+    """
+
+    def __init__(self, key_fn: Callable[[Any], bytes], buckets: int, flush_rows: int):
+        self.key_fn, self.buckets, self.flush_rows = key_fn, buckets, flush_rows
+        self.pending: dict[int, list[bytes]] = {}
+        self.pending_rows: dict[int, int] = {}
+
+    def start_bundle(self):
+        self.pending, self.pending_rows = {}, {}
+
+    def process(self, batch: list):
+        by_bucket: dict[int, list] = {}
+        for record in batch:
+            digest = self.key_fn(record)
+            by_bucket.setdefault(int.from_bytes(digest[:8], "big") % self.buckets, []).append((digest, to_row(record)))
+        for bucket, rows in by_bucket.items():
+            self.pending.setdefault(bucket, []).append(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
+            self.pending_rows[bucket] = self.pending_rows.get(bucket, 0) + len(rows)
+            if self.pending_rows[bucket] >= self.flush_rows:
+                del self.pending_rows[bucket]
+                yield bucket, self.pending.pop(bucket)
+
+    def finish_bundle(self):
+        for bucket, pickles in self.pending.items():
+            yield GlobalWindows.windowed_value((bucket, pickles))
+        self.pending, self.pending_rows = {}, {}
 
 
 class KeepFirstDoFn(beam.DoFn):
@@ -254,8 +285,8 @@ class KeepFirstDoFn(beam.DoFn):
         self.kept = Metrics.counter(stage, "dedup_kept")
 
     def process(self, element):
-        _, row_lists = element
-        pairs = (pair for rows in row_lists for pair in rows)
+        _, pickle_lists = element
+        pairs = (pair for pickles in pickle_lists for pickled in pickles for pair in pickle.loads(pickled))
         batch = RecordBatch()
         for item in keep_first_per_hash(pairs, self.stage, row_key):
             if isinstance(item, Drop):
@@ -275,8 +306,8 @@ class KeepFirstDoFn(beam.DoFn):
 class DedupExact(beam.PTransform):
     """Exact dedup of batches of records by a content hash; deterministic whatever the order.
 
-    Rows travel grouped by ``hash mod buckets``, so the shuffle moves a few large
-    elements per batch instead of one per record.
+    Rows travel grouped by ``hash mod buckets`` (:class:`BucketRowsDoFn`), so the
+    shuffle moves a few large elements instead of one per record.
     """
 
     def __init__(self, stage: str, key_fn: Callable[[Any], bytes], buckets: int = 256, batch_size: int = 1000):
@@ -286,7 +317,7 @@ class DedupExact(beam.PTransform):
     def expand(self, batches):
         return (
             batches
-            | "HashText" >> beam.FlatMap(bucketed_rows, self.key_fn, self.buckets)
+            | "HashText" >> beam.ParDo(BucketRowsDoFn(self.key_fn, self.buckets, self.batch_size))
             | "GroupByBucket" >> beam.GroupByKey()
             | "KeepFirst"
             >> beam.ParDo(KeepFirstDoFn(self.stage, self.batch_size))
