@@ -133,29 +133,10 @@ def count_records(batch: list) -> int:
     return len(batch)
 
 
-def beam_read_only(paths: dict[str, str], result_path: str) -> None:
-    """The same file source and counting, without LID and dedup: the cost of reading in Beam."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from babelshard.pipelines.text_beam import ReadSource
-    from babelshard.pipelines.text_config import Cc100Source
-    from babelshard.pipelines.text_readers import read_cc100
-
-    batch_size, _ = job_defaults()
-    options = PipelineOptions([], direct_num_workers=1, direct_running_mode="in_memory")
-    with beam.Pipeline(options=options) as pipeline:
-        counts = []
-        for language, path in sorted(paths.items()):
-            source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
-            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)
-            counts.append(read.main | f"Count[{language}]" >> beam.Map(count_records))
-        _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
-
-
 def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
     """One DirectRunner pipeline, one worker: per language read -> dedup -> LID + check, the text
-    job's transforms in its order with its default batching; counts what is kept."""
+    job's transforms in its order with its default batching; counts what is kept. With
+    ``lid=None`` only the read: the cost of reading in Beam."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -171,10 +152,11 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
         counts = []
         for language, path in sorted(paths.items()):
             source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
-            read = pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)
-            unique = read.main | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, buckets, batch_size)
-            kept = unique.main | f"LID[{language}]" >> LanguageId("lid", lid, texts_of_sample, check_text_prediction)
-            counts.append(kept.main | f"Count[{language}]" >> beam.Map(count_records))
+            kept = (pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)).main
+            if lid is not None:
+                unique = kept | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, buckets, batch_size)
+                kept = (unique.main | f"LID[{language}]" >> LanguageId("lid", lid, texts_of_sample, check_text_prediction)).main
+            counts.append(kept | f"Count[{language}]" >> beam.Map(count_records))
         _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
 
 
@@ -203,12 +185,12 @@ def throughput(args) -> dict:
         kept, _, functions_cpu = timed(lambda: plain_functions(model, records, lid), args.repeat)
         # Beam runs next in this process: 10^5-10^6 live records would make every full
         # garbage collection in it slower, a cost a real worker does not have.
-        del records
+        records.clear()
         result = os.path.join(tmp, "kept.count")
         _, beam_wall, beam_cpu = timed(lambda: beam_lid_dedup(paths, lid, result), args.repeat)
         with open(result) as handle:
             kept_beam = int(handle.read())
-        _, _, read_cpu = timed(lambda: beam_read_only(paths, result), args.repeat)
+        _, _, read_cpu = timed(lambda: beam_lid_dedup(paths, None, result), args.repeat)
     assert kept_beam == kept, (kept_beam, kept)
     n = len(lines)
     return {

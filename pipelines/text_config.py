@@ -86,13 +86,24 @@ class TextCleanConfig(StrictModel):
 
 
 class StreamJobBase(StrictModel):
-    """How a stream moves through Beam: records travel in batches from reading to dedup."""
+    """What the text and parallel jobs share: language ID, and how records move through
+    Beam (in batches from reading to language ID)."""
 
-    batch_size: int = Field(1000, ge=1, description="records per Beam element from reading to dedup")
+    lid: LidConfig = LidConfig()
+    batch_size: int = Field(1000, ge=1, description="records per Beam element from reading to language ID")
     dedup_buckets: int = Field(
         64, ge=1, description="groups of the dedup shuffle; one bucket's distinct texts sit in one worker's memory, "
         "so raise it to about lines / 1,000,000 for big corpora"
     )
+
+    @field_validator("sources", check_fields=False)
+    @classmethod
+    def _unique_names(cls, sources):
+        names = [source.name for source in sources]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
+        return sources
 
 
 class TextJobConfig(StreamJobBase):
@@ -100,13 +111,7 @@ class TextJobConfig(StreamJobBase):
 
     sources: list[TextSource] = Field(min_length=1)
     clean: TextCleanConfig = TextCleanConfig()
-    lid: LidConfig = LidConfig()
     alpha: float = Field(0.3, gt=0.0, le=1.0, description="q_i ∝ p_i^alpha in weights.json (0.3: M3P, unified mVLP)")
-
-    @field_validator("sources")
-    @classmethod
-    def _unique_names(cls, sources):
-        return _check_unique_names(sources)
 
     @property
     def languages(self) -> list[str]:
@@ -187,22 +192,8 @@ class ParallelJobConfig(StreamJobBase):
 
     sources: list[ParallelSource] = Field(min_length=1)
     filters: PairFilterConfig = PairFilterConfig()
-    lid: LidConfig = LidConfig()
     alpha: float = Field(0.3, gt=0.0, le=1.0, description="q_i ∝ p_i^alpha over pairs (0.2: mCLIP text-encoder data)")
-
-    @field_validator("sources")
-    @classmethod
-    def _unique_names(cls, sources):
-        return _check_unique_names(sources)
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
         return sorted({(source.source_language, source.target_language) for source in self.sources})
-
-
-def _check_unique_names(sources):
-    names = [source.name for source in sources]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
-    return sources
