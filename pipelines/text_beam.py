@@ -185,7 +185,7 @@ def check_languages(batch: list, resources: tuple, texts_of: Callable, check: Ca
     predictions: list = []
     for start in range(0, len(flat), lid.max_batch_size):
         predictions.extend(predict_languages(model, flat[start : start + lid.max_batch_size]))
-    if len(texts_per_record) == len(flat):  # one text per record: no regrouping
+    if all(len(texts) == 1 for texts in texts_per_record):  # no regrouping needed
         return [check(record, (prediction,), lid) for record, prediction in zip(batch, predictions)]
     out, position = [], 0
     for record, texts in zip(batch, texts_per_record):
