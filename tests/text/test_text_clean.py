@@ -156,3 +156,20 @@ def test_missing_opencc_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "opencc", None)  # what Python does for a package that is not installed
     with pytest.raises(RuntimeError, match="pip install opencc"):
         make_t2s_converter()
+
+
+def test_batched_language_check_pairs_each_record_with_its_own_predictions(fortunes, lid_model_path):
+    """Records with one, two and no texts in one batch, fastText called in chunks of 2:
+    every record gets the predictions of its own texts, in order."""
+    from babelshard.langid import load_lid_model, predict_languages
+    from babelshard.pipelines.text_beam import check_languages
+    from babelshard.pipelines.text_config import LidConfig
+
+    german, russian, italian = fortunes("de", 3)[0], fortunes("ru", 3)[0], fortunes("it", 3)[0]
+    texts = {"one": [german], "two": [russian, italian], "none": [], "last": [italian]}
+    model, lid = load_lid_model(lid_model_path), LidConfig(model_path=lid_model_path, max_batch_size=2)
+    out = check_languages(list(texts), (model, lid), texts.__getitem__, lambda name, predictions, _: (name, predictions))
+    assert [name for name, _ in out] == list(texts)
+    for name, predictions in out:
+        assert predictions == tuple(predict_languages(model, texts[name]))
+    assert [label for label, _ in dict(out)["two"]] == ["ru", "it"]
