@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from babelshard.codeswitch import senses
 from babelshard.codeswitch.dictd import iter_entries
-from babelshard.codeswitch.languages import normalize_language
+from babelshard.codeswitch.languages import pair_languages
 from babelshard.codeswitch.lexfile import LexiconError, Pair
 from babelshard.stats import StageStats
 
@@ -48,12 +48,9 @@ class Sense:
     ipa: str
 
 
-def languages_from_filename(path: str) -> tuple[str, str]:
-    """``freedict-eng-deu.index`` -> ``("en", "de")``."""
-    match = _FILE_LANGS.search(os.path.basename(path))
-    if not match:
-        raise LexiconError(f"{path}: cannot tell the languages from the file name; give them explicitly")
-    return normalize_language(match.group(1)), normalize_language(match.group(2))
+def languages_from_filename(path: str, source: str | None = None, target: str | None = None) -> tuple[str, str]:
+    """``freedict-eng-deu.index`` -> ``("en", "de")``; languages given explicitly win."""
+    return pair_languages(path, _FILE_LANGS, "freedict-eng-deu.index", source, target)
 
 
 def parse_headword(line: str) -> tuple[str, str]:
@@ -99,9 +96,7 @@ def import_freedict(index_path: str, source_language: str | None = None, target_
                     max_words: int = 4, stats: StageStats | None = None) -> list[Pair]:
     """Pairs of one FreeDict dictionary; skips are counted in ``stats`` by reason."""
     stats = stats if stats is not None else StageStats()
-    if source_language is None or target_language is None:
-        source_language, target_language = languages_from_filename(index_path)
-    src, tgt = normalize_language(source_language), normalize_language(target_language)
+    src, tgt = languages_from_filename(index_path, source_language, target_language)
     origin = f"{STAGE}:{os.path.basename(index_path).removesuffix('.index').removeprefix('freedict-')}"
     scores: dict[tuple[str, str], float] = defaultdict(float)
     for group in read_senses(index_path, stats).values():

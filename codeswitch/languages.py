@@ -7,6 +7,7 @@ the macrolanguage (``cmn`` -> ``zh``, ``arb`` -> ``ar``), as the caption streams
 """
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from babelshard.errors import UserError
@@ -48,3 +49,17 @@ def try_normalize_language(code: str) -> str | None:
         return normalize_language(code)
     except UnknownLanguageError:
         return None
+
+
+def pair_languages(path: str, pattern: re.Pattern, example: str,
+                   source: str | None = None, target: str | None = None) -> tuple[str, str]:
+    """A dictionary file's two languages, normalised: as given, or the two codes ``pattern``
+    finds in the file name (``example`` shows the expected name in the error)."""
+    if source is None or target is None:
+        from babelshard.codeswitch.lexfile import LexiconError  # lexfile imports pyarrow
+
+        match = pattern.search(os.path.basename(path))
+        if not match:
+            raise LexiconError(f"{path}: cannot tell the languages from the file name (expected like {example}); give them explicitly")
+        source, target = match.group(1), match.group(2)
+    return normalize_language(source), normalize_language(target)

@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 
 from babelshard import fs
-from babelshard.codeswitch.languages import normalize_language
+from babelshard.codeswitch.languages import pair_languages
 from babelshard.codeswitch.lexfile import LexiconError, Pair
 from babelshard.stats import StageStats
 
@@ -18,12 +18,9 @@ STAGE = "muse"
 _FILE_LANGS = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})(?:[._].*)?\.txt$")
 
 
-def languages_from_filename(path: str) -> tuple[str, str]:
-    """``en-de.txt`` / ``en-de.0-5000.txt`` -> ``("en", "de")``."""
-    match = _FILE_LANGS.match(os.path.basename(path))
-    if not match:
-        raise LexiconError(f"{path}: cannot tell the languages from the file name (expected like en-de.txt); give them explicitly")
-    return normalize_language(match.group(1)), normalize_language(match.group(2))
+def languages_from_filename(path: str, source: str | None = None, target: str | None = None) -> tuple[str, str]:
+    """``en-de.txt`` / ``en-de.0-5000.txt`` -> ``("en", "de")``; languages given explicitly win."""
+    return pair_languages(path, _FILE_LANGS, "en-de.txt", source, target)
 
 
 def parse_muse_line(raw: bytes) -> tuple[str, str] | str:
@@ -43,9 +40,7 @@ def parse_muse_line(raw: bytes) -> tuple[str, str] | str:
 def import_muse(url: str, source_language: str | None = None, target_language: str | None = None,
                 stats: StageStats | None = None) -> list[Pair]:
     stats = stats if stats is not None else StageStats()
-    if source_language is None or target_language is None:
-        source_language, target_language = languages_from_filename(url)
-    src, tgt = normalize_language(source_language), normalize_language(target_language)
+    src, tgt = languages_from_filename(url, source_language, target_language)
     origin = f"{STAGE}:{os.path.basename(url)}"
     scores: dict[tuple[str, str], float] = defaultdict(float)
     for raw in fs.read_bytes(url).splitlines():
