@@ -57,6 +57,16 @@ class RecordBatchCoder(beam.coders.Coder):
 beam.coders.registry.register_coder(RecordBatch, RecordBatchCoder)
 
 
+def route_results(results, name: str, kept: list) -> Iterator:
+    """Append records to ``kept``; yield each Drop tagged for the ``drops`` output, counted by reason."""
+    for item in results:
+        if isinstance(item, Drop):
+            Metrics.counter(name, f"dropped/{item.reason}").inc()
+            yield pvalue.TaggedOutput(DROPS, item)
+        elif item is not None:
+            kept.append(item)
+
+
 class StageDoFn(beam.DoFn):
     def __init__(self, name: str, fn: Callable[..., Any], make_resources: Callable[[], Any] | None = None):
         self.name, self.fn, self.make_resources = name, fn, make_resources
@@ -71,13 +81,11 @@ class StageDoFn(beam.DoFn):
     def process(self, record: Any):
         self.inputs.inc()
         result = self.fn(record, self.resources) if self.make_resources is not None else self.fn(record)
-        for item in result if isinstance(result, list) else [result]:
-            if isinstance(item, Drop):
-                Metrics.counter(self.name, f"dropped/{item.reason}").inc()
-                yield pvalue.TaggedOutput(DROPS, item)
-            elif item is not None:
-                self.outputs.inc()
-                yield item
+        kept: list = []
+        yield from route_results(result if isinstance(result, list) else [result], self.name, kept)
+        if kept:
+            self.outputs.inc(len(kept))
+            yield from kept
 
 
 class ApplyStage(beam.PTransform):
@@ -93,16 +101,6 @@ class ApplyStage(beam.PTransform):
 
     def expand(self, records):
         return records | beam.ParDo(StageDoFn(self.name, self.fn, self.make_resources)).with_outputs(DROPS, main="main")
-
-
-def route_results(results, name: str, kept: list) -> Iterator:
-    """Append records to ``kept``; yield each Drop tagged for the ``drops`` output, counted by reason."""
-    for item in results:
-        if isinstance(item, Drop):
-            Metrics.counter(name, f"dropped/{item.reason}").inc()
-            yield pvalue.TaggedOutput(DROPS, item)
-        elif item is not None:
-            kept.append(item)
 
 
 class BatchStageDoFn(StageDoFn):
