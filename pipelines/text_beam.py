@@ -1,6 +1,7 @@
 """Beam wrappers of the text and parallel stages: file reading, language ID and exact
-dedup, over batches of records (see :class:`~babelshard.pipelines.stage.ApplyBatchStage`). The per-record logic they call lives in
-``text_clean``, ``parallel_clean`` and the reader modules.
+dedup, over batches of records (:class:`~babelshard.pipelines.stage.ApplyBatchStage`).
+The per-record logic they call lives in ``text_clean``, ``parallel_clean`` and the
+reader modules.
 """
 from __future__ import annotations
 
@@ -310,7 +311,7 @@ class DedupExact(beam.PTransform):
     shuffle moves a few large elements instead of one per record.
     """
 
-    def __init__(self, stage: str, key_fn: Callable[[Any], bytes], buckets: int = 256, batch_size: int = 1000):
+    def __init__(self, stage: str, key_fn: Callable[[Any], bytes], buckets: int, batch_size: int):
         super().__init__()
         self.stage, self.key_fn, self.buckets, self.batch_size = stage, key_fn, buckets, batch_size
 
