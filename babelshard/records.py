@@ -17,6 +17,10 @@ import numpy as np
 IMAGE_EXTENSIONS = ("jpg", "png", "webp")
 
 
+def _set_fields(record: Any, values: dict) -> None:
+    object.__setattr__(record, "__dict__", values)
+
+
 def stable_key(*parts: str) -> str:
     """A key that depends only on identity (e.g. source name and URL), safe as a tar stem."""
     digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
@@ -158,6 +162,11 @@ class TextSample:
     language: str
     source: str
     langid_score: float | None = None
+
+    def __init__(self, key: str, text: str, language: str, source: str, langid_score: float | None = None):
+        # The generated frozen __init__ sets each field through object.__setattr__; a text
+        # job builds a record two or three times per sentence, so set them in one step.
+        _set_fields(self, {"key": key, "text": text, "language": language, "source": source, "langid_score": langid_score})
 
     def with_langid_score(self, score: float) -> "TextSample":
         # dataclasses.replace costs twice this; the language-ID stage calls it per sentence

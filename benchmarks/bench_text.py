@@ -102,9 +102,8 @@ def plain_loop(model, lines):
 
 def plain_functions(model, records, lid):
     """What one worker computes per record, without Beam, in the text job's order:
-    dedup, then batched LID and the language check on what is left."""
-    from babelshard.langid import predict_languages
-    from babelshard.pipelines.text_clean import check_text_language, text_dedup_key
+    dedup, then the batched language check on what is left."""
+    from babelshard.pipelines.text_clean import check_text_languages, text_dedup_key
     from babelshard.stats import Drop
 
     seen, unique = set(), []
@@ -115,9 +114,8 @@ def plain_functions(model, records, lid):
             unique.append(record)
     kept = 0
     for start in range(0, len(unique), lid.max_batch_size):
-        batch = unique[start : start + lid.max_batch_size]
-        for record, prediction in zip(batch, predict_languages(model, [r.text for r in batch])):
-            kept += not isinstance(check_text_language(record, prediction, lid), Drop)
+        checked = check_text_languages(unique[start : start + lid.max_batch_size], model, lid)
+        kept += sum(not isinstance(item, Drop) for item in checked)
     return kept
 
 
@@ -140,10 +138,9 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, texts_of_sample
-    from babelshard.pipelines.text_clean import text_dedup_key
+    from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource
+    from babelshard.pipelines.text_clean import check_text_languages, text_dedup_key
     from babelshard.pipelines.text_config import Cc100Source
-    from babelshard.pipelines.text_job import check_text_prediction
     from babelshard.pipelines.text_readers import read_cc100
 
     batch_size, buckets = job_defaults()
@@ -155,7 +152,7 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
             kept = (pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)).main
             if lid is not None:
                 unique = kept | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, buckets, batch_size)
-                kept = (unique.main | f"LID[{language}]" >> LanguageId("lid", lid, texts_of_sample, check_text_prediction)).main
+                kept = (unique.main | f"LID[{language}]" >> LanguageId("lid", lid, check_text_languages)).main
             counts.append(kept | f"Count[{language}]" >> beam.Map(count_records))
         _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
 

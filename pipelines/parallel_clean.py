@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from babelshard.langid import predict_in_chunks
 from babelshard.records import ParallelPair
 from babelshard.stats import Drop
 from babelshard.textnorm import clean_text
@@ -85,6 +86,14 @@ def check_pair_languages(pair: ParallelPair, predictions, lid) -> ParallelPair |
             return Drop(pair.key, STAGE, f"{side}_{reason}", detail=f"{label} {score:.3f}: {text[:60]}")
     meta = {**pair.meta, "langid_scores": [round(src_score, 4), round(tgt_score, 4)]}
     return replace(pair, meta=meta)
+
+
+def check_pair_batch(pairs: list[ParallelPair], model, lid) -> list[ParallelPair | Drop]:
+    """:func:`check_pair_languages` over a batch of pairs; both sides of every pair go to
+    fastText together, ``lid.max_batch_size`` texts at a time."""
+    texts = [text for pair in pairs for text in (pair.source_text, pair.target_text)]
+    predictions = predict_in_chunks(model, texts, lid.max_batch_size)
+    return [check_pair_languages(pair, predictions[2 * n : 2 * n + 2], lid) for n, pair in enumerate(pairs)]
 
 
 def pair_dedup_key(pair: ParallelPair) -> bytes:

@@ -16,7 +16,7 @@ import os
 import pickle
 import posixpath
 from functools import partial
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -26,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from babelshard.langid import load_lid_model, predict_languages
+from babelshard.langid import load_lid_model
 from babelshard.pipelines.stage import DROPS, ApplyBatchStage, RecordBatch
 from babelshard.pipelines.parallel_readers import moses_target_path
 from babelshard.records import ParallelPair, TextSample
@@ -57,8 +57,15 @@ def absolute_patterns(paths: Sequence[str]) -> list[str]:
     return [p if "://" in p else os.path.abspath(p) for p in paths]
 
 
-def iter_lines(handle) -> Iterable[bytes]:
-    return iter(handle.readline, b"")
+def iter_lines(handle, block_size: int = 1 << 16) -> Iterator[bytes]:
+    """A binary file's lines without their ``\n``, split from large blocks (faster than ``readline``)."""
+    rest = b""
+    while block := handle.read(block_size):
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 @contextlib.contextmanager
@@ -165,49 +172,29 @@ class ReadSource(beam.PTransform):
         )
 
 
-def texts_of_sample(record) -> list[str]:
-    return [record.text]
-
-
-def texts_of_pair(pair) -> list[str]:
-    return [pair.source_text, pair.target_text]
-
-
 def lid_resources(lid: Any) -> tuple:
     return load_lid_model(lid.model_path), lid
 
 
-def check_languages(batch: list, resources: tuple, texts_of: Callable, check: Callable) -> list:
-    """fastText on every text of a batch of records (``lid.max_batch_size`` texts per call),
-    then ``check(record, predictions, lid)`` per record with one prediction per text."""
+def run_language_check(batch: list, resources: tuple, check_batch: Callable) -> list:
     model, lid = resources
-    texts_per_record = [texts_of(record) for record in batch]
-    flat = [text for texts in texts_per_record for text in texts]
-    predictions: list = []
-    for start in range(0, len(flat), lid.max_batch_size):
-        predictions.extend(predict_languages(model, flat[start : start + lid.max_batch_size]))
-    if all(len(texts) == 1 for texts in texts_per_record):  # no regrouping needed
-        return [check(record, (prediction,), lid) for record, prediction in zip(batch, predictions)]
-    out, position = [], 0
-    for record, texts in zip(batch, texts_per_record):
-        out.append(check(record, tuple(predictions[position : position + len(texts)]), lid))
-        position += len(texts)
-    return out
+    return check_batch(batch, model, lid)
 
 
 class LanguageId(beam.PTransform):
-    """``batches | LanguageId(name, lid_config, texts_of, check)``: language ID of batches of records.
+    """``batches | LanguageId(name, lid_config, check_batch)``: language ID of batches of records.
 
-    ``check(record, predictions, lid)`` returns the record or a Drop (``.main`` and ``.drops``).
-    The model is loaded once per worker process; fastText models cannot be pickled.
+    ``check_batch(records, model, lid)`` returns, per record, the record or a Drop
+    (``.main`` and ``.drops``). The model is loaded once per worker process; fastText
+    models cannot be pickled.
     """
 
-    def __init__(self, name: str, lid: Any, texts_of: Callable[[Any], list[str]], check: Callable):
+    def __init__(self, name: str, lid: Any, check_batch: Callable):
         super().__init__()
-        self.name, self.lid, self.texts_of, self.check = name, lid, texts_of, check
+        self.name, self.lid, self.check_batch = name, lid, check_batch
 
     def expand(self, batches):
-        fn = partial(check_languages, texts_of=self.texts_of, check=self.check)
+        fn = partial(run_language_check, check_batch=self.check_batch)
         return batches | ApplyBatchStage(self.name, fn, partial(lid_resources, self.lid))
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from babelshard.langid import predict_in_chunks
 from babelshard.records import TextSample, stable_key
 from babelshard.stats import Drop
 from babelshard.textnorm import clean_text, is_word, tokenize_words
@@ -153,11 +154,16 @@ def language_verdict(
     claimed: str, predicted: str, score: float, min_score: float, also_accept: Mapping[str, Sequence[str]]
 ) -> str | None:
     """None if the prediction confirms the claimed language, else ``lid_mismatch`` or ``lid_low_score``."""
-    if predicted not in _accepted_labels(claimed, tuple(also_accept.get(claimed, ()))):
+    if predicted not in accepted_labels(claimed, also_accept):
         return "lid_mismatch"
     if score < min_score:
         return "lid_low_score"
     return None
+
+
+def accepted_labels(claimed: str, also_accept: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """The fastText labels that confirm a claimed language."""
+    return _accepted_labels(claimed, tuple(also_accept.get(claimed, ())))
 
 
 @lru_cache(maxsize=4096)
@@ -172,6 +178,24 @@ def check_text_language(record: TextSample, prediction: tuple[str, float], lid) 
     if reason:
         return Drop(record.key, STAGE, reason, detail=f"{predicted} {score:.3f}: {record.text[:60]}")
     return record.with_langid_score(round(score, 4))
+
+
+def check_text_languages(records: list[TextSample], model, lid) -> list[TextSample | Drop]:
+    """:func:`check_text_language` over a batch of sentences, with fastText called on
+    ``lid.max_batch_size`` sentences at a time."""
+    predictions = predict_in_chunks(model, [record.text for record in records], lid.max_batch_size)
+    confirming: dict[str, frozenset[str]] = {}  # claimed language -> accepted labels, looked up once per batch
+    out: list[TextSample | Drop] = []
+    for record, prediction in zip(records, predictions):
+        predicted, score = prediction
+        labels = confirming.get(record.language)
+        if labels is None:
+            labels = confirming[record.language] = accepted_labels(record.language, lid.also_accept)
+        if predicted in labels and score >= lid.min_score:  # kept: the common case, decided inline
+            out.append(record.with_langid_score(round(score, 4)))
+        else:
+            out.append(check_text_language(record, prediction, lid))  # the drop, with its reason
+    return out
 
 
 def dedup_key(*parts: str) -> bytes:

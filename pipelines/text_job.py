@@ -15,18 +15,11 @@ import apache_beam as beam
 
 from babelshard.configbase import config_hash
 from babelshard.fs import join
-from babelshard.pipelines.parallel_clean import check_pair_languages, pair_dedup_key, prepare_pair
+from babelshard.pipelines.parallel_clean import check_pair_batch, pair_dedup_key, prepare_pair
 from babelshard.pipelines.parallel_readers import read_moses, read_po, read_tmx, read_tsv
 from babelshard.pipelines.stage import ApplyBatchStage, per_record
-from babelshard.pipelines.text_beam import (
-    DedupExact,
-    LanguageId,
-    ReadSource,
-    Spread,
-    texts_of_pair,
-    texts_of_sample,
-)
-from babelshard.pipelines.text_clean import check_text_language, make_t2s_converter, prepare_sentences, text_dedup_key
+from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, Spread
+from babelshard.pipelines.text_clean import check_text_languages, make_t2s_converter, prepare_sentences, text_dedup_key
 from babelshard.pipelines.text_readers import TEXT_READERS
 from babelshard.pipelines.text_weights import write_weights
 from babelshard.shards.beam import WriteShards
@@ -62,9 +55,6 @@ def prepare_pair_stage(pair, resources):
 def pair_resources(filters):
     return filters, make_converter(filters.chinese)
 
-
-def check_text_prediction(record, predictions, lid):
-    return check_text_language(record, predictions[0], lid)
 
 
 
@@ -113,8 +103,8 @@ class CleanedStream(beam.PTransform):
             drops.append(deduped.drops)
             kept = deduped.main
         if self.job.lid.enabled:
-            texts_of, check = (texts_of_sample, check_text_prediction) if text else (texts_of_pair, check_pair_languages)
-            checked = kept | "LanguageId" >> LanguageId(f"{self.kind}_lid", self.job.lid, texts_of, check)
+            check = check_text_languages if text else check_pair_batch
+            checked = kept | "LanguageId" >> LanguageId(f"{self.kind}_lid", self.job.lid, check)
             drops.append(checked.drops)
             kept = checked.main
         return kept

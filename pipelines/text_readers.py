@@ -34,10 +34,17 @@ def line_key(source_name: str, relname: str, number: int) -> str:
 
 def read_cc100(lines: Lines, source, relname: str) -> Iterator[TextSample | Drop]:
     """CC-100 style: one sentence or paragraph per line, a blank line between documents."""
+    name, language = source.name, source.language
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue  # a document boundary
-        yield _line_record(raw, source, relname, number)
+        key = line_key(name, relname, number)
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            yield decode_line(raw, key)  # the drop
+            continue
+        yield TextSample(key, text, language, name)  # _line_record inlined: this loop reads whole corpora
 
 
 def read_wikipedia(lines: Lines, source, relname: str) -> Iterator[TextSample | Drop]:

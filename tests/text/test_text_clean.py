@@ -158,18 +158,27 @@ def test_missing_opencc_is_a_clear_error(monkeypatch):
         make_t2s_converter()
 
 
-def test_batched_language_check_pairs_each_record_with_its_own_predictions(fortunes, lid_model_path):
-    """Records with one, two and no texts in one batch, fastText called in chunks of 2:
-    every record gets the predictions of its own texts, in order."""
+def test_batched_language_checks_give_each_record_its_own_verdict(fortunes, lid_model_path):
+    """Sentences checked in batches with fastText called on 2 texts at a time, pairs on 3
+    (so a pair's two sides fall into different calls): each verdict equals the per-record check."""
     from babelshard.langid import load_lid_model, predict_languages
-    from babelshard.pipelines.text_beam import check_languages
+    from babelshard.pipelines.parallel_clean import check_pair_batch, check_pair_languages
+    from babelshard.pipelines.text_clean import check_text_languages
     from babelshard.pipelines.text_config import LidConfig
+    from babelshard.records import ParallelPair
 
-    german, russian, italian = fortunes("de", 3)[0], fortunes("ru", 3)[0], fortunes("it", 3)[0]
-    texts = {"one": [german], "two": [russian, italian], "none": [], "last": [italian]}
+    texts = {lang: fortunes(lang, 3) for lang in ("de", "ru", "it")}
     model, lid = load_lid_model(lid_model_path), LidConfig(model_path=lid_model_path, max_batch_size=2)
-    out = check_languages(list(texts), (model, lid), texts.__getitem__, lambda name, predictions, _: (name, predictions))
-    assert [name for name, _ in out] == list(texts)
-    for name, predictions in out:
-        assert predictions == tuple(predict_languages(model, texts[name]))
-    assert [label for label, _ in dict(out)["two"]] == ["ru", "it"]
+    claimed = ["de", "ru", "it", "ru", "de"]  # the fourth claims Russian for German text
+    records = [sample(texts[lang][0] if n != 3 else texts["de"][1], lang, n) for n, lang in enumerate(claimed)]
+    out = check_text_languages(records, model, lid)
+    assert out == [check_text_language(r, predict_languages(model, [r.text])[0], lid) for r in records]
+    assert [getattr(item, "reason", None) for item in out] == [None, None, None, "lid_mismatch", None]
+
+    # (claimed source, claimed target, source text, target text); chunks of 3 texts split pairs
+    made = [("de", "it", "de", "it"), ("ru", "de", "ru", "de"), ("de", "it", "ru", "it"), ("de", "ru", "de", "it")]
+    pairs = [ParallelPair(f"p{n}", s, t, texts[st][n % 3], texts[tt][n % 3], "test") for n, (s, t, st, tt) in enumerate(made)]
+    by_three = LidConfig(model_path=lid_model_path, max_batch_size=3)
+    checked = check_pair_batch(pairs, model, by_three)
+    assert checked == [check_pair_languages(p, predict_languages(model, [p.source_text, p.target_text]), by_three) for p in pairs]
+    assert [getattr(item, "reason", None) for item in checked] == [None, None, "source_lid_mismatch", "target_lid_mismatch"]
