@@ -121,3 +121,19 @@ def test_text_config_rejects_keys_of_another_format():
         parse_config(JobConfig, data)
     data["text"]["sources"][0]["format"] = "jsonl"
     assert parse_config(JobConfig, data).text.sources[0].text_field == "t"
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 64, 1 << 16])
+def test_block_line_splitting_matches_readline(fortunes, block_size):
+    """``iter_lines`` cuts lines out of blocks: lines that span blocks, CRLF, blank lines and
+    a last line without a newline come out as ``readline`` gives them, minus the ``\\n``."""
+    import io
+
+    from babelshard.pipelines.text_beam import iter_lines
+
+    text = "\n".join(fortunes("ru", 5)) + "\r\n\n\n" + "\n".join(fortunes("pl", 3)) + "\nlast line, no newline"
+    data = text.encode("utf-8")
+    expected = [line.removesuffix(b"\n") for line in iter(io.BytesIO(data).readline, b"")]
+    assert list(iter_lines(io.BytesIO(data), block_size)) == expected
+    assert list(iter_lines(io.BytesIO(data + b"\n"), block_size)) == expected
+    assert list(iter_lines(io.BytesIO(b""), block_size)) == []
