@@ -17,8 +17,7 @@ import numpy as np
 IMAGE_EXTENSIONS = ("jpg", "png", "webp")
 
 
-def _set_fields(record: Any, values: dict) -> None:
-    object.__setattr__(record, "__dict__", values)
+_set_attribute = object.__setattr__
 
 
 def stable_key(*parts: str) -> str:
@@ -166,7 +165,7 @@ class TextSample:
     def __init__(self, key: str, text: str, language: str, source: str, langid_score: float | None = None):
         # The generated frozen __init__ sets each field through object.__setattr__; a text
         # job builds a record two or three times per sentence, so set them in one step.
-        _set_fields(self, {"key": key, "text": text, "language": language, "source": source, "langid_score": langid_score})
+        _set_attribute(self, "__dict__", {"key": key, "text": text, "language": language, "source": source, "langid_score": langid_score})
 
     def with_langid_score(self, score: float) -> "TextSample":
         # dataclasses.replace costs twice this; the language-ID stage calls it per sentence

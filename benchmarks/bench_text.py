@@ -14,8 +14,11 @@ and on the same lines, a plain loop calling fastText ``predict`` once per line w
 job's order) and (b) the Beam pipeline (file source -> bucketed GroupByKey dedup ->
 LID + check, records in batches of 1,000 as in the text job) on the DirectRunner with
 one worker; (c) the same file source alone, whose cost is taken out for the "without
-read" ratio. Rates are per CPU second of this process (one
-core); each figure is the fastest of ``--repeat`` runs.
+read" ratio. A second baseline, the plain loop with the reading included (each .xz
+file line by line, decoded, then ``predict``), gives the end-to-end ratio: both sides
+read the same files. Each path runs in a fresh child process, so none inherits the
+heap another left behind; rates are per CPU second of that process (one core), model
+load and in-memory lines set up untimed, each the fastest of ``--repeat`` runs.
 ``memory`` runs ``add_text_streams`` (read, clean, split, dedup, LID, WriteShards)
 in a child process and reports its peak RSS.
 """
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 
 FORTUNES = {
     "de": ["de/zitate", "de/sprichworte", "de/anekdoten"],
@@ -95,9 +99,24 @@ def timed(fn, repeat: int = 1):
     return best
 
 
-def plain_loop(model, lines):
+def plain_loop(model, lines) -> int:
     for line in lines:
         model.predict(line, k=1)
+    return len(lines)
+
+
+def plain_reading_loop(model, paths: dict[str, str]) -> int:
+    """The plain loop with the file reading included: each .xz file line by line, decoded,
+    document breaks skipped, ``predict`` per line (the end-to-end baseline)."""
+    count = 0
+    for path in paths.values():
+        with lzma.open(path, "rb") as handle:
+            for raw in handle:
+                line = raw.decode("utf-8").rstrip("\n")
+                if line:
+                    model.predict(line, k=1)
+                    count += 1
+    return count
 
 
 def plain_functions(model, records, lid):
@@ -162,46 +181,82 @@ def _write_number(number: int, path: str) -> None:
         handle.write(str(number))
 
 
-def throughput(args) -> dict:
-    from babelshard.langid import load_lid_model
-    from babelshard.pipelines.text_config import Cc100Source, LidConfig
+THROUGHPUT_PATHS = ("loop", "reading-loop", "functions", "beam", "beam-read")
+
+
+def read_records(paths: dict[str, str]) -> list:
+    from babelshard.pipelines.text_config import Cc100Source
     from babelshard.pipelines.text_readers import read_cc100
 
-    generated = generate_lines(args.lines, copy_every=args.copy_every)
+    records = []
+    for language, path in paths.items():
+        with lzma.open(path, "rb") as handle:
+            source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
+            records.extend(read_cc100(handle, source, os.path.basename(path)))
+    return records
+
+
+def measure_path(args) -> dict:
+    """Runs in a fresh child process: one path over the files in ``args.folder``, timed
+    ``args.repeat`` times; the model load and the in-memory lines are set up untimed."""
+    from babelshard.langid import load_lid_model
+    from babelshard.pipelines.text_config import LidConfig
+
+    paths = {language: os.path.join(args.folder, f"{language}.txt.xz") for language in FORTUNES}
     lid = LidConfig(model_path=args.lid_model, min_score=0.5)
     model = load_lid_model(args.lid_model)
+    count_file = os.path.join(args.folder, f"{args.path}.count")
+    if args.path == "loop":
+        lines = [record.text for record in read_records(paths)]
+        work = partial(plain_loop, model, lines)
+    elif args.path == "reading-loop":
+        work = partial(plain_reading_loop, model, paths)
+    elif args.path == "functions":
+        work = partial(plain_functions, model, read_records(paths), lid)
+    else:
+        work = partial(beam_count, paths, lid if args.path == "beam" else None, count_file)
+    count, wall, cpu = timed(work, args.repeat)
+    return {"count": count, "cpu": cpu, "wall": wall}
+
+
+def beam_count(paths: dict[str, str], lid, count_file: str) -> int:
+    beam_lid_dedup(paths, lid, count_file)
+    with open(count_file) as handle:
+        return int(handle.read())
+
+
+def run_path(path: str, folder: str, args) -> dict:
+    command = [sys.executable, __file__, "throughput-child", "--path", path, "--folder", folder,
+               "--repeat", str(args.repeat), "--lid-model", args.lid_model or ""]
+    output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def throughput(args) -> dict:
+    generated = generate_lines(args.lines, copy_every=args.copy_every)
+    lines = sum(len(lines) for lines in generated.values())
+    distinct = len({line for lines in generated.values() for line in lines})
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_cc100(tmp, generated)
-        records = []
-        for language, path in paths.items():
-            with lzma.open(path, "rb") as handle:
-                source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
-                records.extend(read_cc100(handle, source, os.path.basename(path)))
-        lines = [r.text for r in records]
-        _, _, loop_cpu = timed(lambda: plain_loop(model, lines), args.repeat)
-        kept, _, functions_cpu = timed(lambda: plain_functions(model, records, lid), args.repeat)
-        # Beam runs next in this process: 10^5-10^6 live records would make every full
-        # garbage collection in it slower, a cost a real worker does not have.
-        records.clear()
-        result = os.path.join(tmp, "kept.count")
-        _, beam_wall, beam_cpu = timed(lambda: beam_lid_dedup(paths, lid, result), args.repeat)
-        with open(result) as handle:
-            kept_beam = int(handle.read())
-        _, _, read_cpu = timed(lambda: beam_lid_dedup(paths, None, result), args.repeat)
-    assert kept_beam == kept, (kept_beam, kept)
-    n = len(lines)
+        write_cc100(tmp, generated)
+        del generated
+        runs = {path: run_path(path, tmp, args) for path in THROUGHPUT_PATHS}
+    assert runs["loop"]["count"] == runs["reading-loop"]["count"] == runs["beam-read"]["count"] == lines, runs
+    assert runs["beam"]["count"] == runs["functions"]["count"], runs
+    cpu = {path: run["cpu"] for path, run in runs.items()}
     return {
-        "lines": n,
-        "distinct_lines": len(set(lines)),
-        "kept": kept_beam,
-        "plain_predict_loop_per_cpu_s": round(n / loop_cpu),
-        "lid_dedup_functions_per_cpu_s": round(n / functions_cpu),
-        "lid_dedup_beam_per_cpu_s": round(n / beam_cpu),
-        "lid_dedup_beam_per_wall_s": round(n / beam_wall),
-        "beam_read_only_per_cpu_s": round(n / read_cpu),
-        "ratio_functions_vs_loop": round(loop_cpu / functions_cpu, 2),
-        "ratio_beam_vs_loop": round(loop_cpu / beam_cpu, 2),
-        "ratio_beam_lid_dedup_without_read_vs_loop": round(loop_cpu / (beam_cpu - read_cpu), 2),
+        "lines": lines,
+        "distinct_lines": distinct,
+        "kept": runs["beam"]["count"],
+        "plain_predict_loop_per_cpu_s": round(lines / cpu["loop"]),
+        "plain_reading_loop_per_cpu_s": round(lines / cpu["reading-loop"]),
+        "lid_dedup_functions_per_cpu_s": round(lines / cpu["functions"]),
+        "lid_dedup_beam_per_cpu_s": round(lines / cpu["beam"]),
+        "lid_dedup_beam_per_wall_s": round(lines / runs["beam"]["wall"]),
+        "beam_read_only_per_cpu_s": round(lines / cpu["beam-read"]),
+        "ratio_functions_vs_loop": round(cpu["loop"] / cpu["functions"], 2),
+        "ratio_beam_vs_loop": round(cpu["loop"] / cpu["beam"], 2),
+        "ratio_beam_lid_dedup_without_read_vs_loop": round(cpu["loop"] / (cpu["beam"] - cpu["beam-read"]), 2),
+        "ratio_beam_vs_reading_loop": round(cpu["reading-loop"] / cpu["beam"], 2),
     }
 
 
@@ -254,16 +309,20 @@ def memory(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["throughput", "memory", "memory-child"])
+    parser.add_argument("mode", choices=["throughput", "throughput-child", "memory", "memory-child"])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3, help="throughput: keep the fastest of this many runs")
     parser.add_argument("--copy-every", type=int, default=10, help="one line in this many repeats an earlier one (0: none)")
     parser.add_argument("--lid-model", default=None, help="lid.176.ftz (default: babelshard's cache)")
     parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--path", choices=THROUGHPUT_PATHS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.lid_model = args.lid_model or None
     if args.mode == "memory-child":
         memory_child(args)
+        return
+    if args.mode == "throughput-child":
+        print(json.dumps(measure_path(args)))
         return
     report = throughput(args) if args.mode == "throughput" else memory(args)
     print(json.dumps(report, indent=1))
