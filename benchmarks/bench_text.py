@@ -161,6 +161,7 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
     from babelshard.pipelines.text_clean import check_text_languages, text_dedup_key
     from babelshard.pipelines.text_config import Cc100Source
     from babelshard.pipelines.text_readers import read_cc100
+    from babelshard.records import TextSample
 
     batch_size, buckets = job_defaults()
     options = PipelineOptions([], direct_num_workers=1, direct_running_mode="in_memory")
@@ -170,7 +171,7 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
             source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
             kept = (pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)).main
             if lid is not None:
-                unique = kept | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, buckets, batch_size)
+                unique = kept | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, TextSample, buckets, batch_size)
                 kept = (unique.main | f"LID[{language}]" >> LanguageId("lid", lid, check_text_languages)).main
             counts.append(kept | f"Count[{language}]" >> beam.Map(count_records))
         _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)

@@ -29,7 +29,6 @@ from apache_beam.transforms.window import GlobalWindows
 from babelshard.langid import load_lid_model
 from babelshard.pipelines.stage import DROPS, ApplyBatchStage, RecordBatch
 from babelshard.pipelines.parallel_readers import moses_target_path
-from babelshard.records import ParallelPair, TextSample
 from babelshard.pipelines.text_clean import keep_first_per_hash
 from babelshard.stats import Drop
 
@@ -198,21 +197,18 @@ class LanguageId(beam.PTransform):
         return batches | ApplyBatchStage(self.name, fn, partial(lid_resources, self.lid))
 
 
-# Records cross the dedup shuffle as plain tuples, pickled per bucket and batch: the
-# runner then moves one bytes value per group instead of decoding and re-encoding
-# every record (about 4 us per record on the DirectRunner, 0.5 us pickled).
-_ROW_TYPES = {cls.__name__: cls for cls in (TextSample, ParallelPair)}
-_ROW_FIELDS = {cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _ROW_TYPES.values()}
-row_key = operator.itemgetter(1)  # a row's record key
+# Records cross the dedup shuffle as plain tuples of their field values, pickled per
+# bucket and batch: the runner then moves one bytes value per group instead of decoding
+# and re-encoding every record (about 4 us per record on the DirectRunner, 0.5 us pickled).
+row_key = operator.itemgetter(0)  # a row's record key
 
 
-def to_row(record: Any) -> tuple:
-    """A record as ``(type name, field values...)``."""
-    return (type(record).__name__, *_ROW_FIELDS[type(record)](record))
-
-
-def from_row(row: tuple) -> Any:
-    return _ROW_TYPES[row[0]](*row[1:])
+def row_getter(record_type: type) -> Callable[[Any], tuple]:
+    """``record -> (key, other field values...)`` for a record dataclass whose first field is ``key``."""
+    names = [field.name for field in dataclasses.fields(record_type)]
+    if names[0] != "key":
+        raise TypeError(f"{record_type.__name__}: dedup rows need `key` as the first field, got {names[0]!r}")
+    return operator.attrgetter(*names)
 
 
 class Spread(beam.PTransform):
@@ -223,7 +219,8 @@ class Spread(beam.PTransform):
 
 
 class BucketRowsDoFn(beam.DoFn):
-    """Batches of records in, ``(bucket, [pickled [(hash, row), ...], ...])`` out; the
+    """Batches of records in, ``(bucket, [pickled [(hash, row), ...], ...])`` out (a row is
+    the record's field values, :func:`row_getter`); the
     bucket is the hash modulo ``buckets``.
 
     Each batch's rows are pickled per bucket at once (the runner then moves bytes, not
@@ -233,8 +230,9 @@ class BucketRowsDoFn(beam.DoFn):
     so the garbage collector does not walk them.
     """
 
-    def __init__(self, key_fn: Callable[[Any], bytes], buckets: int, flush_rows: int):
+    def __init__(self, key_fn: Callable[[Any], bytes], record_type: type, buckets: int, flush_rows: int):
         self.key_fn, self.buckets, self.flush_rows = key_fn, buckets, flush_rows
+        self.to_row = row_getter(record_type)
         self.pending: dict[int, list[bytes]] = {}
         self.pending_rows: dict[int, int] = {}
 
@@ -242,10 +240,15 @@ class BucketRowsDoFn(beam.DoFn):
         self.pending, self.pending_rows = {}, {}
 
     def process(self, batch: list):
+        key_fn, to_row, buckets = self.key_fn, self.to_row, self.buckets
         by_bucket: dict[int, list] = {}
         for record in batch:
-            digest = self.key_fn(record)
-            by_bucket.setdefault(int.from_bytes(digest[:8], "big") % self.buckets, []).append((digest, to_row(record)))
+            digest = key_fn(record)
+            bucket = int.from_bytes(digest, "big") % buckets
+            rows = by_bucket.get(bucket)
+            if rows is None:
+                rows = by_bucket[bucket] = []
+            rows.append((digest, to_row(record)))
         for bucket, rows in by_bucket.items():
             self.pending.setdefault(bucket, []).append(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
             self.pending_rows[bucket] = self.pending_rows.get(bucket, 0) + len(rows)
@@ -267,48 +270,49 @@ class KeepFirstDoFn(beam.DoFn):
     (about a million lines per bucket is comfortable for a worker).
     """
 
-    def __init__(self, stage: str, batch_size: int):
-        self.stage, self.batch_size = stage, batch_size
+    def __init__(self, stage: str, record_type: type, batch_size: int):
+        self.stage, self.record_type, self.batch_size = stage, record_type, batch_size
         self.duplicates = Metrics.counter(stage, "dropped/duplicate")
         self.kept = Metrics.counter(stage, "dedup_kept")
 
     def process(self, element):
         _, pickle_lists = element
-        pairs = (pair for pickles in pickle_lists for pickled in pickles for pair in pickle.loads(pickled))
-        batch = RecordBatch()
-        for item in keep_first_per_hash(pairs, self.stage, row_key):
-            if isinstance(item, Drop):
-                self.duplicates.inc()
-                yield pvalue.TaggedOutput(DROPS, item)
-                continue
-            batch.append(from_row(item))
-            if len(batch) == self.batch_size:
-                self.kept.inc(len(batch))
-                yield batch
-                batch = RecordBatch()
-        if batch:
-            self.kept.inc(len(batch))
-            yield batch
+        pairs: list = []
+        for pickles in pickle_lists:
+            for pickled in pickles:
+                pairs.extend(pickle.loads(pickled))
+        kept, drops = keep_first_per_hash(pairs, self.stage, row_key)
+        del pairs
+        self.duplicates.inc(len(drops))
+        for drop in drops:
+            yield pvalue.TaggedOutput(DROPS, drop)
+        self.kept.inc(len(kept))
+        for start in range(0, len(kept), self.batch_size):
+            yield RecordBatch([self.record_type(*row) for row in kept[start : start + self.batch_size]])
 
 
 class DedupExact(beam.PTransform):
-    """Exact dedup of batches of records by a content hash; deterministic whatever the order.
+    """Exact dedup of batches of ``record_type`` records by a content hash; deterministic
+    whatever the order.
 
-    Rows travel grouped by ``hash mod buckets`` (:class:`BucketRowsDoFn`), so the
-    shuffle moves a few large elements instead of one per record.
+    Rows (the records' field values) travel grouped by ``hash mod buckets``
+    (:class:`BucketRowsDoFn`), so the shuffle moves a few large elements instead of one
+    per record.
     """
 
-    def __init__(self, stage: str, key_fn: Callable[[Any], bytes], buckets: int, batch_size: int):
+    def __init__(self, stage: str, key_fn: Callable[[Any], bytes], record_type: type, buckets: int, batch_size: int):
         super().__init__()
-        self.stage, self.key_fn, self.buckets, self.batch_size = stage, key_fn, buckets, batch_size
+        row_getter(record_type)  # a record type the rows cannot carry fails here, not on a worker
+        self.stage, self.key_fn, self.record_type = stage, key_fn, record_type
+        self.buckets, self.batch_size = buckets, batch_size
 
     def expand(self, batches):
         return (
             batches
-            | "HashText" >> beam.ParDo(BucketRowsDoFn(self.key_fn, self.buckets, self.batch_size))
+            | "HashText" >> beam.ParDo(BucketRowsDoFn(self.key_fn, self.record_type, self.buckets, self.batch_size))
             | "GroupByBucket" >> beam.GroupByKey()
             | "KeepFirst"
-            >> beam.ParDo(KeepFirstDoFn(self.stage, self.batch_size))
+            >> beam.ParDo(KeepFirstDoFn(self.stage, self.record_type, self.batch_size))
             .with_output_types(RecordBatch)
             .with_outputs(DROPS, main="main")
         )

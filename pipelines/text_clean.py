@@ -212,21 +212,23 @@ def text_dedup_key(record: TextSample) -> bytes:
     return dedup_key(record.text)
 
 
-def keep_first_per_hash(pairs: Iterable[tuple[bytes, object]], stage: str = STAGE, key_of=operator.attrgetter("key")) -> Iterator:
+def keep_first_per_hash(
+    pairs: Iterable[tuple[bytes, object]], stage: str = STAGE, key_of=operator.attrgetter("key")
+) -> tuple[list, list[Drop]]:
     """Of records with the same hash (of their normalised text), keep the one with the smallest key.
 
     ``pairs`` are ``(hash, record)``; ``key_of`` reads a record's key (rows: ``itemgetter(1)``).
-    A record is dropped as ``duplicate`` as soon as a record with the same hash and a
-    smaller key is known, so the result does not depend on the order of ``pairs``; the
-    kept records come last.
+    Returns the kept records and a ``duplicate`` Drop for each other one. A record is
+    dropped as soon as a record with the same hash and a smaller key is known, so the
+    result does not depend on the order of ``pairs``.
     """
     best: dict = {}
+    drops: list[Drop] = []
     for digest, record in pairs:
-        current = best.get(digest)
-        if current is None:
-            best[digest] = record
+        current = best.setdefault(digest, record)
+        if current is record:
             continue
         loser, winner = (record, current) if key_of(record) > key_of(current) else (current, record)
         best[digest] = winner
-        yield Drop(key_of(loser), stage, "duplicate", detail=f"same as {key_of(winner)}")
-    yield from best.values()
+        drops.append(Drop(key_of(loser), stage, "duplicate", detail=f"same as {key_of(winner)}"))
+    return list(best.values()), drops

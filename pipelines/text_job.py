@@ -22,6 +22,7 @@ from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource, S
 from babelshard.pipelines.text_clean import check_text_languages, make_t2s_converter, prepare_sentences, text_dedup_key
 from babelshard.pipelines.text_readers import TEXT_READERS
 from babelshard.pipelines.text_weights import write_weights
+from babelshard.records import ParallelPair, TextSample
 from babelshard.shards.beam import WriteShards
 
 # format -> (reader, how ReadFileDoFn hands it the file)
@@ -97,8 +98,8 @@ class CleanedStream(beam.PTransform):
         # Dedup before language ID, as CCNet does: fastText is the costly step and need
         # not run on copies. Copies share their normalised text, so they share the verdict.
         if settings.dedup:
-            key_fn = text_dedup_key if text else pair_dedup_key
-            dedup = DedupExact(self.kind, key_fn, self.job.dedup_buckets, self.job.batch_size)
+            key_fn, record_type = (text_dedup_key, TextSample) if text else (pair_dedup_key, ParallelPair)
+            dedup = DedupExact(self.kind, key_fn, record_type, self.job.dedup_buckets, self.job.batch_size)
             deduped = kept | "Dedup" >> dedup
             drops.append(deduped.drops)
             kept = deduped.main
