@@ -77,3 +77,25 @@ def test_batch_size_and_dedup_buckets_do_not_change_the_shards(tmp_path, po_path
     with open(tmp_path / "small" / "parallel" / "en-it" / "stats.json") as handle:
         stats = json.load(handle)
     assert stats["drops"]["parallel/duplicate"] == 2 * len(kept) - len(unique)
+
+
+def test_dedup_rows_need_a_record_type_keyed_by_its_first_field():
+    """Rows carry a record's field values with its key first; another layout is refused
+    when the pipeline is built, naming the field."""
+    from dataclasses import dataclass
+
+    from babelshard.pipelines.text_beam import DedupExact, row_getter
+    from babelshard.pipelines.text_clean import text_dedup_key
+    from babelshard.records import ParallelPair, TextSample
+
+    @dataclass(frozen=True)
+    class Untitled:
+        text: str
+        key: str
+
+    with pytest.raises(TypeError, match="`key` as the first field, got 'text'"):
+        DedupExact("text", text_dedup_key, Untitled, buckets=4, batch_size=10)
+    sample = TextSample("k1", "Ein Satz.", "de", "src", 0.5)
+    assert TextSample(*row_getter(TextSample)(sample)) == sample
+    pair = ParallelPair("k2", "en", "de", "A sentence.", "Ein Satz.", "src", 1.5, {"n": 1})
+    assert ParallelPair(*row_getter(ParallelPair)(pair)) == pair
