@@ -12,7 +12,7 @@ import operator
 import re
 from dataclasses import replace
 from functools import lru_cache
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from babelshard.langid import predict_in_chunks
 from babelshard.records import TextSample, stable_key
@@ -217,7 +217,7 @@ def keep_first_per_hash(
 ) -> tuple[list, list[Drop]]:
     """Of records with the same hash (of their normalised text), keep the one with the smallest key.
 
-    ``pairs`` are ``(hash, record)``; ``key_of`` reads a record's key (rows: ``itemgetter(1)``).
+    ``pairs`` are ``(hash, record)``; ``key_of`` reads a record's key (dedup rows: ``itemgetter(0)``).
     Returns the kept records and a ``duplicate`` Drop for each other one. A record is
     dropped as soon as a record with the same hash and a smaller key is known, so the
     result does not depend on the order of ``pairs``.

@@ -57,9 +57,6 @@ def pair_resources(filters):
     return filters, make_converter(filters.chinese)
 
 
-
-
-
 class CleanedStream(beam.PTransform):
     """Shared shape of both streams: read sources, spread, prepare, dedup, language ID, write.
 

@@ -39,12 +39,8 @@ def read_cc100(lines: Lines, source, relname: str) -> Iterator[TextSample | Drop
         if not raw or raw.isspace():
             continue  # a document boundary
         key = line_key(name, relname, number)
-        try:
-            text = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            yield decode_line(raw, key)  # the drop
-            continue
-        yield TextSample(key, text, language, name)  # _line_record inlined: this loop reads whole corpora
+        text = decode_line(raw, key)
+        yield text if isinstance(text, Drop) else TextSample(key, text, language, name)
 
 
 def read_wikipedia(lines: Lines, source, relname: str) -> Iterator[TextSample | Drop]:
