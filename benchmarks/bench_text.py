@@ -235,8 +235,8 @@ def run_path(path: str, folder: str, args) -> dict:
 
 def throughput(args) -> dict:
     generated = generate_lines(args.lines, copy_every=args.copy_every)
-    lines = sum(len(lines) for lines in generated.values())
-    distinct = len({line for lines in generated.values() for line in lines})
+    lines = sum(len(per_language) for per_language in generated.values())
+    distinct = len({line for per_language in generated.values() for line in per_language})
     with tempfile.TemporaryDirectory() as tmp:
         write_cc100(tmp, generated)
         del generated
