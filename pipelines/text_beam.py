@@ -244,7 +244,7 @@ class BucketRowsDoFn(beam.DoFn):
         by_bucket: dict[int, list] = {}
         for record in batch:
             digest = key_fn(record)
-            bucket = int.from_bytes(digest, "big") % buckets
+            bucket = int.from_bytes(digest[:8], "big") % buckets
             rows = by_bucket.get(bucket)
             if rows is None:
                 rows = by_bucket[bucket] = []
