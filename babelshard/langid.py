@@ -97,8 +97,6 @@ def predict_languages(model, texts: list[str]) -> list[tuple[str, float]]:
 
 def predict_in_chunks(model, texts: list[str], chunk_size: int) -> list[tuple[str, float]]:
     """:func:`predict_languages` over ``texts``, at most ``chunk_size`` texts per fastText call."""
-    if len(texts) <= chunk_size:
-        return predict_languages(model, texts)
     predictions: list = []
     for start in range(0, len(texts), chunk_size):
         predictions.extend(predict_languages(model, texts[start : start + chunk_size]))

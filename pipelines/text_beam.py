@@ -219,9 +219,8 @@ class Spread(beam.PTransform):
 
 
 class BucketRowsDoFn(beam.DoFn):
-    """Batches of records in, ``(bucket, [pickled [(hash, row), ...], ...])`` out (a row is
-    the record's field values, :func:`row_getter`); the
-    bucket is the hash modulo ``buckets``.
+    """Batches of records in, ``(bucket, [pickled [(hash, row), ...], ...])`` out; a row is
+    the record's field values (:func:`row_getter`), the bucket the hash modulo ``buckets``.
 
     Each batch's rows are pickled per bucket at once (the runner then moves bytes, not
     records); the pickles gather per bucket across the batches of a bundle and leave
@@ -244,11 +243,7 @@ class BucketRowsDoFn(beam.DoFn):
         by_bucket: dict[int, list] = {}
         for record in batch:
             digest = key_fn(record)
-            bucket = int.from_bytes(digest[:8], "big") % buckets
-            rows = by_bucket.get(bucket)
-            if rows is None:
-                rows = by_bucket[bucket] = []
-            rows.append((digest, to_row(record)))
+            by_bucket.setdefault(int.from_bytes(digest[:8], "big") % buckets, []).append((digest, to_row(record)))
         for bucket, rows in by_bucket.items():
             self.pending.setdefault(bucket, []).append(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
             self.pending_rows[bucket] = self.pending_rows.get(bucket, 0) + len(rows)
@@ -265,8 +260,8 @@ class BucketRowsDoFn(beam.DoFn):
 class KeepFirstDoFn(beam.DoFn):
     """Per bucket, keep the smallest key of each duplicate group; the rest are drops.
 
-    Kept records leave in batches of up to ``batch_size``. A bucket's distinct texts are
-    held in memory while it is processed, so ``buckets`` should grow with the data
+    Kept records leave in batches of up to ``batch_size``. A bucket's rows are held in
+    memory while it is processed, so ``buckets`` should grow with the data
     (about a million lines per bucket is comfortable for a worker).
     """
 

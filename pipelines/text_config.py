@@ -92,7 +92,7 @@ class StreamJobBase(StrictModel):
     lid: LidConfig = LidConfig()
     batch_size: int = Field(1000, ge=1, description="records per Beam element from reading to language ID")
     dedup_buckets: int = Field(
-        64, ge=1, description="groups of the dedup shuffle; one bucket's distinct texts sit in one worker's memory, "
+        64, ge=1, description="groups of the dedup shuffle; one bucket's rows sit in one worker's memory, "
         "so raise it to about lines / 1,000,000 for big corpora"
     )
 
