@@ -19,7 +19,7 @@ import os
 import re
 import time
 
-from babelshard.codeswitch.dictd import dict_path_for, read_dict_text
+from babelshard.codeswitch.lexicons.dictd import dict_path_for, read_dict_text
 from babelshard.codeswitch.lexfile import pairs_to_table, read_lexicon, write_lexicon
 from babelshard.codeswitch.lexicon import Lexicon, LexiconBuild
 from babelshard.codeswitch.transform import SwitchParams, code_switch, code_switch_variants, coverage
@@ -41,7 +41,7 @@ def rss_bytes() -> int:
 def lexicon_table(index: str, cache: str):
     if os.path.exists(cache):
         return read_lexicon(cache), None
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
 
     start = time.perf_counter()
     pairs = import_freedict(index)
@@ -83,7 +83,7 @@ def diverse_sentences(index: str, fortunes: str = "/usr/share/games/fortunes") -
     files (fastText says English, p >= 0.8; Debian installs Italian ones beside them) and of
     every installed ``freedict-eng-*`` dictionary's examples."""
     from babelshard.langid import load_lid_model, predict_languages
-    from babelshard.pipelines.text_clean import split_sentences
+    from babelshard.pipelines.text.clean import split_sentences
     from babelshard.textnorm import clean_text
 
     found: dict[str, None] = {}

@@ -37,7 +37,7 @@ def prepare_images(folder: Path, count: int, size: int) -> list[str]:
 
     from PIL import Image
 
-    from babelshard.pipelines.openmoji import pick_emoji, render_png
+    from babelshard.pipelines.demo.openmoji import pick_emoji, render_png
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     names = []
@@ -51,7 +51,7 @@ def prepare_images(folder: Path, count: int, size: int) -> list[str]:
 
 
 def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "babelshard.pipelines.httpserver", str(folder)]
+    command = [sys.executable, "-m", "babelshard.pipelines.demo.httpserver", str(folder)]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     return server, server.stdout.readline().strip()
 

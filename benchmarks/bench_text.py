@@ -46,7 +46,7 @@ FORTUNES = {
 
 
 def fortune_sentences(language: str) -> list[str]:
-    from babelshard.pipelines.text_clean import split_sentences
+    from babelshard.pipelines.text.clean import split_sentences
     from babelshard.textnorm import clean_text
 
     out = []
@@ -122,7 +122,7 @@ def plain_reading_loop(model, paths: dict[str, str]) -> int:
 def plain_functions(model, records, lid):
     """What one worker computes per record, without Beam, in the text job's order:
     dedup, then the batched language check on what is left."""
-    from babelshard.pipelines.text_clean import check_text_languages, text_dedup_key
+    from babelshard.pipelines.text.clean import check_text_languages, text_dedup_key
     from babelshard.stats import Drop
 
     seen, unique = set(), []
@@ -140,7 +140,7 @@ def plain_functions(model, records, lid):
 
 def job_defaults() -> tuple[int, int]:
     """The text job's default batch size and dedup buckets."""
-    from babelshard.pipelines.text_config import StreamJobBase
+    from babelshard.pipelines.text.config import StreamJobBase
 
     fields = StreamJobBase.model_fields
     return fields["batch_size"].default, fields["dedup_buckets"].default
@@ -157,10 +157,10 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from babelshard.pipelines.text_beam import DedupExact, LanguageId, ReadSource
-    from babelshard.pipelines.text_clean import check_text_languages, text_dedup_key
-    from babelshard.pipelines.text_config import Cc100Source
-    from babelshard.pipelines.text_readers import read_cc100
+    from babelshard.pipelines.text.beam import DedupExact, LanguageId, ReadSource
+    from babelshard.pipelines.text.clean import check_text_languages, text_dedup_key
+    from babelshard.pipelines.text.config import Cc100Source
+    from babelshard.pipelines.text.readers import read_cc100
     from babelshard.records import TextSample
 
     batch_size, buckets = job_defaults()
@@ -186,8 +186,8 @@ THROUGHPUT_PATHS = ("loop", "reading-loop", "functions", "beam", "beam-read")
 
 
 def read_records(paths: dict[str, str]) -> list:
-    from babelshard.pipelines.text_config import Cc100Source
-    from babelshard.pipelines.text_readers import read_cc100
+    from babelshard.pipelines.text.config import Cc100Source
+    from babelshard.pipelines.text.readers import read_cc100
 
     records = []
     for language, path in paths.items():
@@ -201,7 +201,7 @@ def measure_path(args) -> dict:
     """Runs in a fresh child process: one path over the files in ``args.folder``, timed
     ``args.repeat`` times; the model load and the in-memory lines are set up untimed."""
     from babelshard.langid import load_lid_model
-    from babelshard.pipelines.text_config import LidConfig
+    from babelshard.pipelines.text.config import LidConfig
 
     paths = {language: os.path.join(args.folder, f"{language}.txt.xz") for language in FORTUNES}
     lid = LidConfig(model_path=args.lid_model, min_score=0.5)
@@ -267,8 +267,8 @@ def memory_child(args) -> None:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from babelshard.configbase import parse_config
-    from babelshard.config import JobConfig
-    from babelshard.pipelines.text_job import add_text_streams
+    from babelshard.pipelines.jobs.config import JobConfig
+    from babelshard.pipelines.jobs.text import add_text_streams
 
     sources = [
         {"name": f"gen-{lang}", "format": "cc100", "language": lang, "paths": [os.path.join(args.folder, f"{lang}.txt.xz")]}

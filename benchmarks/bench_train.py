@@ -33,9 +33,9 @@ from torch.utils.data import DataLoader
 
 from babelshard.shards.index import read_index
 from babelshard.train.config import ImageConfig, StreamConfig, load_train_config
-from babelshard.train.mixer import MixedStream
-from babelshard.train.tokenizer import HashTokenizer
-from babelshard.train.transforms import center_box, resize_shorter, to_array
+from babelshard.train.data.mixer import MixedStream
+from babelshard.train.data.tokenizer import HashTokenizer
+from babelshard.train.data.transforms import center_box, resize_shorter, to_array
 
 IMAGE = ImageConfig(size=32)
 
@@ -129,8 +129,8 @@ def step_benchmark(folder: str, steps: int, workers: int, output: str) -> dict:
         f"loop.max_steps={steps}", "loop.log_every=5", "loop.checkpoint_every=0", "loop.progress=false", "loop.threads=1",
     ]
     config = load_train_config("configs/train-clip-en.yaml", overrides)
-    from babelshard.train.loop import train
-    from babelshard.train.metrics import read_metrics
+    from babelshard.train.loop.steps import train
+    from babelshard.train.loop.metrics import read_metrics
 
     train(config)
     records = read_metrics(os.path.join(output, "metrics.jsonl"))[1:]  # the first interval includes start-up
@@ -156,7 +156,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.shards
         if folder is None:
-            from babelshard.train.toydata import write_caption_shards, pick_emoji
+            from babelshard.pipelines.demo.toydata import write_caption_shards, pick_emoji
 
             folder = os.path.join(scratch, "caption")
             write_caption_shards(folder, pick_emoji(800), size=64, per_shard=100)

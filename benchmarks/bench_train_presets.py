@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 
 from babelshard.train.config import load_train_config
-from babelshard.train.distributed import DistEnv
-from babelshard.train.loop import train_step
-from babelshard.train.metrics import StepClock
-from babelshard.train.trainer import build_trainer
+from babelshard.train.loop.distributed import DistEnv
+from babelshard.train.loop.steps import train_step
+from babelshard.train.loop.metrics import StepClock
+from babelshard.train.loop.trainer import build_trainer
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs"
 

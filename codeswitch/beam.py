@@ -1,6 +1,6 @@
 """Beam stage: K code-switched variants per caption into ``CaptionSample.codeswitched``.
 
-``samples | CodeSwitchCaptions(cfg)`` is an :class:`~babelshard.pipelines.stage.ApplyStage`
+``samples | CodeSwitchCaptions(cfg)`` is an :class:`~babelshard.stage.ApplyStage`
 around :func:`switch_caption`; the lexicon loads once per worker process in
 ``setup()``. The variants that switched at least one word are stored (``cs.json``:
 ``[{"variant", "text", "tokens", "langs"}, ...]``); a caption is never dropped here.
@@ -24,7 +24,7 @@ from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.codeswitch.lexicon import Lexicon
 from babelshard.codeswitch.loading import cached_lexicon, switch_params
 from babelshard.codeswitch.transform import SwitchParams, code_switch_variants, coverage
-from babelshard.pipelines.stage import ApplyStage
+from babelshard.stage import ApplyStage
 from babelshard.records import CaptionSample
 
 STAGE = "codeswitch"

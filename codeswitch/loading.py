@@ -33,14 +33,14 @@ def read_source(source: LexiconSource) -> pa.Table | None:
     if source.format == "parquet":
         return read_lexicon(source.path)
     if source.format == "freedict":
-        from babelshard.codeswitch.freedict import import_freedict
+        from babelshard.codeswitch.lexicons.freedict import import_freedict
 
         return pairs_to_table(import_freedict(source.path, source.source_language, source.target_language))
     if source.format == "muse":
-        from babelshard.codeswitch.muse import import_muse
+        from babelshard.codeswitch.lexicons.muse import import_muse
 
         return pairs_to_table(import_muse(source.path, source.source_language, source.target_language))
-    from babelshard.codeswitch.cldr import import_cldr
+    from babelshard.codeswitch.lexicons.cldr import import_cldr
 
     return pairs_to_table(import_cldr())
 

@@ -84,7 +84,7 @@ def write_dictd_subset(index_path: str, headwords: set[str], out_stem: str) -> s
     """
     import gzip
 
-    from babelshard.codeswitch.dictd import decode_number, dict_path_for, read_dict_text
+    from babelshard.codeswitch.lexicons.dictd import decode_number, dict_path_for, read_dict_text
 
     data = read_dict_text(dict_path_for(index_path))
     digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

@@ -5,6 +5,9 @@ import os
 
 import pytest
 
+from babelshard.records import ParallelPair, TextSample, stable_key
+from babelshard.testing import caption_records
+
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
@@ -18,3 +21,17 @@ def lid_model_path():
     except RuntimeError as error:
         pytest.skip(f"lid.176.ftz unavailable: {error}")
 
+
+@pytest.fixture
+def records():
+    return caption_records(30)
+
+
+@pytest.fixture
+def text_records():
+    return [TextSample(stable_key("fortunes", str(i)), f"Satz {i}.", "de", "fortunes", 0.9) for i in range(5)]
+
+
+@pytest.fixture
+def pair_records():
+    return [ParallelPair(stable_key("po", str(i)), "en", "fr", f"File {i}", f"Fichier {i}", "django") for i in range(5)]

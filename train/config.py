@@ -20,7 +20,7 @@ class TokenizerConfig(StrictModel):
     """``hash``: words (``textnorm.tokenize_words``) hashed into ``vocab_size`` ids, a
     dependency-free fallback; ``sentencepiece``: a ``.model`` file (the vocab artifact or
     a user's, e.g. XLM-R's); ``transformers``: a local tokenizer directory; ``hybrid``:
-    SMALR's hybrid vocabulary (``path``: the artifact folder, :mod:`babelshard.train.smalr`)."""
+    SMALR's hybrid vocabulary (``path``: the artifact folder, :mod:`babelshard.train.models.smalr`)."""
 
     kind: Literal["hash", "sentencepiece", "transformers", "hybrid"] = "hash"
     path: str | None = None
@@ -118,7 +118,7 @@ class VisionConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """``kind`` names a builder in ``babelshard.train.models.MODELS``."""
+    """``kind`` names a builder in ``babelshard.train.models.dual_encoder.MODELS``."""
 
     kind: str = "clip"
     embed_dim: int = Field(64, ge=4)
@@ -136,7 +136,7 @@ class ModelConfig(StrictModel):
 
 
 class ObjectiveConfig(StrictModel):
-    """``kind`` names a class in ``babelshard.train.objectives.OBJECTIVES``."""
+    """``kind`` names a class in ``babelshard.train.objectives.contrastive.OBJECTIVES``."""
 
     kind: str
     stream: str

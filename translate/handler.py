@@ -18,7 +18,7 @@ from apache_beam.ml.inference.base import ModelHandler
 from babelshard.translate.cache import entry_from
 from babelshard.translate.config import BatchingConfig, EngineConfig
 from babelshard.translate.engines import TranslationEngine, create_engine
-from babelshard.translate.jobs import FailedJob, Identities, TranslatedJob, TranslationJob
+from babelshard.translate.requests import FailedJob, Identities, TranslatedJob, TranslationJob
 
 NAMESPACE = "translate"
 

@@ -23,7 +23,7 @@ from babelshard.translate.config import TranslateConfig
 from babelshard.translate.engines import engine_identity
 from babelshard.translate.filters import check_translation, lid_predictions
 from babelshard.translate.handler import NAMESPACE, TranslationModelHandler
-from babelshard.translate.jobs import (
+from babelshard.translate.requests import (
     KEPT_HUMAN, FailedJob, Identities, TranslatedJob, TranslationJob, failed_job_drops, fan_out, merge_translations,
     resolve_group, translation_requests,
 )

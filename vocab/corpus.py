@@ -65,8 +65,8 @@ def _path(folder: str, kind: str, lang: str) -> str:
 
 def sampling_weights(line_counts: Mapping[str, int], alpha: float) -> dict[str, float]:
     """q_i ∝ p_i^alpha over languages, p_i the language's share of all lines (the text stream's
-    weights, :func:`babelshard.pipelines.text_weights.smoothed_weights`, over our corpus lines)."""
-    from babelshard.pipelines.text_weights import smoothed_weights
+    weights, :func:`babelshard.shards.weights.smoothed_weights`, over our corpus lines)."""
+    from babelshard.shards.weights import smoothed_weights
 
     if not line_counts or sum(line_counts.values()) <= 0:
         raise VocabError("no text in any language to sample from")

@@ -47,7 +47,7 @@ def _parquet_pairs(path: str, language: str, pivot: str) -> list[tuple[str, str]
 
 
 def _freedict_pairs(path: str, language: str, pivot: str) -> list[tuple[str, str]]:
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
 
     pairs = import_freedict(path, max_words=1)
     langs = {(pair.source_language, pair.target_language) for pair in pairs[:1]}

@@ -31,14 +31,14 @@ def eng_spa() -> str:
 
 @pytest.fixture(scope="session")
 def fra_pairs():
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
 
     return import_freedict(freedict_index("eng-fra"))
 
 
 @pytest.fixture(scope="session")
 def cldr_pairs():
-    from babelshard.codeswitch.cldr import import_cldr
+    from babelshard.codeswitch.lexicons.cldr import import_cldr
 
     return import_cldr()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from babelshard.codeswitch.cldr import emoji_names, import_cldr
+from babelshard.codeswitch.lexicons.cldr import emoji_names, import_cldr
 from babelshard.stats import StageStats
 
 

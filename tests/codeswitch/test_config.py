@@ -7,7 +7,7 @@ import yaml
 from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.codeswitch.lexfile import LexiconError
 from babelshard.codeswitch.loading import load_lexicon, switch_params
-from babelshard.config import JobConfig
+from babelshard.pipelines.jobs.config import JobConfig
 from babelshard.configbase import ConfigError, parse_config
 
 BLOCK = """
@@ -64,7 +64,7 @@ def test_optional_sources_are_skipped_and_required_ones_fail(tmp_path, eng_fra):
 def test_the_demo_block_loads_and_covers_demo_captions():
     from pathlib import Path
 
-    from babelshard.codeswitch.cldr import emoji_names
+    from babelshard.codeswitch.lexicons.cldr import emoji_names
     from babelshard.codeswitch.config import DEMO_YAML
     from babelshard.codeswitch.loading import cached_lexicon
     from babelshard.codeswitch.transform import coverage

@@ -6,8 +6,8 @@ from collections import defaultdict
 
 import pytest
 
-from babelshard.codeswitch.dictd import decode_number, iter_entries, iter_index
-from babelshard.codeswitch.freedict import import_freedict, languages_from_filename, parse_entry, parse_headword
+from babelshard.codeswitch.lexicons.dictd import decode_number, iter_entries, iter_index
+from babelshard.codeswitch.lexicons.freedict import import_freedict, languages_from_filename, parse_entry, parse_headword
 from babelshard.codeswitch.lexfile import LexiconError
 from babelshard.stats import StageStats
 

@@ -21,7 +21,7 @@ def test_keys_are_casefolded_shared_tokens():
 
 
 def test_selection_by_score_count_and_length(deu_subset):
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
 
     pairs = import_freedict(deu_subset, "en", "de")
     dog = sorted((p.score, p.target_term) for p in pairs if p.source_term == "dog")

@@ -5,7 +5,7 @@ import pytest
 
 from babelshard.codeswitch.languages import UnknownLanguageError
 from babelshard.codeswitch.lexfile import LexiconError
-from babelshard.codeswitch.muse import import_muse, languages_from_filename
+from babelshard.codeswitch.lexicons.muse import import_muse, languages_from_filename
 from babelshard.stats import StageStats
 
 

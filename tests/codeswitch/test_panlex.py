@@ -8,7 +8,7 @@ import pytest
 
 from babelshard.codeswitch.languages import UnknownLanguageError
 from babelshard.codeswitch.lexfile import LexiconError, import_metadata, read_lexicon
-from babelshard.codeswitch.panlex import PanlexOptions, import_panlex
+from babelshard.codeswitch.lexicons.panlex import PanlexOptions, import_panlex
 from babelshard.codeswitch.testing import PanlexSource, build_panlex_zip
 from babelshard.stats import StageStats
 
@@ -21,7 +21,7 @@ def _triples(pairs, uid):
 
 @pytest.fixture(scope="module")
 def sources(fra_pairs, deu_subset, eng_spa_pairs):
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
 
     deu = import_freedict(deu_subset, "en", "de")
     return [
@@ -35,7 +35,7 @@ def sources(fra_pairs, deu_subset, eng_spa_pairs):
 
 @pytest.fixture(scope="module")
 def eng_spa_pairs():
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
     from babelshard.testing import require_debian
 
     require_debian("/usr/share/dictd/freedict-eng-spa.index", "dict-freedict-eng-spa")

@@ -17,7 +17,7 @@ KEYS = [f"key-{i}" for i in range(120)]
 
 @pytest.fixture(scope="module")
 def lexicon(fra_pairs, cldr_pairs, deu_subset):
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
 
     return Lexicon.from_pairs(fra_pairs + cldr_pairs + import_freedict(deu_subset, "en", "de"))
 
@@ -33,7 +33,7 @@ def _runs(captions, lexicon, params, keys=KEYS):
 
 
 def test_same_key_and_variant_give_the_same_output(captions, lexicon, fra_pairs, cldr_pairs, deu_subset):
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
 
     rebuilt = Lexicon.from_pairs(fra_pairs + cldr_pairs + import_freedict(deu_subset, "en", "de"))
     params = SwitchParams(word_ratio=0.5)

@@ -16,7 +16,7 @@ PRESETS = REPO / "configs"
 @pytest.fixture(scope="session")
 def toy(tmp_path_factory) -> dict[str, str]:
     """caption/ (320 emoji), heldout/ (80 other emoji), text/<en,de,ja>/ + weights.json, parallel/."""
-    from babelshard.train.toydata import build_toy_data
+    from babelshard.pipelines.demo.toydata import build_toy_data
 
     return build_toy_data(str(tmp_path_factory.mktemp("toy")), train=320, heldout=80, size=32)
 
@@ -68,7 +68,7 @@ TINY_MODEL = [
 @pytest.fixture(scope="session")
 def teacher_run(preset, tmp_path_factory) -> str:
     """The English CLIP preset trained for 60 steps at test size; returns its output folder."""
-    from babelshard.train.loop import train
+    from babelshard.train.loop.steps import train
 
     output = str(tmp_path_factory.mktemp("clip-en"))
     config = preset("clip-en", output, *TINY_MODEL, "loop.max_steps=60", "loop.epochs=10", "optim.lr=0.005")

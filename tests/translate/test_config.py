@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from babelshard.config import load_job_config
+from babelshard.pipelines.jobs.config import load_job_config
 from babelshard.configbase import ConfigError, parse_config
 from babelshard.translate.config import CTranslate2EngineConfig, TranslateConfig
 

@@ -13,7 +13,7 @@ from babelshard.translate.cache import cache_key
 from babelshard.translate.config import BatchingConfig, CTranslate2EngineConfig
 from babelshard.translate.engines import create_engine, engine_identity
 from babelshard.translate.handler import TranslationModelHandler, translate_jobs
-from babelshard.translate.jobs import ENGINE_ERROR, FailedJob, TranslatedJob, TranslationJob
+from babelshard.translate.requests import ENGINE_ERROR, FailedJob, TranslatedJob, TranslationJob
 from babelshard.translate.transform import engine_failures
 
 

@@ -17,7 +17,7 @@ from babelshard.shards.reader import iter_records, iter_samples
 from babelshard.stats import Drop
 from babelshard.translate.config import TranslateConfig
 from babelshard.translate.filters import FILTER_REASONS
-from babelshard.translate.jobs import ENGINE_ERROR, pair_key
+from babelshard.translate.requests import ENGINE_ERROR, pair_key
 from babelshard.translate.toy_model import transformers_greedy_pieces
 from babelshard.translate.transform import TranslateCaptions
 

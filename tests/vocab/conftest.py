@@ -31,7 +31,7 @@ TROFF_ESCAPE = re.compile(
 @pytest.fixture(scope="session")
 def emoji_names():
     """{language: [name, ...]} over the same emoji, for the 14 CLDR languages."""
-    from babelshard.pipelines.openmoji import list_emoji
+    from babelshard.pipelines.demo.openmoji import list_emoji
 
     try:
         emojis = list_emoji()
@@ -135,7 +135,7 @@ MANPAGE_CONFIG = {
 def manpage_build(tmp_path_factory, manpage_root) -> str:
     """The whole vocabulary build on the English/German man pages with FreeDict eng-deu."""
     from babelshard.configbase import parse_config
-    from babelshard.vocab.build import build_vocab
+    from babelshard.pipelines.jobs.vocab import build_vocab
     from babelshard.vocab.config import VocabConfig
 
     require_debian(FREEDICT_DEU, "dict-freedict-eng-deu")

@@ -76,7 +76,7 @@ def test_shipped_configs_validate(path):
 @pytest.mark.slow
 def test_build_to_an_fsspec_url_and_load_from_it(tmp_path, emoji_caption_folder, monkeypatch):
     from babelshard.configbase import parse_config
-    from babelshard.vocab.build import build_vocab
+    from babelshard.pipelines.jobs.vocab import build_vocab
     from babelshard.vocab.config import VocabConfig
 
     monkeypatch.setenv("BABELSHARD_CACHE", str(tmp_path / "cache"))

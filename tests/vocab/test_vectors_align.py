@@ -125,7 +125,7 @@ def test_freedict_and_parquet_lexicons_through_the_codeswitch_readers(tmp_path):
         pytest.skip("needs the Debian package dict-freedict-eng-fra")
     pairs = read_alignment_pairs(fra, "fr", "en")
     assert ("chien", "dog") in pairs and all(" " not in a + b for a, b in pairs)
-    from babelshard.codeswitch.freedict import import_freedict
+    from babelshard.codeswitch.lexicons.freedict import import_freedict
     from babelshard.codeswitch.lexfile import pairs_to_table, write_lexicon
 
     write_lexicon(pairs_to_table(import_freedict(fra)), str(tmp_path / "lex.parquet"))

@@ -1,0 +1,1 @@
+"""Bilingual dictionary readers (PanLex, FreeDict, MUSE, CLDR) into the one lexicon format."""

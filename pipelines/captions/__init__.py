@@ -1,0 +1,1 @@
+"""Caption stages: sources, cleaning, dedup, language check, shard plan, image download."""

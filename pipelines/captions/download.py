@@ -1,0 +1,187 @@
+"""Image download as a Beam stage: fetch in a thread pool, check and resize, count.
+
+Per record the work is two plain functions: :func:`fetch_record` (network, runs in the
+pool) and :func:`finish_record` (checks, img2dataset's ``Resizer``; runs in the DoFn's
+thread, as img2dataset resizes in its main thread). :func:`download_record` is both in
+sequence. :class:`DownloadImages` is the Beam wrapper: it keeps up to twice
+``thread_count`` downloads in flight and emits results as they complete.
+:mod:`babelshard.pipelines.captions.download_shards` uses the same :class:`Downloads` to fetch
+and write one planned shard in one step, so images never cross a shuffle.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+
+from babelshard.pipelines.captions.config import DownloadConfig
+from babelshard.pipelines.captions.fetch import Fetched, FetchError, HostLimiter, build_opener, fetch_url
+from babelshard.pipelines.captions.images import HASH_MISMATCH, ImageError, make_resizer, process_image
+from babelshard.stage import DROPS
+from babelshard.records import CaptionSample
+from babelshard.stats import Drop
+
+STAGE = "download"
+_limiters: dict[tuple[int, float], HostLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(settings: DownloadConfig) -> HostLimiter:
+    """One limiter per process and setting, shared by every DoFn instance in it."""
+    key = (settings.per_host_concurrency, settings.per_host_rate)
+    with _limiters_lock:
+        if key not in _limiters:
+            _limiters[key] = HostLimiter(*key)
+        return _limiters[key]
+
+
+@dataclass
+class DownloadResources:
+    settings: DownloadConfig
+    opener: Any
+    limiter: HostLimiter
+    resizer: Any
+
+
+def make_download_resources(settings: DownloadConfig) -> DownloadResources:
+    return DownloadResources(settings, build_opener(settings), shared_limiter(settings), make_resizer(settings.image))
+
+
+def fetch_record(record: CaptionSample, resources: DownloadResources) -> Fetched | Drop:
+    try:
+        return fetch_url(record.url, resources.opener, resources.limiter, resources.settings)
+    except FetchError as error:
+        return Drop(record.key, STAGE, error.reason, detail=error.detail, url=record.url)
+
+
+def finish_record(record: CaptionSample, fetched: Fetched | Drop, resources: DownloadResources) -> CaptionSample | Drop:
+    """The sample with its resized image and sizes in the json, or a drop."""
+    if isinstance(fetched, Drop):
+        return fetched
+    digest = hashlib.sha256(fetched.data).hexdigest()
+    expected = record.meta.get("sha256")
+    if expected and expected != digest:
+        return Drop(record.key, STAGE, HASH_MISMATCH, detail=f"got {digest}", url=record.url)
+    try:
+        image = process_image(fetched.data, resources.settings.max_pixels, resources.resizer)
+    except ImageError as error:
+        detail = f"{error.detail}; Content-Type {fetched.content_type}" if fetched.content_type else error.detail
+        return Drop(record.key, STAGE, error.reason, detail=detail, url=record.url)
+    meta = {
+        **record.meta,
+        "sha256": digest,
+        "width": image.width,
+        "height": image.height,
+        "original_width": image.original_width,
+        "original_height": image.original_height,
+    }
+    return dataclasses.replace(
+        record, image=image.data, image_format=resources.settings.image.encode_format, meta=meta
+    )
+
+
+def download_record(record: CaptionSample, resources: DownloadResources) -> CaptionSample | Drop:
+    return finish_record(record, fetch_record(record, resources), resources)
+
+
+class Downloads:
+    """Downloads in a thread pool, at most ``2 * thread_count`` in flight; results (checked
+    and resized in the caller's thread) come back in completion order, counted."""
+
+    def __init__(self, settings: DownloadConfig):
+        self.resources = make_download_resources(settings)
+        self.pool = concurrent.futures.ThreadPoolExecutor(settings.thread_count, thread_name_prefix="download")
+        self.limit = 2 * settings.thread_count
+        self.in_flight: collections.deque = collections.deque()
+        self.inputs = Metrics.counter(STAGE, "inputs")
+        self.outputs = Metrics.counter(STAGE, "outputs")
+        self.retried = Metrics.counter(STAGE, "retried_requests")
+        self.image_bytes = Metrics.distribution(STAGE, "image_bytes")
+
+    def submit(self, record: CaptionSample) -> Iterator[CaptionSample | Drop]:
+        """Start one download; yields whatever finished meanwhile (waits when the pool is full)."""
+        self.inputs.inc()
+        self.in_flight.append((record, self.pool.submit(fetch_record, record, self.resources)))
+        yield from self.completed(block=len(self.in_flight) >= self.limit)
+
+    def drain(self) -> Iterator[CaptionSample | Drop]:
+        while self.in_flight:
+            yield from self.completed(block=True)
+
+    def completed(self, block: bool) -> Iterator[CaptionSample | Drop]:
+        """Results of finished downloads; with ``block``, waits until at least one is done."""
+        if block and self.in_flight:
+            concurrent.futures.wait([future for _, future in self.in_flight], return_when="FIRST_COMPLETED")
+        still = collections.deque()
+        while self.in_flight:
+            record, future = self.in_flight.popleft()
+            if future.done():
+                yield self.finish(record, future.result())
+            else:
+                still.append((record, future))
+        self.in_flight = still
+
+    def finish(self, record: CaptionSample, fetched: Fetched | Drop) -> CaptionSample | Drop:
+        if isinstance(fetched, Fetched):
+            self.image_bytes.update(len(fetched.data))
+            if fetched.attempts > 1:
+                self.retried.inc(fetched.attempts - 1)
+        result = finish_record(record, fetched, self.resources)
+        if isinstance(result, Drop):
+            Metrics.counter(STAGE, f"dropped/{result.reason}").inc()
+        else:
+            self.outputs.inc()
+        return result
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def tagged(result: CaptionSample | Drop) -> Any:
+    return pvalue.TaggedOutput(DROPS, result) if isinstance(result, Drop) else result
+
+
+class DownloadDoFn(beam.DoFn):
+    """Samples with images on the main output, drops on ``drops``."""
+
+    def __init__(self, settings: DownloadConfig):
+        self.settings = settings
+
+    def setup(self) -> None:
+        self.downloads = Downloads(self.settings)
+
+    def process(self, record: CaptionSample) -> Iterator[Any]:
+        for result in self.downloads.submit(record):
+            yield tagged(result)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for result in self.downloads.drain():
+            item = tagged(result)
+            if isinstance(item, pvalue.TaggedOutput):
+                yield pvalue.TaggedOutput(item.tag, GlobalWindows.windowed_value(item.value))
+            else:
+                yield GlobalWindows.windowed_value(item)
+
+    def teardown(self) -> None:
+        if getattr(self, "downloads", None) is not None:
+            self.downloads.close()
+
+
+class DownloadImages(beam.PTransform):
+    """``records | DownloadImages(settings)``: ``.main`` samples with images, ``.drops``."""
+
+    def __init__(self, settings: DownloadConfig):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, records):
+        return records | "Fetch" >> beam.ParDo(DownloadDoFn(self.settings)).with_outputs(DROPS, main="main")

@@ -1,0 +1,115 @@
+"""``build_pipeline(cfg, options)``: the build job, assembled from labelled composite steps.
+
+The caption stream reads like a list: read sources, clean, dedup, check language,
+plan shards, skip complete shards, then download and write each shard in one step;
+or, when translation or code-switching is configured: download, translate,
+code-switch, write shards. The text and parallel streams come from
+``babelshard.pipelines.jobs.text.add_text_streams``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.configbase import ConfigError
+from babelshard.fs import join
+from babelshard.pipelines.captions.cleaning import DedupCaptions, clean_stage, language_check_stage
+from babelshard.pipelines.captions.download import DownloadImages
+from babelshard.pipelines.captions.download_shards import DownloadAndWriteShards
+from babelshard.pipelines.captions.plan import KeepPending, PlanShards
+from babelshard.pipelines.captions.read import ReadCaptionSources
+from babelshard.pipelines.jobs.text import add_text_streams
+from babelshard.shards.beam import WriteShards
+from babelshard.translate.transform import TranslateCaptions
+from babelshard.codeswitch.beam import CodeSwitchCaptions
+
+CAPTION_STREAM = "caption"
+MT_PARALLEL_FOLDER = "parallel-mt"
+def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOptions:
+    """The config's Beam defaults, overridden by any flags given on the command line."""
+    return PipelineOptions([*cfg.beam.as_flags(), *argv])
+
+
+def caption_config_hash(cfg: JobConfig) -> str:
+    """The hash that marks caption shards complete: everything that changes their content."""
+    parts = {
+        "captions": cfg.captions.model_dump(mode="json") if cfg.captions else None,
+        "translate": cfg.translate.model_dump(mode="json") if cfg.translate else None,
+        "codeswitch": cfg.codeswitch.model_dump(mode="json") if cfg.codeswitch else None,
+        "samples_per_shard": cfg.output.samples_per_shard,
+    }
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def caption_folder(cfg: JobConfig) -> str:
+    return join(cfg.output.folder, CAPTION_STREAM)
+
+
+def build_pipeline(cfg: JobConfig, options: PipelineOptions | None = None) -> beam.Pipeline:
+    if cfg.captions is None and cfg.text is None and cfg.parallel is None:
+        raise ConfigError("nothing to build: the config has no captions, text or parallel section")
+    pipeline = beam.Pipeline(options=options or pipeline_options(cfg))
+    if cfg.captions is not None:
+        add_caption_stream(pipeline, cfg)
+    if cfg.text is not None or cfg.parallel is not None:
+        add_text_streams(pipeline, cfg)
+    return pipeline
+
+
+def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
+    captions, folder, digest = cfg.captions, caption_folder(cfg), caption_config_hash(cfg)
+    if not captions.sources:
+        raise ConfigError("captions.sources is empty: name at least one caption source")
+    read = pipeline | "ReadCaptions" >> ReadCaptionSources(captions.sources)
+    cleaned = read.main | "Clean" >> clean_stage(captions.cleaning)
+    unique = cleaned.main | "Dedup" >> DedupCaptions(by_url=captions.cleaning.dedup)
+    drops = [read.drops, cleaned.drops, unique.drops]
+    candidates = unique.main
+    if captions.cleaning.language_check is not None:
+        checked = candidates | "LanguageCheck" >> language_check_stage(captions.cleaning.language_check)
+        candidates, drops = checked.main, drops + [checked.drops]
+    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest, skip_complete(cfg))
+    pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
+    earlier_drops = tuple(drops) | "EarlierDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
+    extra = {"job": cfg.name}
+    if cfg.translate is None and cfg.codeswitch is None:
+        {"records": pending, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
+            captions.download, folder, plan, digest, extra
+        )
+        return
+    downloaded = pending | "Download" >> DownloadImages(captions.download)
+    samples, drops = downloaded.main, [earlier_drops, downloaded.drops]
+    if cfg.translate is not None:
+        translated = samples | "Translate" >> TranslateCaptions(cfg.translate)
+        samples = translated["samples"]
+        if cfg.translate.outputs.parallel:
+            write_mt_pairs(translated["parallel"], translated["drops"], cfg)
+    if cfg.codeswitch is not None:
+        samples = samples | "Codeswitch" >> CodeSwitchCaptions(cfg.codeswitch)
+    all_drops = tuple(drops) | "AllDrops" >> beam.Flatten()
+    {"samples": samples, "drops": all_drops} | "WriteCaptionShards" >> WriteShards(
+        folder, CAPTION_STREAM, num_shards=plan.num_shards, config_hash=digest, extra=extra
+    )
+
+
+def skip_complete(cfg: JobConfig) -> bool:
+    """Complete caption shards are skipped, unless translations also feed parallel shards:
+    those are written whole, from every sample, so every sample must flow again."""
+    return not (cfg.translate is not None and cfg.translate.outputs.parallel)
+
+
+def write_mt_pairs(pairs, pair_drops, cfg: JobConfig) -> None:
+    """Translation pairs made from the caption translations, as one parallel shard folder."""
+    {"samples": pairs, "drops": pair_drops} | "WriteTranslationPairs" >> WriteShards(
+        join(cfg.output.folder, MT_PARALLEL_FOLDER),
+        "parallel",
+        samples_per_shard=cfg.output.samples_per_shard,
+        config_hash=caption_config_hash(cfg),
+        extra={"job": cfg.name, "provenance": "mt"},
+    )

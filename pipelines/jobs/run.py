@@ -1,0 +1,92 @@
+"""Running a job config and summarising what it wrote."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.fs import exists, join, read_text
+from babelshard.shards.index import read_index
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    folder: str
+    shards: int
+    samples: int
+    inputs: int
+    bytes: int
+    drops: dict[str, int] = field(default_factory=dict)
+    languages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.drops.values())
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    output: str
+    seconds: float
+    streams: tuple[StreamSummary, ...]
+    downloaded: int | None = None  # images fetched by this run (complete shards are skipped)
+
+
+def summarize_folder(folder: str) -> StreamSummary:
+    """Totals from a finished shard folder's ``index.json`` and ``stats.json``."""
+    index = read_index(folder)
+    stats_path = join(folder, "stats.json")
+    stats = json.loads(read_text(stats_path)) if exists(stats_path) else {}
+    return StreamSummary(
+        folder=folder,
+        shards=len(index.shards),
+        samples=index.samples,
+        inputs=int(stats.get("inputs", index.samples)),
+        bytes=index.bytes,
+        drops=dict(stats.get("drops", {})),
+        languages=index.languages,
+    )
+
+
+def _counter(result, namespace: str, name: str) -> int | None:
+    try:
+        from apache_beam.metrics.metric import MetricsFilter
+
+        found = result.metrics().query(MetricsFilter().with_namespace(namespace).with_name(name))["counters"]
+    except Exception:  # not every runner reports metrics; the summary does without
+        return None
+    return sum(item.committed or item.attempted or 0 for item in found) if found else 0
+
+
+def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
+    """Build and run the pipeline, wait for it, and summarise the caption stream."""
+    from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
+
+    started = time.monotonic()
+    pipeline = build_pipeline(cfg, pipeline_options(cfg, argv))
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.monotonic() - started
+    streams = []
+    if cfg.captions is not None:
+        streams.append(summarize_folder(caption_folder(cfg)))
+    return RunSummary(cfg.output.folder, seconds, tuple(streams), _counter(result, "download", "outputs"))
+
+
+def format_summary(summary: RunSummary) -> str:
+    lines = []
+    for stream in summary.streams:
+        lines.append(f"wrote {stream.samples:,} samples in {stream.shards} shard(s) ({stream.bytes:,} bytes) to {stream.folder}")
+        lines.append(f"  inputs {stream.inputs:,} = samples {stream.samples:,} + dropped {stream.dropped:,}")
+        for reason, count in sorted(stream.drops.items(), key=lambda item: (-item[1], item[0])):
+            lines.append(f"    {reason}: {count:,}")
+        languages = ", ".join(f"{lang} {count:,}" for lang, count in stream.languages.items())
+        lines.append(f"  languages ({len(stream.languages)}): {languages}")
+    rate = ""
+    if summary.downloaded is not None:
+        rate = f"; downloaded {summary.downloaded:,} images, {summary.downloaded / max(summary.seconds, 1e-9):.1f} images/s"
+    lines.append(f"took {summary.seconds:.1f} s{rate}")
+    lines.append(f"output: {summary.output}")
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""``babelshard translate``: translate an existing caption shard folder into a new one.
+
+    read caption shards -> TranslateCaptions -> <output>/caption
+                                             -> <output>/parallel-mt (when configured)
+                                             -> <output>/translate-failures/*.parquet (otherwise)
+
+The input folder is read through its index (shards checked against their sha256);
+the output is written with ``WriteShards``, so reruns skip complete shards and the
+persistent translation cache makes them cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.configbase import ConfigError
+from babelshard.fs import join
+from babelshard.records import CaptionSample
+from babelshard.shards.beam import WriteShards
+from babelshard.shards.index import ShardInfo, read_index
+from babelshard.shards.reader import iter_tar_samples, open_shard_bytes
+from babelshard.translate.apertium_engine import ApertiumEngine
+from babelshard.translate.config import ApertiumEngineConfig, TranslateConfig
+from babelshard.translate.transform import TranslateCaptions, resolve_identities
+
+CAPTION_FOLDER = "caption"
+PARALLEL_FOLDER = "parallel-mt"  # the folder `babelshard build` writes MT pairs to
+FAILURES_FOLDER = "translate-failures"
+DROP_SCHEMA = pa.schema([(name, pa.string()) for name in ("key", "stage", "reason", "detail", "url")])
+
+
+def read_shard(shard: ShardInfo, folder: str) -> list[CaptionSample]:
+    data = open_shard_bytes(folder, shard, verify=True)
+    return [CaptionSample.from_sample(sample) for sample in iter_tar_samples(data, where=join(folder, shard.name))]
+
+
+class ReadCaptionShards(beam.PTransform):
+    """Caption samples of a finished shard folder, one shard per element."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def expand(self, pbegin):
+        index = read_index(self.folder)
+        if index.stream != "caption":
+            raise ConfigError(f"{self.folder}: a {index.stream!r} shard folder; translation reads caption shards")
+        return (
+            pbegin
+            | "Shards" >> beam.Create(list(index.shards))
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.FlatMap(read_shard, self.folder)
+        )
+
+
+def translate_config_hash(cfg: JobConfig, input_folder: str) -> str:
+    """Marks output shards complete: the translation config, its input and the shard size."""
+    parts = {"translate": cfg.translate.model_dump(mode="json"), "input": input_folder, "per_shard": cfg.output.samples_per_shard}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def add_translate_job(pipeline: beam.Pipeline, cfg: JobConfig, input_folder: str, output: str) -> None:
+    translate = cfg.translate
+    digest = translate_config_hash(cfg, input_folder)
+    extra = {"job": cfg.name, "translated_from": input_folder}
+    samples = pipeline | "ReadCaptionShards" >> ReadCaptionShards(input_folder)
+    result = samples | "Translate" >> TranslateCaptions(translate, resolve_identities(translate))
+    result["samples"] | "WriteCaptionShards" >> WriteShards(
+        join(output, CAPTION_FOLDER), "caption", samples_per_shard=cfg.output.samples_per_shard, config_hash=digest, extra=extra
+    )
+    if translate.outputs.parallel:
+        {"samples": result["parallel"], "drops": result["drops"]} | "WriteParallelShards" >> WriteShards(
+            join(output, PARALLEL_FOLDER), "parallel", samples_per_shard=cfg.output.samples_per_shard,
+            config_hash=digest, extra={**extra, "provenance": "mt"},
+        )
+    else:
+        _ = (
+            result["drops"]
+            | "DropRows" >> beam.Map(lambda drop: drop.as_row())
+            | "WriteFailures" >> beam.io.WriteToParquet(
+                join(output, FAILURES_FOLDER, "part"), DROP_SCHEMA, file_name_suffix=".parquet"
+            )
+        )
+
+
+@dataclass(frozen=True)
+class TranslateSummary:
+    output: str
+    seconds: float
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def check_apertium_pairs(translate: TranslateConfig) -> None:
+    """Fail before any work when a local run needs an Apertium pair that is not installed."""
+    for target, name in sorted(translate.targets.items()):
+        engine = translate.engines[name]
+        if isinstance(engine, ApertiumEngineConfig):
+            ApertiumEngine(engine).check_pair(translate.source_language, target)
+
+
+def run_translate(cfg: JobConfig, input_folder: str | None = None, output: str | None = None,
+                  argv: Sequence[str] = ()) -> TranslateSummary:
+    """Build and run the translation job; returns where it wrote and its counters."""
+    if cfg.translate is None:
+        raise ConfigError("the config has no `translate` section")
+    source = input_folder or cfg.translate.input_folder
+    if not source:
+        raise ConfigError("no input: set translate.input_folder or pass --input")
+    target = output or cfg.output.folder
+    if join(target, CAPTION_FOLDER).rstrip("/") == source.rstrip("/"):
+        raise ConfigError(f"the output {target!r} would overwrite the input {source!r}")
+    options = PipelineOptions([*cfg.beam.as_flags(), *argv])
+    if "Direct" in str(options.view_as(StandardOptions).runner or "DirectRunner"):
+        check_apertium_pairs(cfg.translate)
+    started = time.monotonic()
+    pipeline = beam.Pipeline(options=options)
+    add_translate_job(pipeline, cfg, source, target)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return TranslateSummary(target, time.monotonic() - started, translate_counters(result))
+
+
+def translate_counters(result) -> dict[str, int]:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    try:
+        found = result.metrics().query(MetricsFilter().with_namespace("translate"))["counters"]
+    except Exception:  # noqa: BLE001 - not every runner reports metrics; the summary does without
+        return {}
+    totals: dict[str, int] = {}
+    for item in found:
+        totals[item.key.metric.name] = totals.get(item.key.metric.name, 0) + (item.committed or item.attempted or 0)
+    return dict(sorted(totals.items()))

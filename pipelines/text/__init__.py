@@ -1,0 +1,1 @@
+"""Monolingual and parallel text stages: readers, cleaning, language ID, dedup."""

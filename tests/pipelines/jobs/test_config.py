@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from babelshard.pipelines.jobs.config import JobConfig, load_job_config
+from babelshard.configbase import ConfigError, parse_config
+
+
+def test_defaults_and_frozen():
+    config = parse_config(JobConfig, {"output": {"folder": "out"}})
+    assert config.output.samples_per_shard == 10_000 and config.beam.runner == "DirectRunner"
+    with pytest.raises(ValidationError):
+        config.output.folder = "elsewhere"
+
+
+def test_errors_name_the_key_and_the_allowed_values():
+    with pytest.raises(ConfigError) as error:
+        parse_config(JobConfig, {"output": {"folder": "o", "samples_per_shard": 0}, "beam": {"direct_running_mode": "x"}, "extra": 1})
+    text = str(error.value)
+    assert "output.samples_per_shard" in text and "greater than or equal to 1" in text
+    assert "beam.direct_running_mode" in text and "'multi_threading'" in text
+    assert "extra: unknown key" in text
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_job_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("output: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_job_config(bad)
+
+
+def test_hash_is_stable_and_changes_with_the_config():
+    a = parse_config(JobConfig, {"output": {"folder": "out"}})
+    b = parse_config(JobConfig, {"output": {"folder": "out"}})
+    c = parse_config(JobConfig, {"output": {"folder": "out", "samples_per_shard": 5}})
+    assert a.hash == b.hash != c.hash

@@ -1,0 +1,103 @@
+"""Tokenizers, image transforms, optimisers and schedules, configs and presets."""
+from __future__ import annotations
+
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from babelshard.configbase import ConfigError
+from babelshard.shards.reader import iter_records
+from babelshard.train.config import ImageConfig, OptimConfig, load_train_config
+from babelshard.train.loop.optim import Lamb, lr_factor
+from babelshard.train.data.tokenizer import HashTokenizer, SentencePieceTokenizer
+from babelshard.train.data.transforms import ImageDecodeError, decode_rgb, transform_image
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+PRESETS = [CONFIGS / f"train-{name}.yaml" for name in ("clip-en", "mla-stage1", "mla-stage2", "mclip-text", "mclip")]
+
+
+def test_hash_tokenizer_is_deterministic_padded_and_keeps_the_end_token():
+    tokenizer = HashTokenizer(vocab_size=1000, max_length=6)
+    rows = tokenizer.encode(["Dog face", "dog FACE", "grinsendes Gesicht mit großen Augen und mehr"])
+    assert rows.shape == (3, 6) and rows.dtype == np.int64
+    assert (rows[0] == rows[1]).all()  # case folded
+    assert list(rows[0, :4]) == [1, tokenizer.word_id("dog"), tokenizer.word_id("face"), 2] and (rows[0, 4:] == 0).all()
+    assert rows[2, -1] == HashTokenizer.EOS  # truncated rows still end
+    assert len({tokenizer.word_id(w) for w in ("dog", "face", "gesicht", "狗", "脸")}) == 5
+
+
+def test_sentencepiece_tokenizer_from_a_model_trained_on_the_captions(toy, tmp_path):
+    import sentencepiece
+
+    texts = [c.text for r in iter_records(toy["caption"]) for c in r.captions.values()]
+    corpus = tmp_path / "captions.txt"
+    corpus.write_text("\n".join(texts), encoding="utf-8")
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(tmp_path / "sp"), vocab_size=2000, character_coverage=0.9995,
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, minloglevel=2,
+    )
+    tokenizer = SentencePieceTokenizer(str(tmp_path / "sp.model"), max_length=12)
+    rows = tokenizer.encode(["dog face", "狗脸", "hundegesicht"])
+    assert tokenizer.vocab_size == 2000 and tokenizer.pad_id == 0
+    assert rows[:, 0].tolist() == [2, 2, 2] and all(3 in row for row in rows.tolist())
+    clone = pickle.loads(pickle.dumps(tokenizer))  # as sent to DataLoader workers
+    assert (clone.encode(["dog face"]) == rows[:1]).all()
+
+
+def test_transparent_png_is_flattened_and_crops_are_reproducible(toy):
+    record = next(iter(iter_records(toy["caption"])))
+    image = decode_rgb(record.image)
+    assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
+    config = ImageConfig(size=24, random_crop=True, scale=(0.5, 0.9))
+    a = transform_image(record.image, config, np.random.default_rng(3))
+    b = transform_image(record.image, config, np.random.default_rng(3))
+    c = transform_image(record.image, config, np.random.default_rng(4))
+    assert a.shape == (3, 24, 24) and (a == b).all() and not (a == c).all()
+    with pytest.raises(ImageDecodeError):
+        transform_image(record.image[:50], config, np.random.default_rng(0))
+
+
+def test_lamb_fits_a_least_squares_problem():
+    torch.manual_seed(0)
+    x, true = torch.randn(256, 8), torch.randn(8, 1)
+    y = x @ true
+    weight = torch.nn.Parameter(torch.randn(8, 1) * 0.1)
+    optimizer = Lamb([weight], lr=0.05)
+    start = float(((x @ weight.detach() - y) ** 2).mean())
+    for _ in range(200):
+        optimizer.zero_grad()
+        loss = ((x @ weight - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < 0.01 * start
+
+
+def test_schedules_warm_up_then_decay_as_named():
+    linear = OptimConfig(warmup_steps=10, schedule="linear", min_lr_ratio=0.1)
+    factors = [lr_factor(s, 110, linear) for s in range(110)]
+    assert factors[:10] == [(s + 1) / 10 for s in range(10)]
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:])) and math.isclose(factors[-1], 0.1 + 0.9 / 100)
+    inverse = OptimConfig(warmup_steps=100, schedule="inverse_sqrt")
+    assert math.isclose(lr_factor(399, 10_000, inverse) / lr_factor(1599, 10_000, inverse), 2.0)
+    cosine = OptimConfig(warmup_steps=0, schedule="cosine")
+    assert math.isclose(lr_factor(50, 100, cosine), 0.5, abs_tol=1e-9) and lr_factor(0, 100, cosine) == 1.0
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_presets_validate(path):
+    config = load_train_config(path)
+    assert config.loop.output.startswith("out/train/")
+
+
+def test_config_errors_name_the_key(tmp_path):
+    preset = PRESETS[0]
+    with pytest.raises(ConfigError, match="optim.lrr: unknown key"):
+        load_train_config(preset, ["optim.lrr=0.1"])
+    with pytest.raises(ConfigError, match="reads unknown stream 'nope'"):
+        load_train_config(preset, ["objectives.0.stream=nope"])
+    with pytest.raises(ConfigError, match="expected key.path=value"):
+        load_train_config(preset, ["optim.lr"])

@@ -1,0 +1,1 @@
+"""Training data: shard streams, decoding, the stream mixer, tokenizers, image transforms."""

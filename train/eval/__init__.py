@@ -1,0 +1,1 @@
+"""Retrieval evaluation: mean recall per language, and the fusion presets' scorers."""

@@ -1,0 +1,1 @@
+"""The training loop: run assembly, steps, checkpoints, distributed set-up, metrics, optimisers."""

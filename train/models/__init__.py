@@ -1,0 +1,1 @@
+"""Models: the registry, encoders, and one module per method's model."""

@@ -1,0 +1,200 @@
+"""The model registry, the dual-encoder (CLIP-style) model and babelshard model files.
+
+Every model answers ``encode_image(batch)`` and ``encode_text(tokens, languages)``
+(unnormalised embeddings); models with a frozen teacher also answer
+``encode_teacher_text(tokens)``. Objectives only talk to models through such methods,
+so a new model (issue 9's fusion encoder) registers a builder with
+:func:`register_model` and provides the methods its objectives call.
+
+A model file (``model.pt``) holds the model config, the vocabulary shape it was built
+for and the weights; a checkpoint holds the whole training config instead. Both load
+with :func:`load_model_file`.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from babelshard.configbase import parse_config
+from babelshard.train.config import ModelConfig
+from babelshard.train.models.encoders import FeatureEncoder, TextTransformer, TinyViT
+
+MODEL_FILE_FORMAT = "babelshard-model"
+BUILTIN_MODEL_MODULES = ("babelshard.train.models.mla", "babelshard.train.models.mclip", "babelshard.train.models.fusion_registry")
+
+
+@dataclass(frozen=True)
+class VocabInfo:
+    """What a text encoder needs to know about its tokenizer."""
+
+    size: int
+    max_length: int
+    pad_id: int
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> "VocabInfo":
+        return cls(int(tokenizer.vocab_size), int(tokenizer.max_length), int(tokenizer.pad_id))
+
+
+Builder = Callable[[ModelConfig, VocabInfo, VocabInfo], nn.Module]
+MODELS: dict[str, Builder] = {}
+
+
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    def decorate(builder: Builder) -> Builder:
+        MODELS[name] = builder
+        return builder
+
+    return decorate
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """No gradients and always in eval mode (see :class:`FrozenAware`)."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    module.eval()
+    module._babelshard_frozen = True  # type: ignore[attr-defined]
+    return module
+
+
+class FrozenAware(nn.Module):
+    """``train()`` leaves frozen submodules in eval mode (no dropout in a teacher)."""
+
+    def train(self, mode: bool = True) -> "FrozenAware":
+        super().train(mode and not getattr(self, "_babelshard_frozen", False))
+        for module in self.modules():
+            if module is not self and getattr(module, "_babelshard_frozen", False):
+                nn.Module.train(module, False)
+        return self
+
+
+class TeacherStudent(FrozenAware):
+    """A student beside a frozen English image-text teacher (MLA, mCLIP): images and the
+    teacher's text embeddings come from the teacher, without gradients."""
+
+    teacher: "ClipModel"
+
+    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.teacher.encode_image(batch)
+
+    def encode_teacher_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.teacher.encode_text(tokens)
+
+
+class ClipModel(FrozenAware):
+    """Image tower (tiny ViT or precomputed features) and text tower with linear projections."""
+
+    def __init__(self, config: ModelConfig, vocab: VocabInfo):
+        super().__init__()
+        self.vision_kind = config.vision.kind
+        self.visual = TinyViT(config.vision) if config.vision.kind == "vit" else FeatureEncoder(config.vision)
+        self.text = TextTransformer(vocab.size, vocab.max_length, vocab.pad_id, config.text)
+        self.image_proj = nn.Linear(self.visual.width, config.embed_dim, bias=False)
+        self.text_proj = nn.Linear(config.text.width, config.embed_dim, bias=False)
+
+    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        pixels = batch["image"] if self.vision_kind == "vit" else batch["features"]
+        return self.image_proj(self.visual(pixels))
+
+    def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
+        return self.text_proj(self.text(tokens))
+
+
+@register_model("clip")
+def build_clip(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    return ClipModel(config, vocab)
+
+
+class TextModel(FrozenAware):
+    """A text tower with a projection and no image side (CTL, mCLIP's text-encoder stage)."""
+
+    def __init__(self, config: ModelConfig, vocab: VocabInfo):
+        super().__init__()
+        self.text = TextTransformer(vocab.size, vocab.max_length, vocab.pad_id, config.text)
+        self.text_proj = nn.Linear(config.text.width, config.embed_dim, bias=False)
+
+    def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
+        return self.text_proj(self.text(tokens))
+
+
+@register_model("text")
+def build_text(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    return TextModel(config, vocab)
+
+
+def _load_builtins() -> None:
+    for name in BUILTIN_MODEL_MODULES:
+        importlib.import_module(name)
+
+
+def build_model(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo | None = None) -> nn.Module:
+    """The registered builder for ``config.kind``; then ``config.init`` weights if given."""
+    _load_builtins()
+    if config.kind not in MODELS:
+        raise ValueError(f"unknown model kind {config.kind!r}; registered: {', '.join(sorted(MODELS))}")
+    model = MODELS[config.kind](config, vocab, teacher_vocab or vocab)
+    if config.init:
+        state = read_model_file(config.init)["state_dict"]
+        model.load_state_dict(state, strict=True)
+    return model
+
+
+def save_model_file(path: str, model: nn.Module, config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> None:
+    payload = {
+        "format": MODEL_FILE_FORMAT,
+        "version": 1,
+        "model": config.model_dump(mode="json"),
+        "vocab": asdict(vocab),
+        "teacher_vocab": asdict(teacher_vocab),
+        "state_dict": model.state_dict(),
+    }
+    partial = f"{path}.partial"
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def read_model_file(path: str) -> dict[str, Any]:
+    """A model file, or a checkpoint seen as one (its model config, vocab and weights)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file not found: {path}")
+    data = torch.load(path, map_location="cpu", weights_only=False)
+    if data.get("format") == MODEL_FILE_FORMAT:
+        return data
+    if "config" in data and "model" in data and "vocab" in data:
+        return {
+            "model": data["config"]["model"],
+            "vocab": data["vocab"],
+            "teacher_vocab": data.get("teacher_vocab", data["vocab"]),
+            "state_dict": data["model"],
+        }
+    raise ValueError(f"{path}: neither a babelshard model file nor a checkpoint")
+
+
+def load_model_file(path: str) -> tuple[nn.Module, ModelConfig, VocabInfo]:
+    data = read_model_file(path)
+    config = parse_config(ModelConfig, data["model"], source=path)
+    vocab, teacher_vocab = VocabInfo(**data["vocab"]), VocabInfo(**data["teacher_vocab"])
+    model = build_model(config.model_copy(update={"init": None}), vocab, teacher_vocab)
+    model.load_state_dict(data["state_dict"], strict=True)
+    return model, config, vocab
+
+
+def load_frozen_teacher(path: str, expected: VocabInfo) -> ClipModel:
+    """A trained CLIP-style model as a frozen teacher; its vocabulary must match the
+    teacher tokenizer's."""
+    model, _, vocab = load_model_file(path)
+    if not isinstance(model, ClipModel):
+        raise ValueError(f"{path}: the teacher must be a 'clip' model, got {type(model).__name__}")
+    if (vocab.size, vocab.pad_id) != (expected.size, expected.pad_id):
+        raise ValueError(
+            f"{path}: teacher was trained with a vocabulary of {vocab.size} (pad {vocab.pad_id}), "
+            f"the teacher tokenizer has {expected.size} (pad {expected.pad_id}); set teacher_tokenizer"
+        )
+    return freeze(model)  # type: ignore[return-value]

@@ -1,0 +1,134 @@
+"""The single-stream model of M3P (model kind ``m3p``).
+
+Text tokens and image patches form one sequence through shared transformer layers.
+Each text position adds a token, a position, a language and the text stream-tag
+embedding; each patch position adds its linearly embedded pixels (the patch's
+"region feature", the MC-MRM regression target), a patch position and the image
+stream-tag embedding. Language ids follow ``model.languages``; any other language
+(e.g. ``cs`` for a code-switched caption) uses the shared "other" row.
+
+Besides the fusion interface (see ``fusion``), it answers ``patch_vectors(images)``
+and ``region_states(tokens, langs, images, zeroed)`` for MC-MRM.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from babelshard.train.config import ModelConfig
+from babelshard.train.models.encoders import pool_states
+from babelshard.train.models.fusion import Context, FusionEncoder, MaskedLMHead, resolved
+from babelshard.train.fusion_config import FusionConfig
+from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo, register_model
+
+TEXT_STREAM, IMAGE_STREAM = 0, 1
+
+
+class SingleStreamModel(FrozenAware):
+    def __init__(self, config: ModelConfig, vocab: VocabInfo, fusion: FusionConfig):
+        super().__init__()
+        vision = config.vision
+        if vision.kind != "vit" or vision.image_size % vision.patch_size:
+            raise ValueError("the m3p model embeds image patches: model.vision.kind 'vit', image_size a multiple of patch_size")
+        width = config.text.width
+        self.pad_id, self.vocab_size, self.mask_id = vocab.pad_id, vocab.size, vocab.size
+        self.special_ids = tuple(fusion.special_ids)
+        self.patch_size = vision.patch_size
+        self.num_patches = (vision.image_size // vision.patch_size) ** 2
+        self.patch_dim = 3 * vision.patch_size**2
+        self.languages = {lang: i + 1 for i, lang in enumerate(config.languages)}  # 0: any other language
+        self.token_embedding = nn.Embedding(vocab.size + 1, width)  # + [MASK]
+        self.text_positions = nn.Parameter(torch.randn(2 * vocab.max_length, width) * 0.01)
+        self.language_embedding = nn.Embedding(len(self.languages) + 1, width)
+        self.stream_embedding = nn.Embedding(2, width)
+        self.patch_embed = nn.Linear(self.patch_dim, width)
+        self.patch_positions = nn.Parameter(torch.randn(self.num_patches, width) * 0.01)
+        layers, heads, mlp_ratio = resolved(fusion, config)
+        self.encoder = FusionEncoder(width, layers, heads, mlp_ratio, fusion.dropout, cross=False)
+        self.image_proj = nn.Linear(width, config.embed_dim, bias=False)
+        self.text_proj = nn.Linear(width, config.embed_dim, bias=False)
+        self.mlm_head = MaskedLMHead(width, vocab.size)
+        self.itm_head = nn.Linear(width, 2)
+        self.region_regressor = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, self.patch_dim))
+        self.region_classifier = nn.Linear(width, fusion.region_classes) if fusion.region_classes else None
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
+
+    def language_ids(self, languages: Sequence[str] | None, rows: int, device: torch.device) -> torch.Tensor:
+        ids = [self.languages.get(lang, 0) for lang in languages] if languages is not None else [0] * rows
+        return torch.tensor(ids, device=device)
+
+    def text_inputs(self, tokens: torch.Tensor, languages: Sequence[str] | None) -> torch.Tensor:
+        lang = self.language_ids(languages, tokens.shape[0], tokens.device)
+        return (
+            self.token_embedding(tokens)
+            + self.text_positions[: tokens.shape[1]]
+            + self.language_embedding(lang).unsqueeze(1)
+            + self.stream_embedding.weight[TEXT_STREAM]
+        )
+
+    def patch_vectors(self, images: torch.Tensor) -> torch.Tensor:
+        """(batch, patches, 3·p·p): each patch's normalised pixels, row-major."""
+        return F.unfold(images, self.patch_size, stride=self.patch_size).transpose(1, 2)
+
+    def patch_inputs(self, images: torch.Tensor, zeroed: torch.Tensor | None = None) -> torch.Tensor:
+        vectors = self.patch_vectors(images)
+        if zeroed is not None:
+            vectors = vectors.masked_fill(zeroed.unsqueeze(-1), 0.0)
+        return self.patch_embed(vectors) + self.patch_positions + self.stream_embedding.weight[IMAGE_STREAM]
+
+    def joint(self, tokens: torch.Tensor | None, languages: Sequence[str] | None, patches: Context | None) -> torch.Tensor:
+        """Shared layers over [text; context]; the context is embedded patches (or, for a
+        translation pair, the embedded source sentence); either part may be absent."""
+        parts, masks = [], []
+        if tokens is not None:
+            parts.append(self.text_inputs(tokens, languages))
+            masks.append(tokens == self.pad_id)
+        if patches is not None:
+            parts.append(patches.states)
+            no_pad = torch.zeros(patches.states.shape[:2], dtype=torch.bool, device=patches.states.device)
+            masks.append(no_pad if patches.mask is None else patches.mask)
+        return self.encoder(torch.cat(parts, dim=1), torch.cat(masks, dim=1))
+
+    # part 1's interface: each modality alone through the shared layers, mean-pooled
+    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        return self.image_proj(self.joint(None, None, self.image_context(batch["image"])).mean(dim=1))
+
+    def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
+        states = self.joint(tokens, languages, None)
+        return self.text_proj(pool_states(states, tokens == self.pad_id, "mean"))
+
+    # fusion interface: the "context" of a single-stream model is its embedded patches
+    def image_context(self, images: torch.Tensor) -> Context:
+        return Context(self.patch_inputs(images))
+
+    def text_context(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> Context:
+        """A source sentence as context: its embedded tokens, appended to the sequence."""
+        return Context(self.text_inputs(tokens, languages), tokens == self.pad_id)
+
+    def fused_text(self, tokens: torch.Tensor, languages: Sequence[str] | None, context: Context | None) -> torch.Tensor:
+        return self.joint(tokens, languages, context)[:, : tokens.shape[1]]
+
+    def concat_text(self, first: torch.Tensor, first_langs: Sequence[str], second: torch.Tensor, second_langs: Sequence[str]) -> torch.Tensor:
+        """Both sentences with their own language embeddings and restarted positions."""
+        inputs = torch.cat([self.text_inputs(first, first_langs), self.text_inputs(second, second_langs)], dim=1)
+        pad = torch.cat([first == self.pad_id, second == self.pad_id], dim=1)
+        return self.encoder(inputs, pad)
+
+    def mlm_logits(self, states: torch.Tensor) -> torch.Tensor:
+        return self.mlm_head(states)
+
+    def match_logits(self, tokens: torch.Tensor, languages: Sequence[str] | None, context: Context) -> torch.Tensor:
+        return self.itm_head(self.joint(tokens, languages, context)[:, 0])
+
+    def region_states(self, tokens: torch.Tensor, languages: Sequence[str] | None, images: torch.Tensor, zeroed: torch.Tensor) -> torch.Tensor:
+        """Output states of the patch positions, with ``zeroed`` patches' pixels set to 0."""
+        states = self.joint(tokens, languages, Context(self.patch_inputs(images, zeroed)))
+        return states[:, tokens.shape[1]:]
+
+
+@register_model("m3p")
+def build_m3p(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    return SingleStreamModel(config, vocab, config.fusion)

@@ -1,0 +1,1 @@
+"""Objectives: contrastive and distillation losses, masked modelling, matching."""

@@ -1,0 +1,153 @@
+"""Objectives: each an ``nn.Module`` chosen by name from :data:`OBJECTIVES`.
+
+An objective reads one stream's sub-batch, calls the model's encoding methods and
+returns ``{"loss": tensor, ...}`` (extra entries are logged). Its ``weight`` scales
+``loss`` in the step's total. Temperatures live in the objective (fixed or learnable),
+so they are checkpointed and optimised with it. Issue 9 adds MLM, ITM, MRM and SMALR
+objectives with :func:`register_objective`.
+
+| name | stream | loss |
+|---|---|---|
+| ``itc`` / ``le`` / ``ucl`` | caption | symmetric InfoNCE, image vs text (UCL, ITC, MLA's LE) |
+| ``ctl`` | parallel | symmetric InfoNCE, mean-pooled source vs target sentence |
+| ``nlt`` | parallel | MSE(student(target), frozen teacher(English source)) |
+| ``trikd`` | caption | ITC(student text, teacher image) + λ·TTC(student text, teacher text), TTC on English rows |
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from babelshard.train.config import ObjectiveConfig
+from babelshard.train.loop.distributed import gather_with_grad, local_offset
+
+MAX_LOGIT_SCALE = 100.0
+
+
+def symmetric_infonce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor, gather: bool = True) -> torch.Tensor:
+    """Mean of the a→b and b→a cross-entropies over cosine similarities; row i of ``a``
+    matches row i of ``b``. Across ranks, local rows are scored against every rank's."""
+    a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+    all_a, all_b = (gather_with_grad(a), gather_with_grad(b)) if gather else (a, b)
+    labels = torch.arange(a.shape[0], device=a.device) + (local_offset(a.shape[0]) if gather else 0)
+    loss_ab = F.cross_entropy(logit_scale * a @ all_b.T, labels)
+    loss_ba = F.cross_entropy(logit_scale * b @ all_a.T, labels)
+    return (loss_ab + loss_ba) / 2
+
+
+class Temperature(nn.Module):
+    """CLIP's logit scale 1/τ: a learnable log-parameter (clamped at 100) or a constant."""
+
+    def __init__(self, temperature: float, learnable: bool):
+        super().__init__()
+        value = torch.tensor(math.log(1.0 / temperature))
+        if learnable:
+            self.log_scale = nn.Parameter(value)
+        else:
+            self.register_buffer("log_scale", value)
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+
+
+class Objective(nn.Module):
+    def __init__(self, config: ObjectiveConfig):
+        super().__init__()
+        self.config = config
+        self.stream, self.weight = config.stream, config.weight
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class ImageTextContrastive(Objective):
+    def __init__(self, config: ObjectiveConfig):
+        super().__init__(config)
+        self.temperature = Temperature(config.temperature, config.learnable_temperature)
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        images = model.encode_image(batch)
+        texts = model.encode_text(batch["tokens"], batch["lang"])
+        scale = self.temperature()
+        return {"loss": symmetric_infonce(images, texts, scale), "logit_scale": scale.detach()}
+
+
+class TextTextContrastive(Objective):
+    """CTL: translation pairs as positives, the rest of the batch as negatives."""
+
+    def __init__(self, config: ObjectiveConfig):
+        super().__init__(config)
+        self.temperature = Temperature(config.temperature, config.learnable_temperature)
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        source = model.encode_text(batch["src_tokens"], batch["src_lang"])
+        target = model.encode_text(batch["tgt_tokens"], batch["tgt_lang"])
+        scale = self.temperature()
+        return {"loss": symmetric_infonce(source, target, scale), "logit_scale": scale.detach()}
+
+
+class NativeLanguageTransfer(Objective):
+    """MLA stage 1: the student's embedding of the translation regresses the frozen
+    teacher's embedding of the English sentence."""
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        student = model.encode_text(batch["tgt_tokens"], batch["tgt_lang"]).float()
+        teacher = model.encode_teacher_text(batch["teacher_tokens"]).float()
+        if self.config.normalize:
+            student, teacher = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+        return {"loss": F.mse_loss(student, teacher)}
+
+
+class TriangleDistillation(Objective):
+    """mCLIP's TriKD: student text against the frozen teacher's image embedding (ITC)
+    and, on English captions, against the teacher's text embedding (TTC)."""
+
+    def __init__(self, config: ObjectiveConfig):
+        super().__init__(config)
+        self.temperature = Temperature(config.temperature, config.learnable_temperature)
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        student = model.encode_text(batch["tokens"], batch["lang"])
+        images = model.encode_image(batch)
+        scale = self.temperature()
+        itc = symmetric_infonce(student, images, scale)
+        english = [i for i, lang in enumerate(batch["lang"]) if lang == "en"]
+        ttc = student.new_zeros(())
+        if len(english) > 1:  # per rank: English rows differ in number between ranks
+            rows = torch.tensor(english, device=student.device)
+            teacher = model.encode_teacher_text(batch["teacher_tokens"].index_select(0, rows))
+            ttc = symmetric_infonce(student.index_select(0, rows), teacher, scale, gather=False)
+        loss = itc + self.config.ttc_weight * ttc
+        return {"loss": loss, "itc": itc.detach(), "ttc": ttc.detach(), "logit_scale": scale.detach()}
+
+
+ObjectiveFactory = Callable[[ObjectiveConfig], Objective]
+OBJECTIVES: dict[str, ObjectiveFactory] = {
+    "itc": ImageTextContrastive,
+    "le": ImageTextContrastive,
+    "ucl": ImageTextContrastive,
+    "ctl": TextTextContrastive,
+    "nlt": NativeLanguageTransfer,
+    "trikd": TriangleDistillation,
+}
+
+
+def register_objective(name: str) -> Callable[[ObjectiveFactory], ObjectiveFactory]:
+    def decorate(factory: ObjectiveFactory) -> ObjectiveFactory:
+        OBJECTIVES[name] = factory
+        return factory
+
+    return decorate
+
+
+def build_objective(config: ObjectiveConfig) -> Objective:
+    from babelshard.train.models.dual_encoder import _load_builtins
+
+    _load_builtins()
+    if config.kind not in OBJECTIVES:
+        raise ValueError(f"unknown objective {config.kind!r}; registered: {', '.join(sorted(OBJECTIVES))}")
+    return OBJECTIVES[config.kind](config)

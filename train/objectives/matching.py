@@ -1,0 +1,128 @@
+"""Image-text matching (binary: does this caption describe this image?) and masked
+region modeling, on a caption stream.
+
+| name | negatives / targets |
+|---|---|
+| ``mc_vlm`` / ``itm_random`` | M3P: ``negatives`` (3) random other captions per positive image |
+| ``itm`` / ``itm_hard`` | unified mVLP: per image one hard negative caption and per caption one hard negative image, drawn in proportion to the softmax of the contrastive similarities |
+| ``mc_mrm`` / ``mrm`` | M3P: 15% of patches masked (90% zeroed, 10% kept); regress their pixels (MSE) and, where the batch has ``region_labels``, classify them (CE) |
+
+A pair of samples with the same key (one image drawn twice) is never a negative.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from babelshard.train.config import ObjectiveConfig
+from babelshard.train.objectives.masking import IGNORE, mask_patches
+from babelshard.train.objectives.contrastive import Objective, register_objective
+
+
+def distinct_pairs(keys: list[str], device: torch.device) -> torch.Tensor:
+    """(n, n) bool: True where rows i and j are different samples."""
+    ids = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    codes = torch.tensor([ids[key] for key in keys], device=device)
+    return codes.unsqueeze(0) != codes.unsqueeze(1)
+
+
+def random_negatives(valid: torch.Tensor, per_row: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row with a valid partner, ``per_row`` partners drawn uniformly (without
+    replacement while enough exist); returns (rows, partners)."""
+    rows = valid.any(dim=1).nonzero().squeeze(1)
+    weights = valid[rows].float()
+    replacement = bool((weights.sum(dim=1) < per_row).any())
+    partners = torch.multinomial(weights, per_row, replacement=replacement)
+    return rows.repeat_interleave(per_row), partners.flatten()
+
+
+def hard_negatives(similarity: torch.Tensor, valid: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One partner per row, drawn with probability ∝ exp(similarity / temperature) among
+    valid partners: the more a wrong caption looks right, the likelier it is chosen."""
+    rows = valid.any(dim=1).nonzero().squeeze(1)
+    logits = (similarity[rows] / temperature).masked_fill(~valid[rows], float("-inf"))
+    partners = torch.multinomial(torch.softmax(logits.float(), dim=1), 1).squeeze(1)
+    return rows, partners
+
+
+def matching_loss(model: nn.Module, batch: Mapping[str, Any], images: torch.Tensor, texts: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Cross-entropy of the ITM head on every positive pair plus the given negative
+    (image row, text row) pairs."""
+    tokens, langs = batch["tokens"], batch["lang"]
+    n = tokens.shape[0]
+    rows = torch.arange(n, device=tokens.device)
+    image_rows, text_rows = torch.cat([rows, images]), torch.cat([rows, texts])
+    context = model.image_context(batch["image"]).select(image_rows)
+    logits = model.match_logits(tokens.index_select(0, text_rows), [langs[int(i)] for i in text_rows], context)
+    labels = torch.cat([torch.ones(n, dtype=torch.long), torch.zeros(len(images), dtype=torch.long)]).to(tokens.device)
+    loss = F.cross_entropy(logits.float(), labels)
+    accuracy = (logits.argmax(dim=-1) == labels).float().mean()
+    return {"loss": loss, "accuracy": accuracy.detach(), "negatives": torch.tensor(float(len(images)))}
+
+
+@register_objective("mc_vlm")
+@register_objective("itm_random")
+class RandomNegativeMatching(Objective):
+    def __init__(self, config: ObjectiveConfig):
+        super().__init__(config)
+        self.options = config.fusion
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        valid = distinct_pairs(batch["keys"], batch["tokens"].device)
+        images, texts = random_negatives(valid, self.options.negatives)
+        return matching_loss(model, batch, images, texts)
+
+
+@register_objective("itm")
+@register_objective("itm_hard")
+class HardNegativeMatching(Objective):
+    def __init__(self, config: ObjectiveConfig):
+        super().__init__(config)
+        self.options = config.fusion
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            image = F.normalize(model.encode_image(batch).float(), dim=-1)
+            text = F.normalize(model.encode_text(batch["tokens"], batch["lang"]).float(), dim=-1)
+        similarity = image @ text.T
+        valid = distinct_pairs(batch["keys"], similarity.device)
+        temperature = self.options.hard_temperature
+        image_rows, hard_texts = hard_negatives(similarity, valid, temperature)
+        text_rows, hard_images = hard_negatives(similarity.T, valid, temperature)
+        images = torch.cat([image_rows, hard_images])
+        texts = torch.cat([hard_texts, text_rows])
+        return matching_loss(model, batch, images, texts)
+
+
+@register_objective("mc_mrm")
+@register_objective("mrm")
+class MaskedRegionModeling(Objective):
+    """Regress masked patches' pixels from the joint states; classify them where the
+    batch carries ``region_labels`` (batch, patches; -100 where unknown)."""
+
+    def __init__(self, config: ObjectiveConfig):
+        super().__init__(config)
+        self.options = config.fusion
+
+    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        if not hasattr(model, "region_states"):
+            raise ValueError(f"objective {self.config.kind!r} needs a single-stream model (kind m3p), got {type(model).__name__}")
+        images, tokens = batch["image"], batch["tokens"]
+        masked = mask_patches(images.shape[0], model.num_patches, images.device,
+                              self.options.patch_mask_probability, self.options.patch_zero_ratio)
+        states = model.region_states(tokens, batch["lang"], images, masked.zeroed)[masked.selected]
+        target = model.patch_vectors(images)[masked.selected]
+        regression = F.mse_loss(model.region_regressor(states).float(), target.float())
+        out = {"regression": regression.detach(), "patches": torch.tensor(float(target.shape[0]))}
+        loss = self.options.regression_weight * regression
+        labels = batch.get("region_labels")
+        if labels is not None and model.region_classifier is not None:
+            gold = labels[masked.selected]
+            if (gold != IGNORE).any():
+                classification = F.cross_entropy(model.region_classifier(states).float(), gold, ignore_index=IGNORE)
+                loss = loss + self.options.classification_weight * classification
+                out["classification"] = classification.detach()
+        return {"loss": loss, **out}
