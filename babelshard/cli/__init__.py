@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from babelshard.cli import build, lexicon, text, train, translate, vocab
+from babelshard.cli import benchmark, build, lexicon, text, train, translate, vocab
 from babelshard.errors import exit_on_user_error
 
 app = typer.Typer(
@@ -67,7 +67,7 @@ def publish(
     exit_on_user_error(publish_folder, source, destination, progress=True)
 
 
-for commands in (build, text, translate, lexicon, vocab, train):
+for commands in (build, text, translate, lexicon, vocab, train, benchmark):
     commands.register(app)
 
 
