@@ -47,7 +47,10 @@ def prepare_command(
     exit_on_user_error(_prepare, name, root, output, images or [], split, fold, fold_size, max_captions, skip_bad_images)
 
 
-def _prepare(name, root, output, images, split, fold, fold_size, max_captions, skip_bad_images) -> None:
+def _prepare(
+    name: str, root: str, output: str, images: list[str], split: str, fold: int | None, fold_size: int,
+    max_captions: int | None, skip_bad_images: bool,
+) -> None:
     from babelshard.pipelines.captions.benchmarks import prepare_benchmark
 
     index = prepare_benchmark(

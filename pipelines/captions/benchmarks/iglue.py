@@ -48,8 +48,8 @@ def read_language(root: str, lang: str) -> dict[str, tuple[str, ...]]:
         texts = field(row, "sentences", where)
         if not isinstance(texts, list):
             raise BenchmarkError(f"{where}: 'sentences' is not a list")
-        rows.setdefault(str(field(row, "img_path", where)), ())
-        rows[str(row["img_path"])] += tuple(str(text) for text in texts)
+        name = str(field(row, "img_path", where))
+        rows[name] = rows.get(name, ()) + tuple(str(text) for text in texts)
     return rows
 
 

@@ -13,6 +13,8 @@ import io
 from collections import Counter
 from typing import Any, Sequence
 
+from PIL import Image, UnidentifiedImageError
+
 from babelshard.fs import exists, join, read_bytes
 from babelshard.pipelines.captions.benchmarks.files import BenchmarkError, EvalItem
 from babelshard.pipelines.captions.benchmarks.registry import FOLD_SIZE, get_benchmark, read_benchmark
@@ -37,8 +39,6 @@ class ImageError(BenchmarkError):
 
 def load_image(relative: str, folders: Sequence[str]) -> tuple[bytes, str]:
     """The image's bytes from the first folder that has it, and its format (jpg/png/webp)."""
-    from PIL import Image, UnidentifiedImageError
-
     for folder in folders:
         path = join(folder, relative)
         try:
@@ -114,8 +114,6 @@ def prepare_benchmark(
     writer = ShardWriter(output, stream="caption")
     try:
         for item in items:
-            kept, item_empty = kept_captions(item, max_captions)
-            empty.update(item_empty)
             try:
                 image, image_format = load_image(item.image, folders)
             except ImageError as error:
@@ -123,7 +121,9 @@ def prepare_benchmark(
                     raise
                 writer.write_drop(Drop(stable_key(name, item.image_id), STAGE, error.reason, str(error), item.image))
                 continue
+            kept, item_empty = kept_captions(item, max_captions)
             writer.write_record(eval_record(name, item, kept, image, image_format))
+            empty.update(item_empty)
             written += 1
             captions.update({lang: len(texts) for lang, texts in kept.items()})
     except BaseException:
