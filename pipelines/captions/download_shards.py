@@ -9,7 +9,7 @@ in ``WriteShards``.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
@@ -76,7 +76,7 @@ class DownloadAndWriteShards(beam.PTransform):
             (records, drops)
             | "Merge" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "DownloadAndWrite" >> beam.ParDo(download, num).with_output_types(dict)
+            | "DownloadAndWrite" >> beam.ParDo(download, num).with_output_types(dict[str, Any])
         )
         return (
             written
