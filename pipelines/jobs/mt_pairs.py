@@ -8,6 +8,8 @@ written, which covers shards that an earlier run completed as well.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
@@ -20,17 +22,15 @@ from babelshard.translate.requests import pair_key
 DROPS = "drops"
 
 
-def download_failures(folder: str, num_shards: int) -> list[str]:
+def download_failures(folder: str, num_shards: int) -> Iterator[str]:
     """Keys of the caption records that dropped at download, from every shard's failures file."""
-    return [
-        row["key"]
-        for number in range(num_shards)
-        for row in read_failures(folder, number)
-        if row["stage"] == DOWNLOAD_STAGE
-    ]
+    for number in range(num_shards):
+        for row in read_failures(folder, number):
+            if row["stage"] == DOWNLOAD_STAGE:
+                yield row["key"]
 
 
-def failures_once_written(_index, folder: str, num_shards: int) -> list[str]:
+def failures_once_written(_index, folder: str, num_shards: int) -> Iterator[str]:
     """:func:`download_failures`, run on the caption index so that every shard is written."""
     return download_failures(folder, num_shards)
 
