@@ -1,12 +1,11 @@
-"""Image download as a Beam stage: fetch in a thread pool, check and resize, count.
+"""Image download: fetch in a thread pool, check and resize, count.
 
 Per record the work is two plain functions: :func:`fetch_record` (network, runs in the
-pool) and :func:`finish_record` (checks, img2dataset's ``Resizer``; runs in the DoFn's
+pool) and :func:`finish_record` (checks, img2dataset's ``Resizer``; runs in the calling
 thread, as img2dataset resizes in its main thread). :func:`download_record` is both in
-sequence. :class:`DownloadImages` is the Beam wrapper: it keeps up to twice
-``thread_count`` downloads in flight and emits results as they complete.
-:mod:`babelshard.pipelines.captions.download_shards` uses the same :class:`Downloads` to fetch
-and write one planned shard in one step, so images never cross a shuffle.
+sequence. :class:`Downloads` keeps up to twice ``thread_count`` downloads in flight and
+hands results back as they complete; :mod:`babelshard.pipelines.captions.download_shards`
+uses it to fetch and write one planned shard in one step, so images never cross a shuffle.
 """
 from __future__ import annotations
 
@@ -18,15 +17,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import apache_beam as beam
-from apache_beam import pvalue
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindows
 
 from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.fetch import Fetched, FetchError, HostLimiter, build_opener, fetch_url
 from babelshard.pipelines.captions.images import HASH_MISMATCH, ImageError, make_resizer, process_image
-from babelshard.stage import DROPS
 from babelshard.records import CaptionSample
 from babelshard.stats import Drop
 
@@ -144,44 +139,3 @@ class Downloads:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-def tagged(result: CaptionSample | Drop) -> Any:
-    return pvalue.TaggedOutput(DROPS, result) if isinstance(result, Drop) else result
-
-
-class DownloadDoFn(beam.DoFn):
-    """Samples with images on the main output, drops on ``drops``."""
-
-    def __init__(self, settings: DownloadConfig):
-        self.settings = settings
-
-    def setup(self) -> None:
-        self.downloads = Downloads(self.settings)
-
-    def process(self, record: CaptionSample) -> Iterator[Any]:
-        for result in self.downloads.submit(record):
-            yield tagged(result)
-
-    def finish_bundle(self) -> Iterator[Any]:
-        for result in self.downloads.drain():
-            item = tagged(result)
-            if isinstance(item, pvalue.TaggedOutput):
-                yield pvalue.TaggedOutput(item.tag, GlobalWindows.windowed_value(item.value))
-            else:
-                yield GlobalWindows.windowed_value(item)
-
-    def teardown(self) -> None:
-        if getattr(self, "downloads", None) is not None:
-            self.downloads.close()
-
-
-class DownloadImages(beam.PTransform):
-    """``records | DownloadImages(settings)``: ``.main`` samples with images, ``.drops``."""
-
-    def __init__(self, settings: DownloadConfig):
-        super().__init__()
-        self.settings = settings
-
-    def expand(self, records):
-        return records | "Fetch" >> beam.ParDo(DownloadDoFn(self.settings)).with_outputs(DROPS, main="main")

@@ -17,7 +17,7 @@ from babelshard.pipelines.jobs.build import add_caption_stream, caption_folder
 from babelshard.pipelines.captions.config import CaptionJobConfig, TableSource
 from babelshard.pipelines.jobs.run import run_job
 from babelshard.records import stable_key
-from babelshard.shards.beam import shard_of
+from babelshard.shards.bucket import shard_of
 from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_records, verify_folder
 
