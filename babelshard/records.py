@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -321,8 +320,11 @@ class SampleView:
     """A raw sample (member name -> bytes, as a shard reader yields it) seen through the
     schema; members are decoded when asked for, the metadata once."""
 
+    __slots__ = ("raw", "_meta")
+
     def __init__(self, raw: Mapping[str, Any]):
         self.raw = raw
+        self._meta: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -333,18 +335,25 @@ class SampleView:
         """Where the sample was read from (the shard reader's ``__url__``), if known."""
         return self.raw.get("__url__", "")
 
-    @cached_property
+    @property
     def meta(self) -> dict[str, Any]:
-        return json.loads(self.raw[META_MEMBER])
+        if self._meta is None:
+            self._meta = json.loads(self.raw[META_MEMBER])
+        return self._meta
 
 
 class CaptionView(SampleView):
     """A caption sample: captions per language, the image, code-switched variants, features."""
 
+    __slots__ = ()
+
     @property
     def languages(self) -> list[str]:
         """Every language with a caption member, sorted."""
-        return sorted(lang for lang in map(member_language, self.raw) if lang is not None)
+        langs = [member[: -len(TEXT_SUFFIX)] for member in self.raw if member.endswith(TEXT_SUFFIX)]
+        if TEXT_MEMBER in self.raw:
+            langs.append(ENGLISH)
+        return sorted(langs)
 
     def has_caption(self, lang: str) -> bool:
         return caption_member(lang) in self.raw
@@ -381,6 +390,8 @@ class CaptionView(SampleView):
 class TextView(SampleView):
     """A text sample: the sentence and its language."""
 
+    __slots__ = ()
+
     @property
     def text(self) -> str:
         return _text(self.raw[TEXT_MEMBER])
@@ -392,6 +403,8 @@ class TextView(SampleView):
 
 class ParallelView(SampleView):
     """A translation pair: its two languages (source first) and each side's text."""
+
+    __slots__ = ()
 
     @property
     def languages(self) -> tuple[str, str]:
