@@ -209,9 +209,12 @@ def test_a_stream_kind_reads_only_the_shards_it_can_view(toy):
 
 
 def test_batches_move_every_tensor_and_keep_the_rest(toy):
+    from babelshard.train.data.streams import STREAM_KINDS
+
     stream = ParallelStreamConfig(name="pairs", folders=[toy["caption"]], batch_size=4)
     streams = [caption_stream(toy["caption"], batch_size=4, teacher_tokens=True), stream]
     batch = next(iter(MixedStream(streams, HashTokenizer(), batches_per_epoch=1)))
+    assert [type(b) for b in batch.streams.values()] == [STREAM_KINDS["caption"].batch, STREAM_KINDS["parallel"].batch]
     moved = batch.to("meta")  # a device without data: only tensors can go there
     caption, pairs = moved.streams["caption"], moved.streams["pairs"]
     assert caption.image.device.type == caption.tokens.device.type == caption.teacher_tokens.device.type == "meta"
