@@ -28,29 +28,10 @@ class ConfigError(UserError):
     """A config file that cannot be read or does not validate; the message names the key."""
 
 
-def yaml_key(loc: tuple, data: Any) -> str:
-    """The dotted YAML key of an error location. In a section chosen by its ``kind``
-    (a discriminated union) pydantic adds the kind's value to the location, right after
-    the section; the YAML has no such key, so it is left out."""
-    parts: list[str] = []
-    node, tag_seen = data, False
-    for part in loc:
-        if not tag_seen and isinstance(node, Mapping) and node.get("kind") == part:
-            tag_seen = True
-            continue
-        parts.append(str(part))
-        tag_seen = False
-        if isinstance(node, Mapping):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return ".".join(parts)
-
-
-def describe_error(item: Mapping[str, Any], data: Any) -> str:
-    key = yaml_key(item["loc"], data)
+def describe_error(item: Mapping[str, Any]) -> str:
+    """One line per error. In a section chosen by its ``kind`` (a union discriminated on
+    ``kind``) pydantic's location has the kind after the section: ``model.clip.languages``."""
+    key = ".".join(str(part) for part in item["loc"])
     message, ctx = item["msg"], item.get("ctx") or {}
     if item["type"] == "extra_forbidden":
         message = "unknown key"
@@ -63,9 +44,9 @@ def describe_error(item: Mapping[str, Any], data: Any) -> str:
     return f"  {key or '(top level)'}: {message}; got {item.get('input')!r}"
 
 
-def describe_validation_error(error: ValidationError, source: str = "config", data: Any = None) -> str:
+def describe_validation_error(error: ValidationError, source: str = "config") -> str:
     lines = [f"{source}: {error.error_count()} invalid setting(s)"]
-    lines += [describe_error(item, data) for item in error.errors()]
+    lines += [describe_error(item) for item in error.errors()]
     return "\n".join(lines)
 
 
@@ -78,7 +59,7 @@ def parse_config(model: type[M], data: Any, source: str = "config") -> M:
             return model.model_validate(data)
         return TypeAdapter(model).validate_python(data)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, source, data)) from None
+        raise ConfigError(describe_validation_error(error, source)) from None
 
 
 def read_yaml(path: str | Path) -> Any:
