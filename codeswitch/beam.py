@@ -68,7 +68,7 @@ def switch_caption(record: CaptionSample, resources: CodeSwitchResources) -> Cap
         for lang in variant.langs:
             if lang != resources.lexicon.source_language:
                 resources.count(f"switched_tokens/{lang}")
-    return dataclasses.replace(record, codeswitched=tuple(v.as_json() for v in kept))
+    return dataclasses.replace(record, codeswitched=tuple(v.as_variant() for v in kept))
 
 
 class CodeSwitchCaptions(beam.PTransform):

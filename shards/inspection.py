@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import io
-import json
 
 from rich.console import Console
 from rich.table import Table
 
+from babelshard.records import CODESWITCH_MEMBER, IMAGE_EXTENSIONS, CaptionView, feature_name, member_language
 from babelshard.shards.index import read_index
 from babelshard.shards.publish import find_shard_folders
 from babelshard.shards.reader import iter_samples, verify_folder
@@ -31,19 +31,19 @@ def image_size(data: bytes) -> str:
 
 
 def describe_sample(sample: dict) -> dict[str, str]:
-    row = {"key": sample["__key__"]}
+    """One row per member worth showing: images by size, texts, variants, feature sizes."""
+    view = CaptionView(sample)
+    row = {"key": view.key}
     for member in sorted(sample):
-        if member.startswith("__"):
-            continue
         value = sample[member]
-        if member in ("jpg", "png", "webp"):
+        if member in IMAGE_EXTENSIONS:
             row[member] = image_size(value)
-        elif member.endswith("txt"):
+        elif member_language(member) is not None:
             row[member] = value.decode("utf-8")
-        elif member == "cs.json":
-            variants = json.loads(value)
-            row[member] = f"{len(variants)} variant(s): " + (variants[0].get("text", "") if variants else "")
-        elif member.endswith(".npy"):
+        elif member == CODESWITCH_MEMBER:
+            variants = view.variants
+            row[member] = f"{len(variants)} variant(s): " + (variants[0].text if variants else "")
+        elif feature_name(member) is not None:
             row[member] = f"{len(value):,} bytes"
     return row
 

@@ -1,10 +1,14 @@
 """The streaming trainer (``babelshard train`` / ``babelshard eval``).
 
-data        shardstream (resumable per-folder shard reading) -> decode (items per stream
-            kind) -> mixer (per-step sub-batches from several streams) -> DataLoader
-models      dual_encoder (registry, CLIP-style dual encoder, model files), encoders,
-            mla, mclip, fusion, single_stream, smalr
-objectives  contrastive (registry: itc/le/ucl, ctl, nlt, trikd), mlm, matching, masking
+config      TrainConfig; stream_config, model_config, objective_config: one config class
+            per kind, unions discriminated on ``kind``
+registry    every model builder and objective class, by kind
+data        shardstream (resumable per-folder shard reading) -> streams (per stream kind:
+            the records view, decoder and collate of captions, texts, pairs) -> mixer
+            (per-step typed batches from several streams, batches) -> DataLoader
+models      dual_encoder (CLIP-style dual encoder, model files), encoders, mla, mclip,
+            fusion, single_stream, smalr
+objectives  contrastive (itc/le/ucl, ctl, nlt, trikd), mlm, matching, masking
 loop        trainer (assembly, checkpoint save/resume) -> steps (DDP, metrics)
 eval        retrieval (mean recall per language), fusion (ITM and consistency scorers)
 """

@@ -2,7 +2,9 @@
 
 ``TrainConfig`` is standalone (not nested in the build job's config): a training run
 reads shard folders that some build job wrote, wherever they are. Batch sizes are per
-process; the global batch is ``batch_size * world_size * accum_steps``.
+process; the global batch is ``batch_size * world_size * accum_steps``. Streams, models
+and objectives are unions discriminated on ``kind`` (:mod:`stream_config`,
+:mod:`model_config`, :mod:`objective_config`): each kind holds only its own options.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import yaml
 from pydantic import Field, model_validator
 
 from babelshard.configbase import ConfigError, StrictModel, load_model, parse_config, read_yaml
-from babelshard.train.fusion_config import FusionConfig, FusionObjectiveConfig, OnlineCodeSwitchConfig
+from babelshard.train.model_config import ClipModelConfig, ModelConfig
+from babelshard.train.objective_config import ObjectiveConfig
+from babelshard.train.stream_config import ImageConfig, StreamConfig
 
 
 class TokenizerConfig(StrictModel):
@@ -35,51 +39,6 @@ class TokenizerConfig(StrictModel):
         return self
 
 
-class ImageConfig(StrictModel):
-    size: int = Field(32, ge=4, description="side of the square crop fed to the model")
-    resize: int | None = Field(None, description="shorter side before cropping; default size")
-    random_crop: bool = Field(False, description="random resized crop (training); else center crop")
-    scale: tuple[float, float] = (0.7, 1.0)
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    background: tuple[int, int, int] = Field((255, 255, 255), description="fill for transparent pixels")
-    draft: bool = Field(False, description="decode JPEGs at a reduced DCT scale when larger than needed (faster)")
-
-
-class StreamConfig(StrictModel):
-    """One stream of the mixer: shard folders of one kind and the sub-batch it gives per step."""
-
-    name: str
-    kind: Literal["caption", "parallel", "text"]
-    folders: list[str] = Field(min_length=1)
-    batch_size: int = Field(ge=1)
-    languages: list[str] | None = Field(None, description="caption languages to sample; default all")
-    language_weights: dict[str, float] | str | None = Field(
-        None, description="weights per language, or a weights file; default the folder's weights.json"
-    )
-    language_alpha: float | None = Field(None, gt=0, le=1, description="q_i ∝ p_i^alpha from the index counts")
-    variants: dict[Literal["caption", "codeswitched"], float] = Field(default_factory=lambda: {"caption": 1.0})
-    image: ImageConfig | None = Field(None, description="decode images (caption streams)")
-    features: str | None = Field(None, description="a precomputed feature member, e.g. 'clip' for clip.npy")
-    teacher_tokens: bool = Field(False, description="also tokenize the English side with the teacher tokenizer")
-    pair_languages: list[str] | None = Field(None, description="parallel stream: target languages to keep")
-    resample: bool = Field(True, description="draw shards with replacement (OpenCLIP --dataset-resampled)")
-    interleave: int = Field(4, ge=1, description="shards read at once per folder and worker")
-    shuffle: bool = True
-    verify: bool = Field(False, description="check each shard's sha256 against the index")
-    holdout: float = Field(0.0, ge=0, lt=1, description="leave out this fraction of samples, chosen by key hash")
-    codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="caption streams: switch English captions online")
-    region_labels: str | None = Field(None, description="caption streams: region class member, e.g. 'regions' for regions.npy")
-
-    @model_validator(mode="after")
-    def _check(self) -> "StreamConfig":
-        if self.kind == "caption" and self.image is None and self.features is None:
-            raise ValueError(f"caption stream {self.name!r} needs image or features")
-        if not self.variants or min(self.variants.values()) < 0 or sum(self.variants.values()) <= 0:
-            raise ValueError("variants need non-negative weights with a positive sum")
-        return self
-
-
 class DataConfig(StrictModel):
     streams: list[StreamConfig] = Field(min_length=1)
     samples_per_epoch: int | None = Field(None, ge=1, description="budget of the first stream; default its index total")
@@ -93,59 +52,6 @@ class DataConfig(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError(f"stream names must be unique: {names}")
         return self
-
-
-class TextEncoderConfig(StrictModel):
-    width: int = Field(64, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
-    mlp_ratio: float = 4.0
-    dropout: float = 0.0
-    pool: Literal["mean", "first", "last"] = "mean"
-
-
-class VisionConfig(StrictModel):
-    kind: Literal["vit", "features"] = "vit"
-    image_size: int = 32
-    patch_size: int = 8
-    width: int = 64
-    layers: int = 2
-    heads: int = 4
-    mlp_ratio: float = 4.0
-    pool: Literal["mean", "first"] = "mean"
-    feature_dim: int | None = Field(None, description="features kind: size of the .npy vector")
-    feature: str | None = Field(None, description="features kind: the member name, e.g. 'clip'")
-
-
-class ModelConfig(StrictModel):
-    """``kind`` names a builder in ``babelshard.train.models.dual_encoder.MODELS``."""
-
-    kind: str = "clip"
-    embed_dim: int = Field(64, ge=4)
-    text: TextEncoderConfig = TextEncoderConfig()
-    vision: VisionConfig = VisionConfig()
-    teacher: str | None = Field(None, description="frozen English image-text model (a babelshard model file)")
-    init: str | None = Field(None, description="start from this babelshard model or checkpoint file")
-    languages: list[str] = Field(default_factory=list, description="MLA: one language acquirer each")
-    bottleneck: int = Field(32, ge=1, description="MLA: acquirer hidden size")
-    encoder: str | None = Field(
-        None, description="mCLIP: frozen multilingual encoder: a transformers directory or a babelshard model file"
-    )
-    projector_layers: int = Field(2, ge=1, description="mCLIP: X-projector transformer layers")
-    fusion: FusionConfig = FusionConfig()
-
-
-class ObjectiveConfig(StrictModel):
-    """``kind`` names a class in ``babelshard.train.objectives.contrastive.OBJECTIVES``."""
-
-    kind: str
-    stream: str
-    weight: float = 1.0
-    temperature: float = Field(0.07, gt=0)
-    learnable_temperature: bool = True
-    ttc_weight: float = Field(0.1, ge=0, description="TriKD: lambda of the text-text term")
-    normalize: bool = Field(False, description="NLT: compare unit-normalised embeddings")
-    fusion: FusionObjectiveConfig = FusionObjectiveConfig()
 
 
 class OptimConfig(StrictModel):
@@ -200,7 +106,7 @@ class TrainConfig(StrictModel):
     tokenizer: TokenizerConfig = TokenizerConfig()
     teacher_tokenizer: TokenizerConfig | None = Field(None, description="default: the tokenizer")
     data: DataConfig
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = ClipModelConfig()
     objectives: list[ObjectiveConfig] = Field(min_length=1)
     optim: OptimConfig = OptimConfig()
     loop: LoopConfig
@@ -208,10 +114,14 @@ class TrainConfig(StrictModel):
 
     @model_validator(mode="after")
     def _objective_streams(self) -> "TrainConfig":
-        streams = {s.name for s in self.data.streams}
+        streams = {s.name: s.kind for s in self.data.streams}
         for objective in self.objectives:
             if objective.stream not in streams:
                 raise ValueError(f"objective {objective.kind!r} reads unknown stream {objective.stream!r}")
+            kind = streams[objective.stream]
+            if kind not in objective.stream_kinds:
+                raise ValueError(f"objective {objective.kind!r} reads stream {objective.stream!r} of kind {kind}; "
+                                 f"it needs a {' or '.join(objective.stream_kinds)} stream")
         return self
 
 

@@ -78,7 +78,7 @@ def evaluate_config(cfg: Any, checkpoint: str | None = None, output: str | None 
 
     from babelshard.train.eval.retrieval import evaluate
     from babelshard.train.eval.fusion import evaluate_scorers
-    from babelshard.train.models.dual_encoder import load_model_file
+    from babelshard.train.registry import load_model_file
     from babelshard.train.data.tokenizer import build_tokenizer
 
     path = checkpoint or os.path.join(cfg.loop.output, "model.pt")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from babelshard.train.config import EvalConfig
 from babelshard.train.eval.retrieval import EvalSet, chance_recall, embed_images, load_eval_set, recall_at_k
-from babelshard.train.data.mixer import encode
+from babelshard.train.data.batches import encode
 from babelshard.train.models.smalr import consistency_scores
 
 Scorer = Literal["embedding", "itm", "consistency"]

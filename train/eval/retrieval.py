@@ -8,7 +8,6 @@ same sizes.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -16,9 +15,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from babelshard.records import CaptionView
 from babelshard.shards.reader import iter_samples
-from babelshard.train.config import EvalConfig, StreamConfig
-from babelshard.train.data.decode import DecodeError, caption_languages, caption_text, decode_image, in_holdout
+from babelshard.train.config import EvalConfig
+from babelshard.train.data.batches import ImageInputs
+from babelshard.train.data.decode import DecodeError, decode_visual, in_holdout
 
 KS = (1, 5, 10)
 
@@ -34,31 +35,30 @@ class EvalSet:
     skipped: int = 0
 
 
-def eval_stream(config: EvalConfig) -> StreamConfig:
-    """The decoding settings of a caption stream, centre crop, no randomness."""
-    image = config.image.model_copy(update={"random_crop": False})
-    return StreamConfig(name="eval", kind="caption", folders=config.folders, batch_size=1,
-                        image=image if config.features is None else None, features=config.features)
-
-
 def load_eval_set(config: EvalConfig) -> EvalSet:
-    stream, data = eval_stream(config), EvalSet()
+    """The images (centre crop, no randomness) or features of the held-out samples, with
+    every caption in the evaluated languages."""
+    image = config.image.model_copy(update={"random_crop": False}) if config.features is None else None
+    data = EvalSet()
     for folder in config.folders:
-        for raw in iter_samples(folder):
-            if config.holdout is not None and not in_holdout(raw["__key__"], config.holdout):
+        for view in map(CaptionView, iter_samples(folder)):
+            if config.holdout is not None and not in_holdout(view.key, config.holdout):
                 continue
             try:
-                decoded = decode_image(raw, stream, np.random.default_rng(0))
+                visual = decode_visual(view, image, config.features, None, np.random.default_rng(0))
             except DecodeError:
                 data.skipped += 1
                 continue
             index = len(data.keys)
-            data.keys.append(raw["__key__"])
-            (data.images if "image" in decoded else data.features).append(decoded.get("image", decoded.get("features")))
-            extra = json.loads(raw["json"]).get("extra_captions", {}) if "json" in raw else {}
-            for lang in caption_languages(raw):
+            data.keys.append(view.key)
+            if visual.image is not None:
+                data.images.append(visual.image)
+            else:
+                data.features.append(visual.features)
+            extra = view.extra_captions
+            for lang in view.languages:
                 if config.languages is None or lang in config.languages:
-                    texts = [caption_text(raw, lang), *extra.get(lang, [])]
+                    texts = [view.caption(lang), *extra.get(lang, [])]
                     data.captions.setdefault(lang, []).extend((text, index) for text in texts)
     if not data.keys:
         raise ValueError(f"no evaluation samples in {config.folders}")
@@ -96,11 +96,12 @@ def chance_recall(captions_per_image: Sequence[int], ks: Sequence[int] = KS) -> 
 
 @torch.no_grad()
 def embed_images(model: torch.nn.Module, data: EvalSet, batch_size: int, device: str) -> torch.Tensor:
-    name, rows = ("image", data.images) if data.images else ("features", data.features)
+    rows = data.images or data.features
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = torch.from_numpy(np.stack(rows[start : start + batch_size])).to(device)
-        out.append(model.encode_image({name: chunk}).float().cpu())
+        inputs = ImageInputs(image=chunk) if data.images else ImageInputs(features=chunk)
+        out.append(model.encode_image(inputs).float().cpu())
     return torch.nn.functional.normalize(torch.cat(out), dim=-1)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from babelshard.train.data.batches import BatchMeta
+
 CHECKPOINT_FORMAT = "babelshard-checkpoint"
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d{8})\.pt$")
 
@@ -44,13 +46,13 @@ class TrainState:
                 total.update({f"{stream}/{name}": n for name, n in counts.items()})
         return dict(sorted(total.items()))
 
-    def observe(self, meta: dict[str, Any], digest: str = "") -> None:
+    def observe(self, meta: BatchMeta, digest: str = "") -> None:
         """Record a batch the loop has taken from the loader; ``data_digest`` chains the
         batch digests, so two runs (or two ranks) can be compared by one string."""
         self.consumed += 1
         self.data_digest = hashlib.sha1(f"{self.data_digest}:{digest}".encode()).hexdigest()[:16]
-        self.worker_states[meta["worker"]] = meta["cursor"]
-        self.counters_live[meta["worker"]] = meta["counters"]
+        self.worker_states[meta.worker] = meta.cursor
+        self.counters_live[meta.worker] = meta.counters
 
     def fold_counters(self) -> None:
         """Workers restart their counts with a new iterator: keep the totals."""

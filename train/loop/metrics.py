@@ -8,6 +8,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any, Mapping
 
+from babelshard.train.data.batches import MixedBatch
+
 
 class MetricsLog:
     """Appends one JSON object per line to ``metrics.jsonl`` (main process only)."""
@@ -46,12 +48,12 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
     return records
 
 
-def batch_digest(batch: Mapping[str, Any]) -> str:
+def batch_digest(batch: MixedBatch) -> str:
     """A short hash of the sample keys of every stream, to compare runs batch by batch."""
     digest = hashlib.sha1()
-    for name in sorted(batch["streams"]):
+    for name in sorted(batch.streams):
         digest.update(name.encode())
-        for key in batch["streams"][name]["keys"]:
+        for key in batch.streams[name].keys:
             digest.update(key.encode())
     return digest.hexdigest()[:12]
 

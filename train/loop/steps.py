@@ -13,13 +13,14 @@ import logging
 import os
 import time
 from collections import Counter, defaultdict
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader
 
-from babelshard.train.loop.checkpoint import TrainState
 from babelshard.train.config import TrainConfig
+from babelshard.train.data.batches import MixedBatch
+from babelshard.train.loop.checkpoint import TrainState
 from babelshard.train.loop.distributed import init_distributed, mean_across
 from babelshard.train.loop.metrics import StepClock, batch_digest
 from babelshard.train.loop.trainer import Trainer, build_trainer, parameter_digest, resume, save, save_model
@@ -31,7 +32,7 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def epoch_batches(trainer: Trainer) -> Iterator[dict[str, Any]]:
+def epoch_batches(trainer: Trainer) -> Iterator[MixedBatch]:
     """The rest of the current epoch's mixed batches, from where the state says."""
     state, data = trainer.state, trainer.config.data
     trainer.dataset.begin_epoch(state.epoch, state.consumed, state.worker_states)
@@ -47,22 +48,13 @@ def epoch_batches(trainer: Trainer) -> Iterator[dict[str, Any]]:
     return iter(loader)
 
 
-def to_device(streams: Mapping[str, Mapping[str, Any]], device: str) -> dict[str, dict[str, Any]]:
-    if device == "cpu":
-        return {k: dict(v) for k, v in streams.items()}
-    return {
-        name: {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        for name, batch in streams.items()
-    }
-
-
 def autocast(trainer: Trainer) -> contextlib.AbstractContextManager:
     if trainer.config.loop.precision == "bf16" and trainer.env.device.startswith("cuda"):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def train_step(trainer: Trainer, batches: Iterator[dict[str, Any]], clock: StepClock) -> tuple[dict[str, float], str]:
+def train_step(trainer: Trainer, batches: Iterator[MixedBatch], clock: StepClock) -> tuple[dict[str, float], str]:
     """One optimizer step over ``accum_steps`` micro-batches."""
     accum = trainer.config.optim.accum_steps
     started = time.perf_counter()
@@ -75,15 +67,15 @@ def train_step(trainer: Trainer, batches: Iterator[dict[str, Any]], clock: StepC
         batch = next(batches)
         clock.waited(time.perf_counter() - fetch)
         digests.append(batch_digest(batch))
-        trainer.state.observe(batch["meta"], digests[-1])
+        trainer.state.observe(batch.meta, digests[-1])
         sync = micro == accum - 1 or not hasattr(trainer.wrapped, "no_sync")
         with contextlib.nullcontext() if sync else trainer.wrapped.no_sync():
             with autocast(trainer):
-                terms = trainer.wrapped(to_device(batch["streams"], trainer.env.device))
+                terms = trainer.wrapped(batch.to(trainer.env.device).streams)
             (terms["loss"] / accum).backward()
         for name, value in terms.items():
             sums[name] += float(value.detach()) / accum
-        samples.update({name: len(s["keys"]) for name, s in batch["streams"].items()})
+        samples.update({name: len(s.keys) for name, s in batch.streams.items()})
     if trainer.config.optim.grad_clip:
         sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(trainer.module.parameters(), trainer.config.optim.grad_clip))
     trainer.optimizer.step()

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from babelshard.train.config import TextEncoderConfig, VisionConfig
+from babelshard.train.model_config import FeatureTowerConfig, TextEncoderConfig, ViTConfig
 
 Adapter = Callable[[int, torch.Tensor], torch.Tensor]
 
@@ -71,7 +71,7 @@ class TinyViT(nn.Module):
     carries image-specific signal from the first step and escapes the collapsed start of
     contrastive training sooner at toy scale)."""
 
-    def __init__(self, config: VisionConfig):
+    def __init__(self, config: ViTConfig):
         super().__init__()
         if config.image_size % config.patch_size:
             raise ValueError(f"image_size {config.image_size} is not a multiple of patch_size {config.patch_size}")
@@ -93,10 +93,8 @@ class TinyViT(nn.Module):
 class FeatureEncoder(nn.Module):
     """An MLP over precomputed image features (e.g. a frozen teacher's, from ``.npy`` members)."""
 
-    def __init__(self, config: VisionConfig):
+    def __init__(self, config: FeatureTowerConfig):
         super().__init__()
-        if not config.feature_dim:
-            raise ValueError("vision kind 'features' needs feature_dim")
         self.width = config.width
         self.net = nn.Sequential(
             nn.LayerNorm(config.feature_dim), nn.Linear(config.feature_dim, config.width), nn.GELU(), nn.Linear(config.width, config.width)

@@ -15,17 +15,17 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from babelshard.train.config import ModelConfig
+from babelshard.train.model_config import MclipModelConfig
 from babelshard.train.models.encoders import TextTransformer, TransformersEncoder, make_block, pool_states
 from babelshard.train.models.dual_encoder import (
     ClipModel,
     TeacherStudent,
-    TextModel,
     VocabInfo,
+    build_clip,
+    build_text,
     freeze,
     load_frozen_teacher,
-    load_model_file,
-    register_model,
+    load_model_file_with,
 )
 
 
@@ -47,7 +47,7 @@ class XProjector(nn.Module):
 
 
 class MCLIPModel(TeacherStudent):
-    def __init__(self, teacher: ClipModel, encoder: nn.Module, pad_id: int, config: ModelConfig):
+    def __init__(self, teacher: ClipModel, encoder: nn.Module, pad_id: int, config: MclipModelConfig):
         super().__init__()
         self.teacher, self.encoder, self.pad_id = teacher, encoder, pad_id
         embed_dim = teacher.text_proj.out_features
@@ -63,23 +63,18 @@ class MCLIPModel(TeacherStudent):
         return self.projector(states, tokens == self.pad_id)
 
 
-def build_encoder(config: ModelConfig, vocab: VocabInfo) -> nn.Module:
+def build_encoder(config: MclipModelConfig, vocab: VocabInfo) -> nn.Module:
     source = config.encoder
     if source is None:
         return TextTransformer(vocab.size, vocab.max_length, vocab.pad_id, config.text)
     if os.path.isdir(source):
         return freeze(TransformersEncoder(source, vocab.pad_id))
-    model, _, encoder_vocab = load_model_file(source)
-    if not isinstance(model, (ClipModel, TextModel)):
-        raise ValueError(f"{source}: expected a 'clip' or 'text' model whose text tower to use")
+    model, _, encoder_vocab = load_model_file_with(source, {"clip": build_clip, "text": build_text})  # its text tower
     if (encoder_vocab.size, encoder_vocab.pad_id) != (vocab.size, vocab.pad_id):
         raise ValueError(f"{source}: encoder vocabulary {encoder_vocab.size} differs from the tokenizer's {vocab.size}")
     return freeze(model.text)
 
 
-@register_model("mclip")
-def build_mclip(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
-    if not config.teacher:
-        raise ValueError("model kind 'mclip' needs model.teacher: a trained English 'clip' model file")
+def build_mclip(config: MclipModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
     teacher = load_frozen_teacher(config.teacher, teacher_vocab)
     return MCLIPModel(teacher, build_encoder(config, vocab), vocab.pad_id, config)

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from babelshard.train.config import ModelConfig
-from babelshard.train.models.dual_encoder import ClipModel, TeacherStudent, VocabInfo, load_frozen_teacher, register_model
-
-ENGLISH = "en"
+from babelshard.records import ENGLISH
+from babelshard.train.model_config import MlaModelConfig
+from babelshard.train.models.dual_encoder import ClipModel, TeacherStudent, VocabInfo, load_frozen_teacher
 
 
 class LanguageAcquirer(nn.Module):
@@ -88,11 +87,6 @@ class MLAModel(TeacherStudent):
         return out
 
 
-@register_model("mla")
-def build_mla(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
-    if not config.teacher:
-        raise ValueError("model kind 'mla' needs model.teacher: a trained English 'clip' model file")
-    if not config.languages:
-        raise ValueError("model kind 'mla' needs model.languages (the non-English languages to acquire)")
+def build_mla(config: MlaModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
     teacher = load_frozen_teacher(config.teacher, teacher_vocab)
     return MLAModel(teacher, vocab, config.languages, config.bottleneck)

@@ -12,27 +12,25 @@ and ``region_states(tokens, langs, images, zeroed)`` for MC-MRM.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from babelshard.train.config import ModelConfig
+from babelshard.train.data.batches import ImageInputs
+from babelshard.train.model_config import M3pModelConfig, SingleStreamFusionConfig
 from babelshard.train.models.encoders import pool_states
 from babelshard.train.models.fusion import Context, FusionEncoder, MaskedLMHead, resolved
-from babelshard.train.fusion_config import FusionConfig
-from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo, register_model
+from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo
 
 TEXT_STREAM, IMAGE_STREAM = 0, 1
 
 
 class SingleStreamModel(FrozenAware):
-    def __init__(self, config: ModelConfig, vocab: VocabInfo, fusion: FusionConfig):
+    def __init__(self, config: M3pModelConfig, vocab: VocabInfo, fusion: SingleStreamFusionConfig):
         super().__init__()
         vision = config.vision
-        if vision.kind != "vit" or vision.image_size % vision.patch_size:
-            raise ValueError("the m3p model embeds image patches: model.vision.kind 'vit', image_size a multiple of patch_size")
         width = config.text.width
         self.pad_id, self.vocab_size, self.mask_id = vocab.pad_id, vocab.size, vocab.size
         self.special_ids = tuple(fusion.special_ids)
@@ -46,7 +44,7 @@ class SingleStreamModel(FrozenAware):
         self.stream_embedding = nn.Embedding(2, width)
         self.patch_embed = nn.Linear(self.patch_dim, width)
         self.patch_positions = nn.Parameter(torch.randn(self.num_patches, width) * 0.01)
-        layers, heads, mlp_ratio = resolved(fusion, config)
+        layers, heads, mlp_ratio = resolved(fusion, config.text)
         self.encoder = FusionEncoder(width, layers, heads, mlp_ratio, fusion.dropout, cross=False)
         self.image_proj = nn.Linear(width, config.embed_dim, bias=False)
         self.text_proj = nn.Linear(width, config.embed_dim, bias=False)
@@ -93,8 +91,8 @@ class SingleStreamModel(FrozenAware):
         return self.encoder(torch.cat(parts, dim=1), torch.cat(masks, dim=1))
 
     # part 1's interface: each modality alone through the shared layers, mean-pooled
-    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        return self.image_proj(self.joint(None, None, self.image_context(batch["image"])).mean(dim=1))
+    def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
+        return self.image_proj(self.joint(None, None, self.image_context(inputs.image)).mean(dim=1))
 
     def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
         states = self.joint(tokens, languages, None)
@@ -129,6 +127,5 @@ class SingleStreamModel(FrozenAware):
         return states[:, tokens.shape[1]:]
 
 
-@register_model("m3p")
-def build_m3p(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+def build_m3p(config: M3pModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
     return SingleStreamModel(config, vocab, config.fusion)

@@ -16,16 +16,17 @@ translations. Ranks are taken on that score.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from babelshard.train.config import ModelConfig
+from babelshard.train.data.batches import ImageInputs
+from babelshard.train.model_config import SmalrModelConfig
 from babelshard.train.models.encoders import TextTransformer, TinyViT
 from babelshard.train.models.fusion import MaskedLMHead, vit_states
-from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo, register_model
+from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo
 
 
 def load_hybrid_vocab(path: str):
@@ -88,7 +89,7 @@ def init_shared_rows(embedding: nn.Embedding, vocab: Any) -> bool:
 
 
 class SmalrModel(FrozenAware):
-    def __init__(self, config: ModelConfig, vocab: VocabInfo, hybrid: Any):
+    def __init__(self, config: SmalrModelConfig, vocab: VocabInfo, hybrid: Any):
         super().__init__()
         if hybrid.num_tokens != vocab.size:
             raise ValueError(f"tokenizer has {vocab.size} ids, the hybrid vocabulary {hybrid.num_tokens}: use its tokenizer")
@@ -106,8 +107,8 @@ class SmalrModel(FrozenAware):
     def hybrid_embedding(self) -> nn.Embedding:
         return self.text.token_embedding
 
-    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        return self.image_proj(vit_states(self.visual, batch["image"])[:, 0])
+    def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
+        return self.image_proj(vit_states(self.visual, inputs.image)[:, 0])
 
     def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
         return self.text_proj(self.text(tokens))
@@ -124,12 +125,8 @@ class SmalrModel(FrozenAware):
         return self.mlm_head(states)
 
 
-@register_model("smalr")
-def build_smalr(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
-    path = config.fusion.hybrid_vocab
-    if not path:
-        raise ValueError("model kind 'smalr' needs model.fusion.hybrid_vocab: the hybrid vocabulary artifact folder")
-    return SmalrModel(config, vocab, load_hybrid_vocab(path))
+def build_smalr(config: SmalrModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    return SmalrModel(config, vocab, load_hybrid_vocab(config.hybrid_vocab))
 
 
 def consistency_scores(similarity: torch.Tensor, query_weight: float | None = None) -> torch.Tensor:

@@ -1,10 +1,10 @@
-"""Objectives: each an ``nn.Module`` chosen by name from :data:`OBJECTIVES`.
+"""Contrastive and distillation objectives, and the base every objective derives from.
 
-An objective reads one stream's sub-batch, calls the model's encoding methods and
-returns ``{"loss": tensor, ...}`` (extra entries are logged). Its ``weight`` scales
-``loss`` in the step's total. Temperatures live in the objective (fixed or learnable),
-so they are checkpointed and optimised with it. Issue 9 adds MLM, ITM, MRM and SMALR
-objectives with :func:`register_objective`.
+An objective is an ``nn.Module`` chosen by its config's kind (:mod:`babelshard.train.registry`).
+It reads one stream's typed sub-batch, calls the model's encoding methods and returns
+``{"loss": tensor, ...}`` (extra entries are logged). Its ``weight`` scales ``loss`` in
+the step's total. Temperatures live in the objective (fixed or learnable), so they are
+checkpointed and optimised with it.
 
 | name | stream | loss |
 |---|---|---|
@@ -16,14 +16,21 @@ objectives with :func:`register_objective`.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from babelshard.train.config import ObjectiveConfig
+from babelshard.records import ENGLISH
+from babelshard.train.data.batches import CaptionBatch, PairBatch
 from babelshard.train.loop.distributed import gather_with_grad, local_offset
+from babelshard.train.objective_config import (
+    ContrastiveConfig,
+    NativeTransferConfig,
+    ObjectiveSettings,
+    TriangleDistillationConfig,
+)
 
 MAX_LOGIT_SCALE = 100.0
 
@@ -55,23 +62,23 @@ class Temperature(nn.Module):
 
 
 class Objective(nn.Module):
-    def __init__(self, config: ObjectiveConfig):
+    def __init__(self, config: ObjectiveSettings):
         super().__init__()
-        self.config = config
+        self.config: Any = config
         self.stream, self.weight = config.stream, config.weight
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    def forward(self, model: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
 class ImageTextContrastive(Objective):
-    def __init__(self, config: ObjectiveConfig):
+    def __init__(self, config: ContrastiveConfig):
         super().__init__(config)
         self.temperature = Temperature(config.temperature, config.learnable_temperature)
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    def forward(self, model: nn.Module, batch: CaptionBatch) -> dict[str, torch.Tensor]:
         images = model.encode_image(batch)
-        texts = model.encode_text(batch["tokens"], batch["lang"])
+        texts = model.encode_text(batch.tokens, batch.languages)
         scale = self.temperature()
         return {"loss": symmetric_infonce(images, texts, scale), "logit_scale": scale.detach()}
 
@@ -79,13 +86,13 @@ class ImageTextContrastive(Objective):
 class TextTextContrastive(Objective):
     """CTL: translation pairs as positives, the rest of the batch as negatives."""
 
-    def __init__(self, config: ObjectiveConfig):
+    def __init__(self, config: ContrastiveConfig):
         super().__init__(config)
         self.temperature = Temperature(config.temperature, config.learnable_temperature)
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        source = model.encode_text(batch["src_tokens"], batch["src_lang"])
-        target = model.encode_text(batch["tgt_tokens"], batch["tgt_lang"])
+    def forward(self, model: nn.Module, batch: PairBatch) -> dict[str, torch.Tensor]:
+        source = model.encode_text(batch.source_tokens, batch.source_languages)
+        target = model.encode_text(batch.target_tokens, batch.target_languages)
         scale = self.temperature()
         return {"loss": symmetric_infonce(source, target, scale), "logit_scale": scale.detach()}
 
@@ -94,9 +101,11 @@ class NativeLanguageTransfer(Objective):
     """MLA stage 1: the student's embedding of the translation regresses the frozen
     teacher's embedding of the English sentence."""
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        student = model.encode_text(batch["tgt_tokens"], batch["tgt_lang"]).float()
-        teacher = model.encode_teacher_text(batch["teacher_tokens"]).float()
+    config: NativeTransferConfig
+
+    def forward(self, model: nn.Module, batch: PairBatch) -> dict[str, torch.Tensor]:
+        student = model.encode_text(batch.target_tokens, batch.target_languages).float()
+        teacher = model.encode_teacher_text(batch.teacher_tokens).float()
         if self.config.normalize:
             student, teacher = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
         return {"loss": F.mse_loss(student, teacher)}
@@ -106,48 +115,23 @@ class TriangleDistillation(Objective):
     """mCLIP's TriKD: student text against the frozen teacher's image embedding (ITC)
     and, on English captions, against the teacher's text embedding (TTC)."""
 
-    def __init__(self, config: ObjectiveConfig):
+    def __init__(self, config: TriangleDistillationConfig):
         super().__init__(config)
         self.temperature = Temperature(config.temperature, config.learnable_temperature)
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        student = model.encode_text(batch["tokens"], batch["lang"])
+    def forward(self, model: nn.Module, batch: CaptionBatch) -> dict[str, torch.Tensor]:
+        student = model.encode_text(batch.tokens, batch.languages)
         images = model.encode_image(batch)
         scale = self.temperature()
         itc = symmetric_infonce(student, images, scale)
-        english = [i for i, lang in enumerate(batch["lang"]) if lang == "en"]
+        english = [i for i, lang in enumerate(batch.languages) if lang == ENGLISH]
         ttc = student.new_zeros(())
         if len(english) > 1:  # per rank: English rows differ in number between ranks
+            if batch.teacher_tokens is None:
+                raise ValueError(f"objective {self.config.kind!r} needs teacher_tokens: true on stream {self.stream!r}")
             rows = torch.tensor(english, device=student.device)
-            teacher = model.encode_teacher_text(batch["teacher_tokens"].index_select(0, rows))
+            teacher = model.encode_teacher_text(batch.teacher_tokens.index_select(0, rows))
             ttc = symmetric_infonce(student.index_select(0, rows), teacher, scale, gather=False)
         loss = itc + self.config.ttc_weight * ttc
         return {"loss": loss, "itc": itc.detach(), "ttc": ttc.detach(), "logit_scale": scale.detach()}
 
-
-ObjectiveFactory = Callable[[ObjectiveConfig], Objective]
-OBJECTIVES: dict[str, ObjectiveFactory] = {
-    "itc": ImageTextContrastive,
-    "le": ImageTextContrastive,
-    "ucl": ImageTextContrastive,
-    "ctl": TextTextContrastive,
-    "nlt": NativeLanguageTransfer,
-    "trikd": TriangleDistillation,
-}
-
-
-def register_objective(name: str) -> Callable[[ObjectiveFactory], ObjectiveFactory]:
-    def decorate(factory: ObjectiveFactory) -> ObjectiveFactory:
-        OBJECTIVES[name] = factory
-        return factory
-
-    return decorate
-
-
-def build_objective(config: ObjectiveConfig) -> Objective:
-    from babelshard.train.models.dual_encoder import _load_builtins
-
-    _load_builtins()
-    if config.kind not in OBJECTIVES:
-        raise ValueError(f"unknown objective {config.kind!r}; registered: {', '.join(sorted(OBJECTIVES))}")
-    return OBJECTIVES[config.kind](config)

@@ -188,6 +188,6 @@ def test_code_switched_variants_land_in_caption_shards(tmp_path, image_server, d
     assert sorted(r.caption for r in records) == sorted(captions)
     variants = [v for r in records for v in r.codeswitched]
     assert variants, "no caption was code-switched"
-    assert {lang for v in variants for lang in v["langs"]} <= {"en", "de", "fr"}
-    assert any(lang in ("de", "fr") for v in variants for lang in v["langs"])
-    assert all(len(v["tokens"]) == len(v["langs"]) for v in variants)
+    assert {lang for v in variants for lang in v.langs} <= {"en", "de", "fr"}
+    assert any(lang in ("de", "fr") for v in variants for lang in v.langs)
+    assert all(len(v.tokens) == len(v.langs) for v in variants)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from babelshard.train.config import EvalConfig, ImageConfig
 from babelshard.train.eval.retrieval import chance_recall, evaluate, recall_at_k
-from babelshard.train.models.dual_encoder import load_model_file
+from babelshard.train.registry import load_model_file
 from babelshard.train.data.tokenizer import HashTokenizer
 
 

@@ -2,14 +2,15 @@
 batches (tiny models, AdamW, batches cycled); negatives are sampled as specified."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from babelshard.train.config import ObjectiveConfig
+from babelshard.train.objective_config import objective_config
 from babelshard.train.objectives.matching import distinct_pairs, hard_negatives, random_negatives
-from babelshard.train.objectives.contrastive import build_objective
+from babelshard.train.registry import build_objective
 
 
 def mean(values: list[float]) -> float:
@@ -34,7 +35,7 @@ MASKED_LM = [
 @pytest.mark.parametrize("kind,objective,stream", MASKED_LM)
 def test_masked_lm_loss_decreases(build, batches, fit, kind, objective, stream):
     model = build(kind)
-    loss = build_objective(ObjectiveConfig(kind=objective, stream=stream))
+    loss = build_objective(objective_config(kind=objective, stream=stream))
     losses = fit(model, loss, batches(stream, 8), steps=40)
     assert all(math.isfinite(x) for x in losses)
     assert mean(losses[-5:]) < mean(losses[:5]) - 0.4, (losses[:5], losses[-5:])
@@ -42,7 +43,7 @@ def test_masked_lm_loss_decreases(build, batches, fit, kind, objective, stream):
 
 def test_masked_region_regression_decreases(build, batches, fit):
     model = build("m3p")
-    loss = build_objective(ObjectiveConfig(kind="mc_mrm", stream="caption"))
+    loss = build_objective(objective_config(kind="mc_mrm", stream="caption"))
     losses = fit(model, loss, batches("caption", 8), steps=40)
     assert mean(losses[-5:]) < 0.7 * mean(losses[:5]), (losses[:5], losses[-5:])
 
@@ -54,14 +55,14 @@ def brightness_labels(model, images: torch.Tensor) -> torch.Tensor:
 
 
 def test_masked_region_classification_where_labels_exist(model_config, tokenizer, batches, fit):
-    from babelshard.train.fusion_config import FusionConfig
+    from babelshard.train.model_config import SingleStreamFusionConfig
     from babelshard.train.models.dual_encoder import VocabInfo
     from babelshard.train.models.single_stream import SingleStreamModel
 
     torch.manual_seed(0)
-    model = SingleStreamModel(model_config("m3p"), VocabInfo.of(tokenizer), FusionConfig(region_classes=4))
-    data = [dict(b, region_labels=brightness_labels(model, b["image"])) for b in batches("caption", 8)]
-    loss = build_objective(ObjectiveConfig(kind="mc_mrm", stream="caption"))
+    model = SingleStreamModel(model_config("m3p"), VocabInfo.of(tokenizer), SingleStreamFusionConfig(region_classes=4))
+    data = [dataclasses.replace(b, region_labels=brightness_labels(model, b.image)) for b in batches("caption", 8)]
+    loss = build_objective(objective_config(kind="mc_mrm", stream="caption"))
     first = loss(model, data[0])
     assert "classification" in first and float(first["loss"].detach()) > float(first["regression"])
     losses = fit(model, loss, data, steps=40)
@@ -97,7 +98,7 @@ def test_matching_learns_beyond_the_label_prior(build, batches, fit, kind, objec
     and one hard image. Predicting the prior alone gives the binary entropy of the
     positive share; the loss must fall below it."""
     model = build(kind)
-    loss = build_objective(ObjectiveConfig(kind=objective, stream="caption"))
+    loss = build_objective(objective_config(kind=objective, stream="caption"))
     out = loss(model, batches("caption", 1)[0])
     assert float(out["negatives"]) == negatives * 16
     losses = fit(model, loss, batches("caption", 4), steps=160, lr=2e-3)

@@ -1,0 +1,183 @@
+"""Typed settings of the models: one model per model kind, chosen by ``kind``.
+
+``ModelConfig`` is the union of the kinds below, discriminated on ``kind``; each holds
+only the options its model reads, so a stray option (``languages`` on a ``clip``
+model) or an unknown kind fails when the YAML is parsed, naming the key. Image towers
+are a union too (``VisionConfig``: ``vit`` or ``features``). The models themselves are
+registered in :mod:`babelshard.train.registry`. This module imports no torch.
+
+| kind | model | options besides ``init`` |
+|---|---|---|
+| ``clip`` | dual encoder | ``embed_dim``, ``text``, ``vision`` |
+| ``text`` | text tower only (CTL) | ``embed_dim``, ``text`` |
+| ``mla`` | MLA acquirers on a frozen English teacher | ``teacher``, ``languages``, ``bottleneck`` |
+| ``mclip`` | mCLIP X-projector on a frozen encoder and teacher | ``teacher``, ``encoder``, ``text``, ``projector_layers`` |
+| ``unified`` | text encoder + cross-attention fusion layers + ViT | ``embed_dim``, ``text``, ``vision``, ``fusion`` |
+| ``m3p`` | single stream over tokens and patches | ``embed_dim``, ``languages``, ``text``, ``vision``, ``fusion`` |
+| ``smalr`` | hybrid embedding + text encoder + ViT | ``embed_dim``, ``text``, ``vision``, ``hybrid_vocab`` |
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Mapping, Union
+
+from pydantic import Field, model_validator
+
+from babelshard.configbase import StrictModel, parse_config
+
+# Token ids the hash tokenizer reserves (pad, begin, end, unknown): never masked.
+DEFAULT_SPECIAL_IDS = (0, 1, 2, 3)
+
+
+class TextEncoderConfig(StrictModel):
+    width: int = Field(64, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    pool: Literal["mean", "first", "last"] = "mean"
+
+
+class ViTConfig(StrictModel):
+    """A tiny ViT over image patches."""
+
+    kind: Literal["vit"] = "vit"
+    image_size: int = 32
+    patch_size: int = 8
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    pool: Literal["mean", "first"] = "mean"
+
+    @model_validator(mode="after")
+    def _whole_patches(self) -> "ViTConfig":
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        return self
+
+
+class FeatureTowerConfig(StrictModel):
+    """An MLP over precomputed image features (the caption stream's ``features`` member)."""
+
+    kind: Literal["features"] = "features"
+    feature_dim: int = Field(ge=1, description="size of the .npy vector")
+    width: int = 64
+
+
+VisionConfig = Annotated[Union[ViTConfig, FeatureTowerConfig], Field(discriminator="kind")]
+
+
+class FusionConfig(StrictModel):
+    """The fusion layers above the unimodal encoders; ``None`` means "as ``model.text``"."""
+
+    layers: int | None = Field(None, ge=1)
+    heads: int | None = Field(None, ge=1)
+    mlp_ratio: float | None = Field(None, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    special_ids: tuple[int, ...] = Field(DEFAULT_SPECIAL_IDS, description="token ids never masked (besides pad)")
+
+
+class SingleStreamFusionConfig(FusionConfig):
+    """M3P's shared layers, and the classes of MC-MRM's region labels."""
+
+    region_classes: int = Field(0, ge=0, description="MC-MRM: classes of region labels; 0: regression only")
+
+
+class ModelSettings(StrictModel):
+    init: str | None = Field(None, description="start from this babelshard model or checkpoint file")
+
+
+class ClipModelConfig(ModelSettings):
+    kind: Literal["clip"] = "clip"
+    embed_dim: int = Field(64, ge=4)
+    text: TextEncoderConfig = TextEncoderConfig()
+    vision: VisionConfig = ViTConfig()
+
+
+class TextModelConfig(ModelSettings):
+    kind: Literal["text"] = "text"
+    embed_dim: int = Field(64, ge=4)
+    text: TextEncoderConfig = TextEncoderConfig()
+
+
+class MlaModelConfig(ModelSettings):
+    kind: Literal["mla"] = "mla"
+    teacher: str = Field(description="frozen English image-text model: a trained 'clip' model file")
+    languages: list[str] = Field(min_length=1, description="the non-English languages, one language acquirer each")
+    bottleneck: int = Field(32, ge=1, description="acquirer hidden size")
+
+
+class MclipModelConfig(ModelSettings):
+    kind: Literal["mclip"] = "mclip"
+    teacher: str = Field(description="frozen English image-text model: a trained 'clip' model file")
+    encoder: str | None = Field(
+        None, description="frozen multilingual encoder: a transformers directory or a babelshard model file; "
+        "default a trainable text transformer shaped by text"
+    )
+    text: TextEncoderConfig = Field(TextEncoderConfig(), description="the projector's heads; the default encoder")
+    projector_layers: int = Field(2, ge=1, description="X-projector transformer layers")
+
+
+class UnifiedModelConfig(ModelSettings):
+    kind: Literal["unified"] = "unified"
+    embed_dim: int = Field(64, ge=4)
+    text: TextEncoderConfig = TextEncoderConfig()
+    vision: ViTConfig = ViTConfig()
+    fusion: FusionConfig = FusionConfig()
+
+
+class M3pModelConfig(ModelSettings):
+    kind: Literal["m3p"] = "m3p"
+    embed_dim: int = Field(64, ge=4)
+    languages: list[str] = Field(default_factory=list, description="languages with their own embedding; others share one")
+    text: TextEncoderConfig = TextEncoderConfig()
+    vision: ViTConfig = ViTConfig()
+    fusion: SingleStreamFusionConfig = SingleStreamFusionConfig()
+
+
+class SmalrModelConfig(ModelSettings):
+    kind: Literal["smalr"] = "smalr"
+    embed_dim: int = Field(64, ge=4)
+    text: TextEncoderConfig = TextEncoderConfig()
+    vision: ViTConfig = ViTConfig()
+    hybrid_vocab: str = Field(description="the hybrid vocabulary artifact folder")
+
+
+MODEL_CONFIGS: dict[str, type[ModelSettings]] = {
+    "clip": ClipModelConfig,
+    "text": TextModelConfig,
+    "mla": MlaModelConfig,
+    "mclip": MclipModelConfig,
+    "unified": UnifiedModelConfig,
+    "m3p": M3pModelConfig,
+    "smalr": SmalrModelConfig,
+}
+ModelConfig = Annotated[
+    Union[ClipModelConfig, TextModelConfig, MlaModelConfig, MclipModelConfig, UnifiedModelConfig, M3pModelConfig, SmalrModelConfig],
+    Field(discriminator="kind"),
+]
+
+
+def own_options(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A model config as saved by a version that stored every kind's options (most of
+    them unused) in one model: the options of its own kind. Configs saved since pass
+    through unchanged."""
+    kind = data.get("kind", "clip")
+    model = MODEL_CONFIGS.get(kind)
+    if model is None:
+        return dict(data)
+    options = {k: v for k, v in data.items() if k in model.model_fields}
+    if kind == "smalr" and "hybrid_vocab" not in options:
+        options["hybrid_vocab"] = (data.get("fusion") or {}).get("hybrid_vocab")
+    if isinstance(options.get("vision"), Mapping):
+        tower = FeatureTowerConfig if options["vision"].get("kind") == "features" else ViTConfig
+        options["vision"] = {k: v for k, v in options["vision"].items() if k in tower.model_fields}
+    if isinstance(options.get("fusion"), Mapping):
+        fields = model.model_fields["fusion"].annotation.model_fields
+        options["fusion"] = {k: v for k, v in options["fusion"].items() if k in fields}
+    return options
+
+
+def model_config(**options: Any) -> ModelSettings:
+    """The model config of ``options["kind"]`` (as the YAML's ``model`` section would give it)."""
+    return parse_config(ModelConfig, options, source="model")  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""Typed settings of the mixer's streams: one model per stream kind, chosen by ``kind``.
+
+``StreamConfig`` is the union of :class:`CaptionStreamConfig`, :class:`TextStreamConfig`
+and :class:`ParallelStreamConfig`, discriminated on ``kind``: each kind holds only
+the options it uses, so a caption-only option on a text stream fails when the YAML is
+parsed, naming the key. This module imports no trainer code (no torch).
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from babelshard.codeswitch.config import CodeSwitchConfig
+from babelshard.configbase import StrictModel
+
+
+class ImageConfig(StrictModel):
+    size: int = Field(32, ge=4, description="side of the square crop fed to the model")
+    resize: int | None = Field(None, description="shorter side before cropping; default size")
+    random_crop: bool = Field(False, description="random resized crop (training); else center crop")
+    scale: tuple[float, float] = (0.7, 1.0)
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    background: tuple[int, int, int] = Field((255, 255, 255), description="fill for transparent pixels")
+    draft: bool = Field(False, description="decode JPEGs at a reduced DCT scale when larger than needed (faster)")
+
+
+class OnlineCodeSwitchConfig(StrictModel):
+    """A caption stream's online code-switching: the code-switch stage's lexicon settings
+    and α, the share of English captions switched (M3P's D[C] : D[EN] mixing)."""
+
+    lexicon: CodeSwitchConfig
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of English captions switched")
+
+
+class StreamSettings(StrictModel):
+    """What every stream has: shard folders of one kind and the sub-batch it gives per step."""
+
+    name: str
+    folders: list[str] = Field(min_length=1)
+    batch_size: int = Field(ge=1)
+    language_weights: dict[str, float] | str | None = Field(
+        None, description="weights per language, or a weights.json file; default the folder's weights.json"
+    )
+    language_alpha: float | None = Field(None, gt=0, le=1, description="q_i ∝ p_i^alpha from the index counts")
+    resample: bool = Field(True, description="draw shards with replacement (OpenCLIP --dataset-resampled)")
+    interleave: int = Field(4, ge=1, description="shards read at once per folder and worker")
+    shuffle: bool = True
+    verify: bool = Field(False, description="check each shard's sha256 against the index")
+    holdout: float = Field(0.0, ge=0, lt=1, description="leave out this fraction of samples, chosen by key hash")
+
+
+class CaptionStreamConfig(StreamSettings):
+    """Image (or features) and one caption per sample, in a sampled language or code-switched."""
+
+    kind: Literal["caption"] = "caption"
+    languages: list[str] | None = Field(None, description="caption languages to sample; default all")
+    variants: dict[Literal["caption", "codeswitched"], float] = Field(default_factory=lambda: {"caption": 1.0})
+    image: ImageConfig | None = Field(None, description="decode images")
+    features: str | None = Field(None, description="a precomputed feature member, e.g. 'clip' for clip.npy")
+    teacher_tokens: bool = Field(False, description="also tokenize the English side with the teacher tokenizer")
+    codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="switch English captions online")
+    region_labels: str | None = Field(None, description="region class member, e.g. 'regions' for regions.npy")
+
+    @model_validator(mode="after")
+    def _check(self) -> "CaptionStreamConfig":
+        if self.image is None and self.features is None:
+            raise ValueError(f"caption stream {self.name!r} needs image or features")
+        if not self.variants or min(self.variants.values()) < 0 or sum(self.variants.values()) <= 0:
+            raise ValueError("variants need non-negative weights with a positive sum")
+        return self
+
+
+class TextStreamConfig(StreamSettings):
+    """Monolingual sentences (text shards), one folder per language."""
+
+    kind: Literal["text"] = "text"
+
+
+class ParallelStreamConfig(StreamSettings):
+    """Translation pairs: from parallel shards, or English and another caption of one image."""
+
+    kind: Literal["parallel"] = "parallel"
+    pair_languages: list[str] | None = Field(None, description="target languages to keep")
+
+
+StreamConfig = Annotated[Union[CaptionStreamConfig, TextStreamConfig, ParallelStreamConfig], Field(discriminator="kind")]
