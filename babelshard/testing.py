@@ -54,3 +54,16 @@ def caption_records(count: int, image_bytes: int = 0) -> list[CaptionSample]:
             )
         )
     return records
+
+
+def load_hf_dataset(folder: str, cache_dir: str, streaming: bool = False):
+    """Hugging Face ``datasets.load_dataset`` on a shard folder, offline, with its cache in ``cache_dir``.
+
+    The folder's dataset card picks the builder and declares the features."""
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets.load_dataset(folder, split="train", streaming=streaming, cache_dir=cache_dir)
