@@ -143,6 +143,17 @@ def shard_pattern(index: ShardIndex) -> str:
     return names[0] if len(names) == 1 else f"shard-{{000000..{len(names) - 1:06d}}}.tar"
 
 
+def feature_type(feature: Mapping[str, Any]) -> str:
+    """``image``, ``string``, ``json``, or ``list of list of float32`` for an array member."""
+    if "dtype" in feature:
+        return str(feature["dtype"])
+    inner: Any = feature["list"]
+    depth = 1
+    while isinstance(inner, Mapping):
+        inner, depth = inner["list"], depth + 1
+    return "list of " * depth + str(inner)
+
+
 def card_body(index: ShardIndex, features: list[dict[str, Any]]) -> str:
     title = index.extra.get("job", "babelshard")
     lines = [
@@ -158,7 +169,7 @@ def card_body(index: ShardIndex, features: list[dict[str, Any]]) -> str:
         "",
         "| member | type |",
         "|---|---|",
-        *(f"| `{f['name']}` | {f.get('dtype', 'list')} |" for f in features if not f["name"].startswith("__")),
+        *(f"| `{f['name']}` | {feature_type(f)} |" for f in features if not f["name"].startswith("__")),
         "",
         "A sample lacks a member it has no value for (a language without a caption); readers that",
         "need the same members in every sample get None there from the features declared above.",

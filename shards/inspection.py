@@ -7,7 +7,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from babelshard.shards.index import read_index
+from babelshard.shards.index import ShardIndex, read_index
 from babelshard.shards.publish import find_shard_folders
 from babelshard.shards.reader import iter_samples, verify_folder
 from babelshard.shards.report_data import folder_stats
@@ -49,7 +49,7 @@ def describe_sample(sample: dict) -> dict[str, str]:
     return row
 
 
-def folder_json(folder: str, index, samples: int) -> dict:
+def folder_json(folder: str, index: ShardIndex, samples: int) -> dict:
     """One folder for ``inspect --json``: the index totals, drops by stage/reason, decoded samples."""
     stats = folder_stats(folder)
     shown = [describe_sample(sample) for _, sample in zip(range(max(samples, 0)), iter_samples(folder, index=index))]

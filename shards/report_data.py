@@ -35,7 +35,6 @@ class FolderReport:
     original_sizes: list[tuple[int, int]] = field(default_factory=list)
     switched_shares: list[float] = field(default_factory=list)  # per code-switched variant
     clip_scores: list[float] = field(default_factory=list)
-    languages_per_sample: Counter = field(default_factory=Counter)
 
     @property
     def drops(self) -> dict[str, int]:
@@ -80,7 +79,6 @@ def add_caption_sample(report: FolderReport, sample: Mapping[str, Any]) -> None:
         report.provenance[(language, info.get("engine") or info.get("provenance", "human"))] += 1
         if info.get("score") is not None:
             report.quality[language].append(float(info["score"]))
-    report.languages_per_sample[len(captions)] += 1
     size = image_size(sample, meta)
     if size:
         report.image_sizes.append(size)

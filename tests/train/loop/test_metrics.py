@@ -51,6 +51,9 @@ def test_wandb_offline_run_beside_metrics_jsonl(tmp_path, monkeypatch):
     for record in RECORDS:
         log.write(record)
     log.close()
+    import wandb
+
+    wandb.teardown()  # W&B's service process may write the run file after finish() returns; this waits for it
     (path,) = glob.glob(str(tmp_path / "out" / "wandb" / "offline-run-*" / "run-*.wandb"))
     history = [record.history for record in wandb_records(path) if record.WhichOneof("record_type") == "history"]
     logged = [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in h.item} for h in history]
