@@ -83,6 +83,9 @@ class LoopConfig(StrictModel):
     threads: int | None = Field(None, ge=1, description="torch intra-op threads")
     progress: bool = True
     find_unused_parameters: bool = True
+    loggers: list[Literal["tensorboard", "wandb"]] = Field(
+        default_factory=list, description="also log to TensorBoard (<output>/tensorboard) and W&B offline (<output>/wandb); metrics.jsonl always"
+    )
 
 
 class EvalConfig(StrictModel):

@@ -15,7 +15,7 @@ from typing import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.pipelines.captions.cleaning import DedupCaptions, clean_stage, language_check_stage
@@ -85,7 +85,7 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
         pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
         records, translated = add_caption_text_stages(pending, cfg)
     index = {"records": records, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
-        captions.download, folder, plan, digest, {"job": cfg.name}
+        captions.download, folder, plan, digest, index_extra(cfg, job=cfg.name)
     )
     if writes_mt_pairs(cfg):
         write_mt_pairs(translated, index, plan, cfg)
@@ -120,5 +120,5 @@ def write_mt_pairs(translated: dict, caption_index, plan, cfg: JobConfig) -> Non
         "parallel",
         samples_per_shard=cfg.output.samples_per_shard,
         config_hash=caption_config_hash(cfg),
-        extra={"job": cfg.name, "provenance": "mt"},
+        extra=index_extra(cfg, job=cfg.name, provenance="mt"),
     )

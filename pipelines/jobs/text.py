@@ -15,6 +15,7 @@ import apache_beam as beam
 
 from babelshard.configbase import config_hash
 from babelshard.fs import join
+from babelshard.pipelines.jobs.config import index_extra
 from babelshard.pipelines.text.parallel_clean import check_pair_batch, pair_dedup_key, prepare_pair
 from babelshard.pipelines.text.parallel_readers import read_moses, read_po, read_tmx, read_tsv
 from babelshard.stage import ApplyBatchStage, per_record
@@ -119,7 +120,7 @@ def add_text_streams(pipeline: beam.Pipeline, cfg) -> dict[str, Any]:
         root = join(cfg.output.folder, "text")
         for language in cfg.text.languages:
             sources = [s for s in cfg.text.sources if s.language == language]
-            stream = CleanedStream("text", sources, cfg.text, join(root, language), cfg.output, {"language": language})
+            stream = CleanedStream("text", sources, cfg.text, join(root, language), cfg.output, index_extra(cfg, language=language))
             outputs[f"text/{language}"] = pipeline | f"Text[{language}]" >> stream
         outputs["text/weights"] = _add_weights(pipeline, "TextWeights", root, outputs, "text/", cfg.text.alpha)
     if cfg.parallel is not None:
@@ -128,7 +129,7 @@ def add_text_streams(pipeline: beam.Pipeline, cfg) -> dict[str, Any]:
         for src, tgt in cfg.parallel.pairs:
             name = f"{src}-{tgt}"
             sources = [s for s in cfg.parallel.sources if (s.source_language, s.target_language) == (src, tgt)]
-            extra = {"pair": name}
+            extra = index_extra(cfg, pair=name)
             stream = CleanedStream("parallel", sources, cfg.parallel, join(root, name), cfg.output, extra)
             outputs[f"parallel/{name}"] = pipeline | f"Parallel[{name}]" >> stream
         outputs["parallel/weights"] = _add_weights(pipeline, "ParallelWeights", root, outputs, "parallel/", cfg.parallel.alpha)

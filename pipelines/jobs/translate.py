@@ -20,7 +20,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.records import CaptionSample
@@ -70,7 +70,7 @@ def translate_config_hash(cfg: JobConfig, input_folder: str) -> str:
 def add_translate_job(pipeline: beam.Pipeline, cfg: JobConfig, input_folder: str, output: str) -> None:
     translate = cfg.translate
     digest = translate_config_hash(cfg, input_folder)
-    extra = {"job": cfg.name, "translated_from": input_folder}
+    extra = index_extra(cfg, job=cfg.name, translated_from=input_folder)
     samples = pipeline | "ReadCaptionShards" >> ReadCaptionShards(input_folder)
     result = samples | "Translate" >> TranslateCaptions(translate, resolve_identities(translate))
     result["samples"] | "WriteCaptionShards" >> WriteShards(

@@ -15,7 +15,7 @@ from babelshard.vocab.hybrid_build import build_hybrid, language_transforms, spl
 from babelshard.vocab.vectors import WordVectors, train_fasttext
 
 LANGS = frozenset({"en", "de", "fr", "ja"})
-CONFIG = HybridConfig(min_count=3, num_shared=150, seed=0, backend="numpy")
+CONFIG = HybridConfig(min_count=3, num_shared=150, seed=0, backend="sklearn")
 
 
 @pytest.fixture(scope="module")

@@ -172,6 +172,7 @@ def train(config: TrainConfig) -> TrainState:
     if trainer.state.step >= trainer.total_steps:
         save_model(trainer)
     write_summary(trainer, resumed_from)
+    trainer.log.close()
     if bar is not None:
         bar.close()
     return trainer.state

@@ -122,7 +122,12 @@ def build_trainer(config: TrainConfig, env: DistEnv) -> Trainer:
         )
     optimizer = build_optimizer(module, config.optim)
     scheduler = build_scheduler(optimizer, total_steps, config.optim)
-    log = MetricsLog(os.path.join(config.loop.output, "metrics.jsonl") if env.main else None)
+    log = MetricsLog(
+        os.path.join(config.loop.output, "metrics.jsonl") if env.main else None,
+        loggers=config.loop.loggers,
+        run_name=config.name,
+        config=config.model_dump(mode="json"),
+    )
     return Trainer(config, env, tokenizer, teacher_tokenizer, dataset, module, wrapped, optimizer, scheduler,
                    steps_per_epoch, total_steps, log)
 
