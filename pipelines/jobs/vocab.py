@@ -115,7 +115,8 @@ def _vectors_and_hybrid(config: VocabConfig, counts: dict[str, Counter], corpora
             log(f"{lang}: training fastText {ft.model} ({ft.dim}-d, {ft.epoch} epochs)")
             paths[lang] = os.path.join(stage, "fasttext", f"{lang}.bin")
             vectors[lang] = train_fasttext(corpora[lang].tokens_path, lang, ft, paths[lang])
-        report[lang] = {"words": len(vectors[lang].words), "dim": vectors[lang].dim, "source": vectors[lang].source}
+        source = vectors[lang].source if lang in ft.vectors else os.path.relpath(paths[lang], stage)  # trained: in the artifact
+        report[lang] = {"words": len(vectors[lang].words), "dim": vectors[lang].dim, "source": source}
     out: dict[str, Any] = {"fasttext": report}
     alignments = {}
     if config.alignment is not None:
