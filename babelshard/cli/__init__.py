@@ -35,7 +35,8 @@ def inspect(
 
 @config_app.command("show")
 def config_show(config: str = typer.Argument(..., help="A job config YAML file.")) -> None:
-    """Print the resolved, validated config with every default filled in."""
+    """Print the resolved, validated config with every default filled in, and the checksums
+    of the models and dictionaries it uses (run it in the worker image to compare)."""
     exit_on_user_error(show_config, config)
 
 
@@ -44,12 +45,15 @@ def show_config(path: str) -> None:
 
     from rich.console import Console
 
+    from babelshard.pipelines.jobs.artifacts import artifact_checksums
     from babelshard.pipelines.jobs.config import load_job_config
 
     config = load_job_config(path)
     console = Console()
     console.print_json(json.dumps(config.model_dump(mode="json")))
     console.print(f"config hash: {config.hash}")
+    for key, checksum in artifact_checksums(config).items():  # compare with the worker image's
+        console.print(f"artifact {key}: {checksum}", highlight=False, soft_wrap=True)
 
 
 @app.command()

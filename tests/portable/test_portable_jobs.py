@@ -25,6 +25,7 @@ from babelshard.shards.reader import iter_records
 from babelshard.testing import folder_digests, require_command, require_debian
 from babelshard.vocab.config import VocabConfig
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a wedged job service must not hang CI
 cli = CliRunner()
 
 
@@ -69,7 +70,7 @@ def test_caption_job_with_apertium_translation_and_code_switching(portable, job_
 def test_translate_command(portable, direct_build, job_configs, tmp_path):
     require_apertium_pairs()
     config = tmp_path / "translate.yaml"
-    translation = {**job_configs.translation(), "input_folder": join(direct_build, "caption")}
+    translation = {**job_configs.translation(), "targets": {"es": "apertium"}, "input_folder": join(direct_build, "caption")}
     config.write_text(yaml.safe_dump({"name": "translate", "output": {"folder": "unused", "samples_per_shard": 20},
                                       "translate": translation}))
     outputs = {"direct": str(tmp_path / "direct"), "portable": str(tmp_path / "portable")}
@@ -78,7 +79,7 @@ def test_translate_command(portable, direct_build, job_configs, tmp_path):
         assert result.exit_code == 0, result.output
     digests = same_bytes(outputs["direct"], outputs["portable"])
     assert {"caption/index.json", "parallel-mt/index.json"} <= set(digests)
-    assert {"es", "ca"} <= set(read_index(join(outputs["portable"], "caption")).languages)
+    assert "es" in read_index(join(outputs["portable"], "caption")).languages
 
 
 def vocab_config(direct_build: str, output: str, beam: dict | None = None) -> VocabConfig:

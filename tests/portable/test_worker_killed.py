@@ -15,6 +15,7 @@ import yaml
 from babelshard.fs import join
 from babelshard.testing import PortableServices, folder_digests
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SLOW_REQUEST_S = 0.2  # per image while the killed run downloads, so that the kill lands mid-job
 
 
