@@ -114,14 +114,6 @@ def folder_digests(root: str) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def wait_for_port(port: int, process, log: str, timeout: float = 60.0) -> None:
     import socket
     import time
@@ -136,6 +128,14 @@ def wait_for_port(port: int, process, log: str, timeout: float = 60.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on {port} after {timeout:.0f} s; see {log}")
+
+
+def _read_if_exists(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 class PortableServices:
@@ -156,33 +156,43 @@ class PortableServices:
     def start(self) -> "PortableServices":
         import subprocess
         import sys
-        import time
 
         os.makedirs(self.workdir, exist_ok=True)
         env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", **self.env}
         # The pool starts each worker as `python`: the one of this environment.
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         port_file = os.path.join(self.workdir, "job_service.port")
-        self.pool_port = free_port()
-        commands = {
+        commands = {  # both on port 0: the system picks free ports, read back below
             "job_service": ["-m", "apache_beam.runners.portability.local_job_service_main", "--port", "0",
                             "--port_file", port_file, "--staging_dir", os.path.join(self.workdir, "staging")],
-            "worker_pool": ["-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", str(self.pool_port)],
+            "worker_pool": ["-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", "0"],
         }
         for name, args in commands.items():
             with open(self.log_path(name), "wb") as log:
                 self.processes[name] = subprocess.Popen([sys.executable, *args], env=env, stdout=log,
                                                         stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(port_file) and time.monotonic() < deadline and self.processes["job_service"].poll() is None:
-            time.sleep(0.1)
-        if not os.path.exists(port_file):
-            raise RuntimeError(f"the job service wrote no port file; see {self.log_path('job_service')}")
-        with open(port_file) as handle:
-            self.job_port = int(handle.read())
+        self.job_port = int(self._wait_for("job_service", lambda: _read_if_exists(port_file)))
+        self.pool_port = int(self._wait_for("worker_pool", self._pool_port_from_log))
         wait_for_port(self.job_port, self.processes["job_service"], self.log_path("job_service"))
         wait_for_port(self.pool_port, self.processes["worker_pool"], self.log_path("worker_pool"))
         return self
+
+    def _wait_for(self, name: str, read, timeout: float = 60.0) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.processes[name].poll() is None:
+            found = read()
+            if found:
+                return found
+            time.sleep(0.1)
+        raise RuntimeError(f"the {name} did not say its port; see {self.log_path(name)}")
+
+    def _pool_port_from_log(self) -> str | None:
+        import re
+
+        found = re.search(r"worker pool servicer at port: \S+:(\d+)", _read_if_exists(self.log_path("worker_pool")) or "")
+        return found.group(1) if found else None
 
     def log_path(self, name: str) -> str:
         return os.path.join(self.workdir, f"{name}.log")
