@@ -63,8 +63,11 @@ def parse_config(model: type[M], data: Any, source: str = "config") -> M:
 
 
 def read_yaml(path: str | Path) -> Any:
+    """A YAML file at a local path or any fsspec URL (a Flex Template's ``gs://`` config)."""
+    import fsspec
+
     try:
-        with open(path, encoding="utf-8") as handle:
+        with fsspec.open(str(path), "r", encoding="utf-8") as handle:
             return yaml.safe_load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None

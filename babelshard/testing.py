@@ -24,6 +24,50 @@ def require_command(command: str, package: str) -> None:
         pytest.skip(f"needs `{command}` from the Debian package {package} (apt-get install {package})")
 
 
+def read_fortunes(path: str) -> list[str]:
+    """Fortunes of one Debian fortune file, each joined into one paragraph (the files are hard-wrapped)."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    paragraphs = []
+    for fortune in text.split("\n%\n"):
+        paragraph = " ".join(line.strip() for line in fortune.splitlines() if line.strip() and line.strip() != "%")
+        if paragraph:
+            paragraphs.append(paragraph)
+    return paragraphs
+
+
+def django_catalogues(target: str) -> str:
+    """Extract Django's conf/locale and contrib/admin/locale catalogues (.po and .mo) into ``target``.
+
+    The Django wheel is fetched once with ``pip download`` into babelshard's cache; the
+    calling test skips, naming the command, when that fails. Returns ``target/django``.
+    """
+    import glob
+    import subprocess
+    import sys
+    import zipfile
+
+    import pytest
+
+    from babelshard.langid import cache_dir
+
+    wheels = cache_dir() / "wheels"
+    found = sorted(glob.glob(str(wheels / "django-*.whl")))
+    if not found:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels), "django"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        found = sorted(glob.glob(str(wheels / "django-*.whl")))
+        if result.returncode != 0 or not found:
+            pytest.skip(f"Django wheel unavailable (pip download django): {result.stderr.strip()[-200:]}")
+    with zipfile.ZipFile(found[-1]) as archive:
+        for name in archive.namelist():
+            if "/locale/" in name and name.endswith(("django.po", "django.mo")) and (
+                name.startswith("django/conf/") or name.startswith("django/contrib/admin/")
+            ):
+                archive.extract(name, target)
+    return os.path.join(target, "django")
+
+
 def png_image(index: int, size: int = 48) -> bytes:
     """A small real PNG: a colour gradient that differs per index."""
     from PIL import Image
@@ -170,3 +214,151 @@ class HeadlessChromium:
         import base64
 
         return base64.b64decode(self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"])
+
+
+def folder_digests(root: str) -> dict[str, str]:
+    """sha256 of every file under ``root`` (a local folder or fsspec URL), by path relative to it."""
+    import hashlib
+
+    from babelshard.fs import filesystem
+
+    fs, base = filesystem(root)
+    base = base.rstrip("/")
+    return {
+        path[len(base) + 1 :]: hashlib.sha256(fs.cat_file(path)).hexdigest()
+        for path in sorted(fs.find(base))
+    }
+
+
+def wait_for_port(port: int, process, log: str, timeout: float = 60.0) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode} before listening on {port}; see {log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout:.0f} s; see {log}")
+
+
+def _read_if_exists(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class PortableServices:
+    """Beam's job service and an external SDK worker pool on loopback, each its own process.
+
+    A job submitted with :meth:`runner_flags` goes through Beam's portable runner
+    protocol as on Flink, Spark or Dataflow Runner v2: the pipeline travels as a proto
+    to ``local_job_service_main``, which runs it with Beam's Python FnApiRunner, and
+    the pool (``worker_pool_main``) starts a separate SDK worker process for each job.
+    Workers inherit ``env`` (on top of this process's environment).
+    """
+
+    def __init__(self, workdir: str, env: dict[str, str] | None = None):
+        self.workdir, self.env = workdir, env or {}
+        self.processes: dict[str, object] = {}
+        self.job_port = self.pool_port = 0
+
+    def start(self) -> "PortableServices":
+        import subprocess
+        import sys
+
+        os.makedirs(self.workdir, exist_ok=True)
+        env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", **self.env}
+        # The pool starts each worker as `python`: the one of this environment.
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        port_file = os.path.join(self.workdir, "job_service.port")
+        commands = {  # both on port 0: the system picks free ports, read back below
+            "job_service": ["-m", "apache_beam.runners.portability.local_job_service_main", "--port", "0",
+                            "--port_file", port_file, "--staging_dir", os.path.join(self.workdir, "staging")],
+            "worker_pool": ["-m", "apache_beam.runners.worker.worker_pool_main", "--service_port", "0"],
+        }
+        for name, args in commands.items():
+            with open(self.log_path(name), "wb") as log:
+                self.processes[name] = subprocess.Popen([sys.executable, *args], env=env, stdout=log,
+                                                        stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
+        self.job_port = int(self._wait_for("job_service", lambda: _read_if_exists(port_file)))
+        self.pool_port = int(self._wait_for("worker_pool", self._pool_port_from_log))
+        wait_for_port(self.job_port, self.processes["job_service"], self.log_path("job_service"))
+        wait_for_port(self.pool_port, self.processes["worker_pool"], self.log_path("worker_pool"))
+        return self
+
+    def _wait_for(self, name: str, read, timeout: float = 60.0) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.processes[name].poll() is None:
+            found = read()
+            if found:
+                return found
+            time.sleep(0.1)
+        raise RuntimeError(f"the {name} did not say its port; see {self.log_path(name)}")
+
+    def _pool_port_from_log(self) -> str | None:
+        import re
+
+        found = re.search(r"worker pool servicer at port: \S+:(\d+)", _read_if_exists(self.log_path("worker_pool")) or "")
+        return found.group(1) if found else None
+
+    def log_path(self, name: str) -> str:
+        return os.path.join(self.workdir, f"{name}.log")
+
+    def runner_flags(self) -> list[str]:
+        return [
+            "--runner=PortableRunner",
+            f"--job_endpoint=localhost:{self.job_port}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{self.pool_port}",
+        ]
+
+    def runner_options(self) -> dict[str, str]:
+        """The same as :meth:`runner_flags`, as a ``beam.options`` mapping (vocabulary configs)."""
+        return dict(flag[2:].split("=", 1) for flag in self.runner_flags()[1:])
+
+    def worker_pids(self) -> list[int]:
+        """The SDK worker processes the pool is running now."""
+        pid = self.processes["worker_pool"].pid
+        children: list[int] = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                children += [int(child) for child in handle.read().split()]
+        return sorted(children)
+
+    def cancel_running_jobs(self) -> list[str]:
+        """Ask the job service to cancel every job not yet finished; returns their ids."""
+        import grpc
+        from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
+
+        finished = {beam_job_api_pb2.JobState.DONE, beam_job_api_pb2.JobState.FAILED,
+                    beam_job_api_pb2.JobState.CANCELLED}
+        with grpc.insecure_channel(f"localhost:{self.job_port}") as channel:
+            service = beam_job_api_pb2_grpc.JobServiceStub(channel)
+            jobs = service.GetJobs(beam_job_api_pb2.GetJobsRequest(), timeout=30).job_info
+            running = [job.job_id for job in jobs if job.state not in finished]
+            for job_id in running:
+                service.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id), timeout=30)
+        return running
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)  # the pool's workers share its session
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

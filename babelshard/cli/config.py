@@ -49,6 +49,16 @@ def show_config(path: str) -> None:
     console.print(f"{path}: {kind} config")
     console.print_json(json.dumps(config.model_dump(mode="json")))
     console.print(f"config hash: {config_hash(config)}")
+    if kind == "job":
+        from babelshard.errors import UserError
+        from babelshard.pipelines.jobs.artifacts import artifact_checksums
+
+        try:
+            checksums = artifact_checksums(config)
+        except (UserError, ImportError) as error:  # e.g. models on a store whose fsspec backend is not installed
+            checksums = {"(not computed)": str(error)}
+        for key, checksum in checksums.items():  # compare with the worker image's
+            console.print(f"artifact {key}: {checksum}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +67,8 @@ def register(app: typer.Typer) -> None:
 
     @config_app.command("show")
     def config_show(config: str = typer.Argument(..., help="A config YAML: job, translate, train-* or vocab-*.")) -> None:
-        """Print the resolved, validated config with every default filled in, and its kind."""
+        """Print the resolved, validated config with every default filled in, its kind, and for a job
+        config the checksums of the models and dictionaries it uses (run it in the worker image to compare)."""
         from babelshard.errors import exit_on_user_error
 
         exit_on_user_error(show_config, config)

@@ -21,6 +21,7 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
+from babelshard.pipelines.jobs.remote import check_worker_paths
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.records import CaptionSample
@@ -118,6 +119,7 @@ def run_translate(cfg: JobConfig, input_folder: str | None = None, output: str |
     if join(target, CAPTION_FOLDER).rstrip("/") == source.rstrip("/"):
         raise ConfigError(f"the output {target!r} would overwrite the input {source!r}")
     options = PipelineOptions([*cfg.beam.as_flags(), *argv])
+    check_worker_paths(translate_paths(cfg, input_folder, output), options)
     if "Direct" in str(options.view_as(StandardOptions).runner or "DirectRunner"):
         check_apertium_pairs(cfg.translate)
     started = time.monotonic()
@@ -126,6 +128,17 @@ def run_translate(cfg: JobConfig, input_folder: str | None = None, output: str |
     result = pipeline.run()
     result.wait_until_finish()
     return TranslateSummary(target, time.monotonic() - started, translate_counters(result))
+
+
+def translate_paths(cfg: JobConfig, input_folder: str | None, output: str | None) -> list[tuple[str, str]]:
+    """(key, path) of what the translation job's workers read and write; command-line flags named as such."""
+    paths = [
+        ("--input", input_folder) if input_folder else ("translate.input_folder", cfg.translate.input_folder),
+        ("--output", output) if output else ("output.folder", cfg.output.folder),
+    ]
+    if cfg.translate.cache.url:
+        paths.append(("translate.cache.url", cfg.translate.cache.url))
+    return paths
 
 
 def translate_counters(result) -> dict[str, int]:

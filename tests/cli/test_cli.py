@@ -58,6 +58,21 @@ def test_config_show_resolves_defaults_and_names_bad_keys(tmp_path):
     assert "beam.direct_running_mode" in result.output and "multi_processing" in result.output
 
 
+def test_config_show_lists_the_checksums_of_the_models_and_dictionaries_it_uses(tmp_path):
+    import hashlib
+    import importlib.metadata
+
+    lexicon = tmp_path / "lexicon.parquet"
+    lexicon.write_bytes(b"not read, only hashed")
+    config = tmp_path / "cs.yaml"
+    config.write_text(f"output: {{folder: out}}\ncodeswitch:\n  lexicons: [{{format: cldr}}, {{path: {lexicon}}}]\n")
+    result = runner.invoke(app, ["config", "show", str(config)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"artifact codeswitch.lexicons[0]: emoji=={importlib.metadata.version('emoji')}" in result.output
+    digest = hashlib.sha256(lexicon.read_bytes()).hexdigest()
+    assert f"artifact codeswitch.lexicons[1]: sha256:{digest}" in result.output
+
+
 def test_publish_command(tmp_path):
     write_records(str(tmp_path / "src"), "caption", caption_records(4))
     result = subprocess.run([sys.executable, "-m", "babelshard.cli", "publish", str(tmp_path / "src"), str(tmp_path / "dst")],
