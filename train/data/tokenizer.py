@@ -138,6 +138,33 @@ class TransformersTokenizer:
         return out["input_ids"].astype(np.int64)
 
 
+class OpenClipTokenizer:
+    """An OpenCLIP architecture's tokenizer (``open_clip.get_tokenizer``; pad id 0)."""
+
+    def __init__(self, model: str, max_length: int = 77):
+        self.model, self.max_length, self.pad_id = model, max_length, 0
+        self.vocab_size = int(getattr(self._tokenizer(), "vocab_size", 49408))
+
+    def _tokenizer(self) -> Any:
+        tokenizer = self.__dict__.get("_tok")
+        if tokenizer is None:
+            try:
+                import open_clip
+            except ImportError:
+                from babelshard.errors import UserError
+
+                raise UserError("tokenizer kind open_clip needs the open_clip_torch package (docs/models.md)") from None
+            tokenizer = open_clip.get_tokenizer(self.model, context_length=self.max_length)
+            self.__dict__["_tok"] = tokenizer
+        return tokenizer
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_tok"}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._tokenizer()([clean_text(t) for t in texts]), dtype=np.int64)
+
+
 def build_tokenizer(config: TokenizerConfig) -> Tokenizer:
     if config.kind == "hash":
         return HashTokenizer(config.vocab_size, config.max_length, config.lowercase)
@@ -147,4 +174,6 @@ def build_tokenizer(config: TokenizerConfig) -> Tokenizer:
         from babelshard.train.models.smalr import HybridTokenizer
 
         return HybridTokenizer(str(config.path), config.max_length)
+    if config.kind == "open_clip":
+        return OpenClipTokenizer(str(config.path), config.max_length)
     return TransformersTokenizer(str(config.path), config.max_length)
