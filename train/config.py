@@ -32,11 +32,17 @@ class TokenizerConfig(StrictModel):
     vocab_size: int = Field(8192, ge=8, description="hash tokenizer only")
     max_length: int = Field(32, ge=4)
     lowercase: bool = True
+    english: "TokenizerConfig | None" = Field(
+        None, description="MLA with its own non-English vocabulary: English is also tokenized with this (the "
+        "teacher's) tokenizer; each row holds both, and the model reads the half of the text's language"
+    )
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> "TokenizerConfig":
         if self.kind != "hash" and not self.path:
             raise ValueError(f"tokenizer kind {self.kind!r} needs a path")
+        if self.english is not None and self.english.english is not None:
+            raise ValueError("tokenizer.english cannot have an english tokenizer of its own")
         return self
 
 

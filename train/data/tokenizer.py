@@ -165,7 +165,30 @@ class OpenClipTokenizer:
         return np.asarray(self._tokenizer()([clean_text(t) for t in texts]), dtype=np.int64)
 
 
+class TwoVocabularyTokenizer:
+    """Rows of ``native`` tokens followed by ``english`` tokens of the same text (MLA with
+    a non-English vocabulary of its own: the model reads the half of each text's language).
+    ``vocab_size`` and ``pad_id`` are the native tokenizer's; ``english_offset`` is where
+    the English half starts."""
+
+    def __init__(self, native: Tokenizer, english: Tokenizer):
+        self.native, self.english = native, english
+        self.vocab_size, self.pad_id = native.vocab_size, native.pad_id
+        self.english_offset = native.max_length
+        self.max_length = native.max_length + english.max_length
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.concatenate([self.native.encode(texts), self.english.encode(texts)], axis=1)
+
+
 def build_tokenizer(config: TokenizerConfig) -> Tokenizer:
+    if config.english is not None:
+        native = build_tokenizer(config.model_copy(update={"english": None}))
+        return TwoVocabularyTokenizer(native, build_tokenizer(config.english))
+    return build_one_tokenizer(config)
+
+
+def build_one_tokenizer(config: TokenizerConfig) -> Tokenizer:
     if config.kind == "hash":
         return HashTokenizer(config.vocab_size, config.max_length, config.lowercase)
     if config.kind == "sentencepiece":

@@ -51,6 +51,9 @@ def checkpoint_type(path: str, expected: tuple[str, ...], what: str) -> str:
 
 def _no_download() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # a per-file bar for every local load is noise in a training log
 
 
 def load_hf_clip(path: str) -> Any:
@@ -75,7 +78,7 @@ def load_open_clip(checkpoint: OpenClipCheckpoint) -> Any:
     """An OpenCLIP model (architecture by name, weights from the local file), in eval mode."""
     if not os.path.isfile(checkpoint.path):
         raise CheckpointError(f"{checkpoint.path}: OpenCLIP weights file not found")
-    _no_download()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import open_clip
     except ImportError:
