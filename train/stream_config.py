@@ -78,6 +78,10 @@ class CaptionStreamConfig(StreamSettings):
     teacher_tokens: bool = Field(False, description="also tokenize the English side with the teacher tokenizer")
     codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="switch English captions online")
     region_labels: str | None = Field(None, description="region class member, e.g. 'regions' for regions.npy")
+    captions_per_image: int = Field(
+        1, ge=1, description="rows per image: the sampled caption and further captions of the same image (its other "
+        "languages' and extra captions, repeated when it has fewer), for multi-positive objectives; batch_size counts images"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "CaptionStreamConfig":
