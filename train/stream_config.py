@@ -32,7 +32,8 @@ class ImageConfig(StrictModel):
 
     @model_validator(mode="after")
     def _processor_alone(self) -> "ImageConfig":
-        clash = sorted(self.model_fields_set & set(PROCESSOR_SETS)) if self.processor else []
+        fields = type(self).model_fields
+        clash = [name for name in PROCESSOR_SETS if self.processor and getattr(self, name) != fields[name].default]
         if clash:
             raise ValueError(f"processor {self.processor} sets {', '.join(clash)}; leave them out")
         return self

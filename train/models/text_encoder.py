@@ -24,7 +24,7 @@ from babelshard.train.models.encoders import pool_states
 
 class NmtDecoder(nn.Module):
     """Pre-norm transformer decoder layers (causal self-attention, cross-attention to the
-    encoder), with input and output tied to ``embedding``."""
+    encoder), with input and output tied to ``embedding`` (plus an output bias)."""
 
     def __init__(self, embedding: nn.Embedding, max_length: int, config: NmtDecoderConfig):
         super().__init__()
@@ -39,16 +39,18 @@ class NmtDecoder(nn.Module):
             for _ in range(config.layers)
         )
         self.norm = nn.LayerNorm(width)
+        self.bias = nn.Parameter(torch.zeros(embedding.num_embeddings))  # the output's only untied part
 
     def forward(self, inputs: torch.Tensor, memory: torch.Tensor, memory_pad: torch.Tensor, pad_id: int) -> torch.Tensor:
         """Logits over the vocabulary for each next token of ``inputs``."""
         weight = self._embedding[0].weight
         states = F.embedding(inputs, weight) + self.positional[: inputs.shape[1]]
-        causal = nn.Transformer.generate_square_subsequent_mask(inputs.shape[1], device=inputs.device, dtype=states.dtype)
+        length = inputs.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=inputs.device).triu(1)
         for layer in self.layers:
             states = layer(states, memory, tgt_mask=causal, tgt_is_causal=True, tgt_key_padding_mask=inputs == pad_id,
                            memory_key_padding_mask=memory_pad)
-        return self.norm(states) @ weight.T
+        return self.norm(states) @ weight.T + self.bias
 
 
 class PretrainedTextModel(FrozenAware):
