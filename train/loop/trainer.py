@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from babelshard.train.loop.checkpoint import (
+    ResumeMismatch,
     TrainState,
     checkpoint_path,
     find_resume,
@@ -171,8 +172,8 @@ def resume(trainer: Trainer) -> str | None:
         return None
     data = load_checkpoint(path)
     if data["layout"] != data_layout(trainer):
-        raise ValueError(f"{path}: saved with {data['layout']}, this run has {data_layout(trainer)}; "
-                         "exact resumption needs the same world size, workers and epoch size")
+        raise ResumeMismatch(f"{path}: saved with {data['layout']}, this run has {data_layout(trainer)}; "
+                             "exact resumption needs the same world size, workers and epoch size")
     trainer.model.load_state_dict(data["model"])
     trainer.module.objectives.load_state_dict(data["objectives"])
     trainer.optimizer.load_state_dict(data["optimizer"])
