@@ -26,7 +26,7 @@ from babelshard.shards.index import ShardIndex, read_index
 from babelshard.train.config import StreamConfig
 from babelshard.train.data.batches import BatchMeta, MixedBatch
 from babelshard.train.data.decode import DecodeError, in_holdout
-from babelshard.train.data.shardstream import DataCounters, FolderStream, ShardSequence
+from babelshard.train.data.shardstream import DataCounters, FolderStream, ShardErrorBudget, ShardSequence
 from babelshard.train.data.streams import STREAM_KINDS, decode_item
 from babelshard.train.data.tokenizer import Tokenizer
 from babelshard.train.data.weights import folder_weights, resolve_language_weights
@@ -96,9 +96,11 @@ class MixedStream(IterableDataset):
         accum_steps: int = 1,
         samples_per_epoch: int | None = None,
         transforms: Mapping[str, ItemTransform] | None = None,
+        error_budget: ShardErrorBudget | None = None,
     ):
         super().__init__()
         self.streams = list(streams)
+        self.error_budget = error_budget or ShardErrorBudget()
         self.transforms = dict(transforms or {})
         unknown = sorted(set(self.transforms) - {s.name for s in self.streams})
         if unknown:
@@ -128,7 +130,7 @@ class MixedStream(IterableDataset):
     def _batchers(self, worker: int, workers: int, state: Mapping[str, Any] | None) -> list[StreamBatcher]:
         batchers = []
         for s, (config, indexes) in enumerate(zip(self.streams, self.indexes)):
-            counters = DataCounters()
+            counters = DataCounters(stream=config.name, budget=self.error_budget)
             cursors = (state or {}).get(config.name) or [None] * len(indexes)
             folders = []
             for f, (folder, index) in enumerate(zip(config.folders, indexes)):
