@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
+from babelshard.errors import UserError
 from babelshard.records import SampleView
 from babelshard.shards.index import ShardIndex, read_index
 from babelshard.train.config import StreamConfig
@@ -33,6 +34,10 @@ from babelshard.train.data.weights import folder_weights, resolve_language_weigh
 
 # An item transform returns the item (changed or not) and what it did (a counter name).
 ItemTransform = Callable[[Any, np.random.Generator], tuple[Any, str]]
+
+
+class NoUsableSamples(UserError):
+    """A folder whose samples are all held out or undecodable."""
 
 
 def epoch_batches(indexes: Sequence[ShardIndex], stream: StreamConfig, world: int, accum_steps: int = 1,
@@ -75,7 +80,7 @@ class StreamBatcher:
                 return decode_item(view, self.config, self.weights, rng)
             except DecodeError as error:
                 self.counters.error("decode_errors", f"{self.config.name}: skipping {view.url} {view.key}: {error}")
-        raise RuntimeError(f"stream {self.config.name!r}: no usable sample in {limit} from {folder.folder} "
+        raise NoUsableSamples(f"stream {self.config.name!r}: no usable sample in {limit} from {folder.folder} "
                            f"(counts so far: {dict(self.counters.counts)})")
 
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from babelshard.configbase import ConfigError
 from babelshard.errors import UserError
 from babelshard.fs import join
 from babelshard.shards.index import ShardIndex, ShardInfo
@@ -130,7 +131,7 @@ class ShardSequence:
         self.weights = counts / counts.sum()
         self._chunks: dict[int, np.ndarray] = {}
         if not resample and workers > len(self.shards):
-            raise ValueError(
+            raise ConfigError(
                 f"{len(self.shards)} shards cannot be split over {workers} workers without resampling; "
                 "set resample: true or write more shards"
             )
@@ -191,7 +192,8 @@ class FolderStream:
 
     def _restore(self, cursor: dict[str, Any]) -> None:
         if len(cursor["slots"]) != len(self.slots):
-            raise ValueError(f"{self.folder}: cursor has {len(cursor['slots'])} slots, config has {len(self.slots)}")
+            raise ConfigError(f"{self.folder}: the checkpoint's cursor has {len(cursor['slots'])} slots, interleave is "
+                              f"{len(self.slots)} now; resume with the interleave it was saved with")
         self.next_seq, self.turn = cursor["next_seq"], cursor["turn"]
         for i, saved in enumerate(cursor["slots"]):
             if saved is not None:
@@ -226,8 +228,9 @@ class FolderStream:
                 return
             failures += 1
             if failures > 2 * len(self.sequence.shards) + 8:
+                last = self.counters.last_shard_error or "the shards drawn hold no samples"
                 raise NoReadableShards(f"{self.folder}: no readable shard in {failures} draws in a row "
-                                       f"(stream {self.counters.stream!r}; last: {self.counters.last_shard_error})")
+                                       f"(stream {self.counters.stream!r}; last: {last})")
 
     def next_raw(self) -> dict[str, Any]:
         i = self.turn
