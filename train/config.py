@@ -52,6 +52,10 @@ class DataConfig(StrictModel):
     workers: int = Field(0, ge=0)
     prefetch: int = Field(2, ge=1)
     seed: int = 0
+    max_shard_error_rate: float = Field(
+        0.01, ge=0, le=1, description="stop when more of a stream's shard reads fail than this share (1: never stop)"
+    )
+    min_shard_reads: int = Field(100, ge=1, description="shard reads a stream makes before max_shard_error_rate applies")
 
     @model_validator(mode="after")
     def _unique(self) -> "DataConfig":

@@ -15,6 +15,7 @@ from babelshard.train.models.dual_encoder import (
     Builder,
     VocabInfo,
     load_model_file_with,
+    load_weights,
     read_model_file,
 )
 from babelshard.train.models.fusion import build_unified
@@ -73,8 +74,7 @@ def build_model(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo 
     """The builder of ``config.kind``; then ``config.init`` weights if given."""
     model = MODELS[config.kind](config, vocab, teacher_vocab or vocab)
     if config.init:
-        state = read_model_file(config.init)["state_dict"]
-        model.load_state_dict(state, strict=True)
+        load_weights(model, read_model_file(config.init)["state_dict"], config.init)
     return model
 
 

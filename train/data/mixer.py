@@ -21,18 +21,23 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
+from babelshard.errors import UserError
 from babelshard.records import SampleView
 from babelshard.shards.index import ShardIndex, read_index
 from babelshard.train.config import StreamConfig
 from babelshard.train.data.batches import BatchMeta, MixedBatch
 from babelshard.train.data.decode import DecodeError, in_holdout
-from babelshard.train.data.shardstream import DataCounters, FolderStream, ShardSequence
+from babelshard.train.data.shardstream import DataCounters, FolderStream, ShardErrorBudget, ShardSequence
 from babelshard.train.data.streams import STREAM_KINDS, decode_item
 from babelshard.train.data.tokenizer import Tokenizer
 from babelshard.train.data.weights import folder_weights, resolve_language_weights
 
 # An item transform returns the item (changed or not) and what it did (a counter name).
 ItemTransform = Callable[[Any, np.random.Generator], tuple[Any, str]]
+
+
+class NoUsableSamples(UserError):
+    """A folder whose samples are all held out or undecodable."""
 
 
 def epoch_batches(indexes: Sequence[ShardIndex], stream: StreamConfig, world: int, accum_steps: int = 1,
@@ -75,7 +80,7 @@ class StreamBatcher:
                 return decode_item(view, self.config, self.weights, rng)
             except DecodeError as error:
                 self.counters.error("decode_errors", f"{self.config.name}: skipping {view.url} {view.key}: {error}")
-        raise RuntimeError(f"stream {self.config.name!r}: no usable sample in {limit} from {folder.folder} "
+        raise NoUsableSamples(f"stream {self.config.name!r}: no usable sample in {limit} from {folder.folder} "
                            f"(counts so far: {dict(self.counters.counts)})")
 
 
@@ -96,9 +101,11 @@ class MixedStream(IterableDataset):
         accum_steps: int = 1,
         samples_per_epoch: int | None = None,
         transforms: Mapping[str, ItemTransform] | None = None,
+        error_budget: ShardErrorBudget | None = None,
     ):
         super().__init__()
         self.streams = list(streams)
+        self.error_budget = error_budget or ShardErrorBudget()
         self.transforms = dict(transforms or {})
         unknown = sorted(set(self.transforms) - {s.name for s in self.streams})
         if unknown:
@@ -128,7 +135,7 @@ class MixedStream(IterableDataset):
     def _batchers(self, worker: int, workers: int, state: Mapping[str, Any] | None) -> list[StreamBatcher]:
         batchers = []
         for s, (config, indexes) in enumerate(zip(self.streams, self.indexes)):
-            counters = DataCounters()
+            counters = DataCounters(stream=config.name, budget=self.error_budget)
             cursors = (state or {}).get(config.name) or [None] * len(indexes)
             folders = []
             for f, (folder, index) in enumerate(zip(config.folders, indexes)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from babelshard.configbase import ConfigError
 from babelshard.shards.index import ShardIndex
 from babelshard.shards.weights import find_weights_file, read_weights_file, sampling_weights, smoothed_weights
 
@@ -40,7 +41,7 @@ def folder_weights(indexes: Sequence[ShardIndex], language_weights: Mapping[str,
     if language_weights and all(lang is not None for lang in single):
         missing = [lang for lang in single if lang not in language_weights]
         if missing:
-            raise ValueError(f"no sampling weight for language(s) {missing}")
+            raise ConfigError(f"no sampling weight for language(s) {missing}: add them to language_weights")
         raw = [float(language_weights[lang]) for lang in single]  # type: ignore[index]
     else:
         raw = [float(ix.samples) for ix in indexes]

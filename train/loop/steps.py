@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import DataLoader
 
+from babelshard.errors import UserError
 from babelshard.train.config import TrainConfig
 from babelshard.train.data.batches import MixedBatch
 from babelshard.train.loop.checkpoint import TrainState
@@ -48,6 +49,27 @@ def epoch_batches(trainer: Trainer) -> Iterator[MixedBatch]:
     return iter(loader)
 
 
+def worker_message(error: UserError) -> str:
+    """A loader worker's error re-raised by the DataLoader carries the worker's traceback in
+    its message; the user's one line is the traceback's last, after the class name."""
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    name = type(error).__name__
+    return last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].endswith(name) else last
+
+
+def next_batch(batches: Iterator[MixedBatch]) -> MixedBatch:
+    """The loader's next batch; a worker's user error (e.g. too many failed shard reads)
+    as the one line it was raised with."""
+    try:
+        batch = next(batches)
+    except UserError as error:
+        raise type(error)(worker_message(error)) from None
+    return batch
+
+
 def autocast(trainer: Trainer) -> contextlib.AbstractContextManager:
     if trainer.config.loop.precision == "bf16" and trainer.env.device.startswith("cuda"):
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -64,10 +86,11 @@ def train_step(trainer: Trainer, batches: Iterator[MixedBatch], clock: StepClock
     trainer.wrapped.train()
     for micro in range(accum):
         fetch = time.perf_counter()
-        batch = next(batches)
+        batch = next_batch(batches)
         clock.waited(time.perf_counter() - fetch)
         digests.append(batch_digest(batch))
         trainer.state.observe(batch.meta, digests[-1])
+        trainer.dataset.error_budget.check_totals(trainer.state.counters())  # over the run, resumes included
         sync = micro == accum - 1 or not hasattr(trainer.wrapped, "no_sync")
         with contextlib.nullcontext() if sync else trainer.wrapped.no_sync():
             with autocast(trainer):

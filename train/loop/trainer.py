@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from babelshard.train.loop.checkpoint import (
+    ResumeMismatch,
     TrainState,
     checkpoint_path,
     find_resume,
@@ -28,6 +29,7 @@ from babelshard.train.config import TrainConfig
 from babelshard.train.data.batches import StreamBatch
 from babelshard.train.data.codeswitch_online import OnlineCodeSwitch
 from babelshard.train.data.mixer import MixedStream
+from babelshard.train.data.shardstream import ShardErrorBudget
 from babelshard.train.data.tokenizer import Tokenizer, build_tokenizer
 from babelshard.train.loop.distributed import DistEnv, distributed
 from babelshard.train.loop.metrics import MetricsLog
@@ -95,6 +97,10 @@ class Trainer:
         return self.steps_per_epoch * self.config.optim.accum_steps
 
 
+def shard_error_budget(config: TrainConfig) -> ShardErrorBudget:
+    return ShardErrorBudget(config.data.max_shard_error_rate, config.data.min_shard_reads)
+
+
 def plan_steps(config: TrainConfig, dataset: MixedStream) -> tuple[int, int]:
     """Optimizer steps per epoch (the dataset's epoch, in whole steps) and in total."""
     steps_per_epoch = dataset.batches_per_epoch // config.optim.accum_steps
@@ -109,7 +115,8 @@ def build_trainer(config: TrainConfig, env: DistEnv) -> Trainer:
                   if s.kind == "caption" and s.codeswitch is not None}
     dataset = MixedStream(config.data.streams, tokenizer, teacher_tokenizer, seed=config.data.seed, rank=env.rank,
                           world=env.world, accum_steps=config.optim.accum_steps,
-                          samples_per_epoch=config.data.samples_per_epoch, transforms=transforms)
+                          samples_per_epoch=config.data.samples_per_epoch, transforms=transforms,
+                          error_budget=shard_error_budget(config))
     steps_per_epoch, total_steps = plan_steps(config, dataset)
     torch.manual_seed(config.data.seed)
     model = build_model(config.model, VocabInfo.of(tokenizer), VocabInfo.of(teacher_tokenizer))
@@ -171,8 +178,8 @@ def resume(trainer: Trainer) -> str | None:
         return None
     data = load_checkpoint(path)
     if data["layout"] != data_layout(trainer):
-        raise ValueError(f"{path}: saved with {data['layout']}, this run has {data_layout(trainer)}; "
-                         "exact resumption needs the same world size, workers and epoch size")
+        raise ResumeMismatch(f"{path}: saved with {data['layout']}, this run has {data_layout(trainer)}; "
+                             "exact resumption needs the same world size, workers and epoch size")
     trainer.model.load_state_dict(data["model"])
     trainer.module.objectives.load_state_dict(data["objectives"])
     trainer.optimizer.load_state_dict(data["optimizer"])

@@ -8,11 +8,11 @@ models through such methods, so a new model registers its builder in
 
 A model file (``model.pt``) holds the model config, the vocabulary shape it was built
 for and the weights; a checkpoint holds the whole training config instead. Both load
-with :func:`load_model_file_with` (any kind: ``registry.load_model_file``).
+with :func:`load_model_file_with` (any kind: ``registry.load_model_file``), weights-only
+(:mod:`babelshard.train.files`): a file that would run code is refused.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 from babelshard.configbase import parse_config
+from babelshard.errors import UserError
+from babelshard.train.files import UnreadableTrainerFile, load_plain, require_keys, save_plain
 from babelshard.train.data.batches import ImageInputs
 from babelshard.train.model_config import ClipModelConfig, ModelConfig, TextModelConfig, ViTConfig, own_options
 from babelshard.train.models.encoders import FeatureEncoder, TextTransformer, TinyViT
@@ -54,6 +56,11 @@ def freeze(module: nn.Module) -> nn.Module:
     module.eval()
     module._babelshard_frozen = True  # type: ignore[attr-defined]
     return module
+
+
+class ModelFileMismatch(UserError):
+    """A model file of another kind or vocabulary than the one asked for, or whose weights
+    do not fit the model its config builds."""
 
 
 class FrozenAware(nn.Module):
@@ -129,26 +136,43 @@ def save_model_file(path: str, model: nn.Module, config: ModelConfig, vocab: Voc
         "teacher_vocab": asdict(teacher_vocab),
         "state_dict": model.state_dict(),
     }
-    partial = f"{path}.partial"
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    save_plain(path, payload)
 
 
 def read_model_file(path: str) -> dict[str, Any]:
     """A model file, or a checkpoint seen as one (its model config, vocab and weights)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    data = load_plain(path, "model file")
     if data.get("format") == MODEL_FILE_FORMAT:
+        require_keys(data, ("model", "vocab", "teacher_vocab", "state_dict"), path, "model file")
         return data
     if "config" in data and "model" in data and "vocab" in data:
+        if not isinstance(data["config"], dict) or "model" not in data["config"]:
+            raise UnreadableTrainerFile(f"{path}: a checkpoint without a model config")
         return {
             "model": data["config"]["model"],
             "vocab": data["vocab"],
             "teacher_vocab": data.get("teacher_vocab", data["vocab"]),
             "state_dict": data["model"],
         }
-    raise ValueError(f"{path}: neither a babelshard model file nor a checkpoint")
+    raise UnreadableTrainerFile(f"{path}: neither a babelshard model file nor a checkpoint")
+
+
+def load_weights(model: nn.Module, state_dict: Any, path: str) -> None:
+    """``state_dict`` into ``model``, every key and shape matching; else one line naming the file."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        problems = [line.strip() for line in str(error).splitlines()[1:] if line.strip()] or [str(error)]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        first = problems[0] if len(problems[0]) <= 300 else problems[0][:300] + "..."
+        raise ModelFileMismatch(f"{path}: its weights do not fit the configured model: {first}{more}") from None
+
+
+def vocab_info(data: dict[str, Any], key: str, path: str) -> VocabInfo:
+    try:
+        return VocabInfo(**data[key])
+    except TypeError:
+        raise UnreadableTrainerFile(f"{path}: {key} is not a vocabulary (size, max_length, pad_id)") from None
 
 
 def load_model_file_with(path: str, builders: Mapping[str, Builder]) -> tuple[nn.Module, ModelConfig, VocabInfo]:
@@ -156,10 +180,10 @@ def load_model_file_with(path: str, builders: Mapping[str, Builder]) -> tuple[nn
     data = read_model_file(path)
     config = parse_config(ModelConfig, own_options(data["model"]), source=path)
     if config.kind not in builders:
-        raise ValueError(f"{path}: a {config.kind!r} model, expected {' or '.join(repr(k) for k in builders)}")
-    vocab, teacher_vocab = VocabInfo(**data["vocab"]), VocabInfo(**data["teacher_vocab"])
+        raise ModelFileMismatch(f"{path}: a {config.kind!r} model, expected {' or '.join(repr(k) for k in builders)}")
+    vocab, teacher_vocab = vocab_info(data, "vocab", path), vocab_info(data, "teacher_vocab", path)
     model = builders[config.kind](config.model_copy(update={"init": None}), vocab, teacher_vocab)
-    model.load_state_dict(data["state_dict"], strict=True)
+    load_weights(model, data["state_dict"], path)
     return model, config, vocab
 
 
@@ -168,7 +192,7 @@ def load_frozen_teacher(path: str, expected: VocabInfo) -> ClipModel:
     teacher tokenizer's."""
     model, _, vocab = load_model_file_with(path, {"clip": build_clip})
     if (vocab.size, vocab.pad_id) != (expected.size, expected.pad_id):
-        raise ValueError(
+        raise ModelFileMismatch(
             f"{path}: teacher was trained with a vocabulary of {vocab.size} (pad {vocab.pad_id}), "
             f"the teacher tokenizer has {expected.size} (pad {expected.pad_id}); set teacher_tokenizer"
         )

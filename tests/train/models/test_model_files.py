@@ -14,7 +14,7 @@ EVERY_KINDS_OPTIONS = {"teacher": None, "languages": [], "bottleneck": 32, "enco
 
 
 def test_a_model_file_saved_with_every_kinds_options_loads(teacher, tmp_path):
-    data = torch.load(teacher, map_location="cpu", weights_only=False)
+    data = torch.load(teacher, map_location="cpu", weights_only=True)
     model_config = data["model"]
     old = {**model_config, **EVERY_KINDS_OPTIONS, "vision": {**model_config["vision"], "feature_dim": None, "feature": None}}
     path = tmp_path / "old-model.pt"
