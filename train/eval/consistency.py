@@ -26,7 +26,8 @@ from babelshard.translate.engines import create_engine, engine_identity
 @dataclass
 class QueryTranslations:
     """``texts[lang][target]``: the translation of each caption of ``lang`` (in the eval
-    set's order); ``sources[lang][target]``: engine, model and how many came back empty."""
+    set's order); ``sources[lang][target]``: engine, model, how many came back empty and
+    how many the engine translated in this run (the rest came from the memo or cache)."""
 
     texts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     sources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -49,9 +50,11 @@ class Translators:
             kind, model = engine_identity(engine_config, source, target)
             memo = MemoTranslator(self.engines[engine_name], kind, model, self.config.cache)
             self.memos[(engine_name, source, target)] = memo
+        before = memo.translated
         entries = memo.translate(texts, source, target)
         translated = [entry.text.strip() for entry in entries]
-        return translated, {"engine": memo.engine_kind, "model": memo.model, "empty": sum(1 for t in translated if not t)}
+        return translated, {"engine": memo.engine_kind, "model": memo.model, "empty": sum(1 for t in translated if not t),
+                            "translated": memo.translated - before}
 
     def flush(self) -> None:
         for memo in self.memos.values():

@@ -1,8 +1,8 @@
 """The evaluation set: decoded images (or features) and every caption per language.
 
 Caption shards are read in order, one shard at a time. A shard that cannot be read
-(missing, truncated, wrong checksum with ``verify``) is skipped and counted in
-``shard_errors``, as the training streams do; an image that cannot be decoded is
+(missing, not a tar, not the size its index entry says, wrong checksum with ``verify``)
+is skipped and counted in ``shard_errors``, as the training streams do; an image that cannot be decoded is
 counted in ``skipped``. Every caption of an image counts: the ``<lang>.txt`` member and
 the metadata's ``extra_captions``. Samples written by ``babelshard benchmark prepare``
 carry the 1K ``fold`` they belong to (COCO, STAIR), which :func:`image_groups` uses.
@@ -58,7 +58,10 @@ def read_folder(folder: str, verify: bool, data: EvalSet) -> Iterator[dict[str, 
     for shard in index.shards:
         where = join(folder, shard.name)
         try:
-            samples = scan_samples(open_shard_bytes(folder, shard, verify), where=where)
+            content = open_shard_bytes(folder, shard, verify)
+            if len(content) != shard.bytes:  # a tar cut at a block boundary scans as a shorter tar
+                raise ShardIntegrityError(f"{where}: {len(content)} bytes, index says {shard.bytes}")
+            samples = scan_samples(content, where=where)
         except SHARD_READ_ERRORS as error:
             data.shard_errors += 1
             log.warning("skipping unreadable shard %s: %s", where, error)

@@ -53,4 +53,6 @@ def results_markdown(results: dict[str, Any], title: str) -> str:
         parts += [heading, "", describe(scored), "", markdown_table(scored), ""]
     if results.get("model"):
         parts.append(f"model: `{results['model']}`")
+    for lang, path in sorted((results.get("models") or {}).items()):
+        parts.append(f"model for {lang}: `{path}`  ")
     return "\n".join(parts).rstrip() + "\n"
