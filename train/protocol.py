@@ -79,7 +79,11 @@ def merge_language_results(per_run: list[tuple[ProtocolRun, dict[str, Any]]]) ->
         return per_run[0][1]
     first = per_run[0][1]
     if "languages" not in first:
-        return {scorer: merge_language_results([(run, results[scorer]) for run, results in per_run]) for scorer in first}
+        scorers = [scorer for scorer, value in first.items() if isinstance(value, dict)]
+        merged_scorers: dict[str, Any] = {scorer: merge_language_results([(run, results[scorer]) for run, results in per_run])
+                                          for scorer in scorers}
+        merged_scorers["models"] = merged_scorers[scorers[0]]["models"]
+        return merged_scorers
     merged = {key: value for key, value in first.items() if key != "languages"}
     merged["languages"] = {}
     merged["models"] = {}

@@ -76,3 +76,17 @@ def test_zero_shot_trains_nothing_and_evaluates_the_pretrained_model(preset, tea
     results = json.loads(open(os.path.join(output, "eval.json")).read())
     assert results["model"] == teacher and results["protocol"] == "zero-shot"
     assert sorted(results["languages"]) == ["de", "en"]
+
+
+def test_ft_each_results_take_each_language_from_its_own_run(preset, tmp_path):
+    from babelshard.train.protocol import merge_language_results
+
+    runs = protocol_runs(preset("clip-en", str(tmp_path), "protocol.kind=ft-each", "protocol.languages=[de, ja]"))
+    per_run = [(run, {"images": 80, "languages": {lang: {"mean_recall": float(n)}}})
+               for n, (run, lang) in enumerate(zip(runs, ["de", "ja"]))]
+    plain = merge_language_results(per_run)
+    assert plain["languages"] == {"de": {"mean_recall": 0.0, "model": runs[0].model_path},
+                                  "ja": {"mean_recall": 1.0, "model": runs[1].model_path}}
+    assert plain["images"] == 80 and plain["models"] == {"de": runs[0].model_path, "ja": runs[1].model_path}
+    scored = merge_language_results([(run, {"embedding": results, "itm": results}) for run, results in per_run])
+    assert scored["embedding"] == scored["itm"] == plain and scored["models"] == plain["models"]
