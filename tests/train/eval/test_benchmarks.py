@@ -169,3 +169,23 @@ def test_eval_command_errors_name_the_problem(teacher_run, preset, tmp_path):
         result = CliRunner().invoke(app, ["eval", config, *extra])
         assert result.exit_code == 2, (extra, result.output)
         assert message in result.output, (extra, result.output)
+
+
+def test_eval_benchmarks_in_the_config_are_each_evaluated_and_written(teacher_run, preset, coco_release, tmp_path):
+    """`eval.benchmarks`: MSCOCO 1K and 5K from one prepared folder, each with its own results files."""
+    from babelshard.cli.evaluation import run_eval
+
+    root, images, count = coco_release
+    folder = str(tmp_path / "coco-test")
+    prepare_benchmark("coco", root, folder, images=[images], fold_size=count // 5)
+    benchmarks = f"[{{name: coco, folder: {folder}, folds: true}}, {{name: coco, folder: {folder}, label: coco-5k}}]"
+    run = tmp_path / "run"
+    config = write_config(preset, teacher_run, tmp_path / "eval.yaml", f"loop.output={run}", "eval.folders=[]",
+                          f"eval.benchmarks={benchmarks}")
+    results = run_eval(config, os.path.join(teacher_run, "model.pt"), [], None)
+    assert sorted(results) == ["coco-1k", "coco-5k"]
+    one_k, five_k = (json.loads((run / f"eval-{name}.json").read_text()) for name in ("coco-1k", "coco-5k"))
+    assert one_k["folds"] == 5 and "folds" not in five_k
+    assert one_k["languages"]["en"]["captions"] == five_k["languages"]["en"]["captions"] == 5 * count
+    assert one_k["languages"]["en"]["chance"]["mean_recall"] > five_k["languages"]["en"]["chance"]["mean_recall"]
+    assert (run / "eval-coco-1k.md").exists() and (run / "eval-coco-5k.md").exists()
