@@ -100,6 +100,56 @@ def caption_records(count: int, image_bytes: int = 0) -> list[CaptionSample]:
     return records
 
 
+def write_karpathy_coco(root: str, images_root: str, test_images: list[tuple[bytes, list[str]]]) -> str:
+    """A tiny release in the layout of Karpathy's ``dataset_coco.json`` (every image in the
+    test split, ``val2014``) with its image files under ``images_root``; returns the json path.
+    ``test_images``: each image's bytes (JPEG, PNG or WebP) and its English sentences."""
+    import json
+
+    entries = []
+    for number, (data, sentences) in enumerate(test_images):
+        cocoid = 100000 + number
+        filename = f"COCO_val2014_{cocoid:012d}.jpg"
+        os.makedirs(os.path.join(images_root, "val2014"), exist_ok=True)
+        with open(os.path.join(images_root, "val2014", filename), "wb") as handle:
+            handle.write(data)
+        entries.append({
+            "filepath": "val2014", "filename": filename, "imgid": number, "split": "test", "cocoid": cocoid,
+            "sentids": list(range(number * 10, number * 10 + len(sentences))),
+            "sentences": [{"raw": text, "tokens": text.lower().split(), "imgid": number, "sentid": number * 10 + n}
+                          for n, text in enumerate(sentences)],
+        })
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, "dataset_coco.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"images": entries, "dataset": "coco"}, handle)
+    return path
+
+
+XTD10_FILES = {
+    **{lang: f"XTD10/test_1kcaptions_{lang}.txt" for lang in ("en", "es", "it", "ko", "pl", "ru", "tr", "zh")},
+    "de": "MIC/test_1kcaptions_de.txt", "fr": "MIC/test_1kcaptions_fr.txt", "ja": "STAIR/test_1kcaptions_jp.txt",
+}
+
+
+def write_xtd10(root: str, images_root: str, test_images: list[tuple[bytes, dict[str, str]]]) -> None:
+    """A tiny XTD10 clone (image list, one caption file per language, line-aligned) with its
+    COCO train2014 images under ``images_root``; ``test_images``: bytes and a caption per
+    language of :data:`XTD10_FILES` (a missing language gets the English caption)."""
+    names = [f"COCO_train2014_{200000 + number:012d}.jpg" for number in range(len(test_images))]
+    os.makedirs(os.path.join(images_root, "train2014"), exist_ok=True)
+    for name, (data, _) in zip(names, test_images):
+        with open(os.path.join(images_root, "train2014", name), "wb") as handle:
+            handle.write(data)
+    files = {"XTD10/test_image_names.txt": names}
+    for lang, relative in XTD10_FILES.items():
+        files[relative] = [captions.get(lang, captions["en"]) for _, captions in test_images]
+    for relative, lines in files.items():
+        os.makedirs(os.path.dirname(os.path.join(root, relative)), exist_ok=True)
+        with open(os.path.join(root, relative), "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
 def load_hf_dataset(folder: str, cache_dir: str, streaming: bool = False):
     """Hugging Face ``datasets.load_dataset`` on a shard folder, offline, with its cache in ``cache_dir``.
 

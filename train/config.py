@@ -18,6 +18,7 @@ from babelshard.configbase import ConfigError, StrictModel, load_model, parse_co
 from babelshard.train.model_config import ClipModelConfig, ModelConfig, image_checkpoint
 from babelshard.train.objective_config import ObjectiveConfig
 from babelshard.train.stream_config import PROCESSOR_SETS, ImageConfig, StreamConfig
+from babelshard.translate.config import EngineConfig
 
 
 class TokenizerConfig(StrictModel):
@@ -99,20 +100,95 @@ class LoopConfig(StrictModel):
     )
 
 
+class BenchmarkConfig(StrictModel):
+    """A retrieval benchmark to evaluate on: a folder written by ``babelshard benchmark
+    prepare``, or the release's own files (``root``), prepared into a cache folder first."""
+
+    name: str = Field(description="a benchmark of `babelshard benchmark list` (multi30k, coco, xtd10, ...)")
+    folder: str | None = Field(None, description="a prepared benchmark shard folder")
+    root: str | None = Field(None, description="the folder of the release's files; prepared on the fly")
+    images: list[str] = Field(default_factory=list, description="with root: the images folder(s); default root")
+    split: str = "test"
+    folds: bool = Field(False, description="rank each 1K fold on its own and average (MSCOCO 1K); coco and stair")
+    max_captions: int | None = Field(None, ge=1, description="with root: keep the first N captions per image and language")
+    label: str | None = Field(None, description="results name; default the benchmark name (with -1k for folds)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "BenchmarkConfig":
+        if (self.folder is None) == (self.root is None):
+            raise ValueError(f"benchmark {self.name!r}: give exactly one of folder (prepared) or root (release files)")
+        return self
+
+    @property
+    def results_name(self) -> str:
+        return self.label or (f"{self.name}-1k" if self.folds else self.name)
+
+
+class ConsistencyConfig(StrictModel):
+    """SMALR's cross-lingual consistency: a query is scored together with its machine
+    translations, made by the project's translation engines once per run and cached.
+    A query language without a pair is scored on its own."""
+
+    engines: dict[str, EngineConfig] = Field(default_factory=dict, description="translation engines by name")
+    pairs: dict[str, str] = Field(default_factory=dict, description="'src-tgt' -> engine name, e.g. en-es: apertium")
+    cache: str | None = Field(None, description="translation cache folder (fsspec URL) kept across runs; default: memory only")
+    query_weight: float | None = Field(None, ge=0, le=1, description="weight of the query itself; default the plain mean")
+
+    @model_validator(mode="after")
+    def _pairs_have_engines(self) -> "ConsistencyConfig":
+        for pair, engine in self.pairs.items():
+            source, dash, target = pair.partition("-")
+            if not dash or not source or not target or source == target:
+                raise ValueError(f"consistency pair {pair!r}: expected 'src-tgt', e.g. en-es")
+            if engine not in self.engines:
+                raise ValueError(f"consistency pair {pair!r} names engine {engine!r}, not in engines ({', '.join(self.engines) or 'none'})")
+        return self
+
+    def targets(self, source: str) -> dict[str, str]:
+        """Target language -> engine name for queries in ``source``."""
+        found = {}
+        for pair, engine in sorted(self.pairs.items()):
+            src, _, tgt = pair.partition("-")
+            if src == source:
+                found[tgt] = engine
+        return found
+
+
 class EvalConfig(StrictModel):
-    folders: list[str] = Field(min_length=1)
+    folders: list[str] = Field(default_factory=list, description="caption shard folders to evaluate on")
+    benchmarks: list[BenchmarkConfig] = Field(default_factory=list, description="benchmarks, each evaluated and reported on its own")
     languages: list[str] | None = Field(None, description="default: every caption language in the shards")
     image: ImageConfig = ImageConfig()
     features: str | None = None
     batch_size: int = Field(256, ge=1)
     holdout: float | None = Field(None, gt=0, lt=1, description="only the samples a stream's holdout leaves out")
+    folds: bool = Field(False, description="rank each 1K fold (the samples' fold) on its own and average")
+    verify: bool = Field(False, description="check each shard's size and sha256 against the index")
     output: str | None = Field(None, description="JSON file for the results; default <loop.output>/eval.json")
-    scorers: list[Literal["embedding", "itm", "consistency"]] | None = Field(
+    scorers: list[Literal["embedding", "itm", "rerank", "consistency"]] | None = Field(
         None, min_length=1, description="fusion presets: results per scorer; default part 1's embedding evaluation"
     )
-    translation_languages: list[str] | None = Field(None, description="consistency: default every evaluated language")
-    query_weight: float | None = Field(None, ge=0, le=1, description="consistency: weight of the query itself; default the plain mean")
     itm_images: int | None = Field(100, ge=1, description="itm: score only the first N images (N² model passes per language)")
+    rerank_top_k: int = Field(16, ge=1, description="rerank: the matching head re-ranks each query's top K by embedding")
+    consistency: ConsistencyConfig = ConsistencyConfig()
+
+    @model_validator(mode="after")
+    def _something_to_evaluate(self) -> "EvalConfig":
+        if not self.folders and not self.benchmarks:
+            raise ValueError("eval needs folders or benchmarks")
+        return self
+
+
+class ProtocolConfig(StrictModel):
+    """The papers' evaluation protocols over any method: which caption languages the
+    fine-tuning stream samples. ``zero-shot``: no fine-tuning, the model (``model.init``,
+    else ``<loop.output>/model.pt``) is evaluated as it is; ``ft-en``: fine-tune on English
+    captions; ``ft-each``: one run per language on that language's captions, each language
+    evaluated with its own run (``<loop.output>/<lang>``); ``ft-all``: one run on every language."""
+
+    kind: Literal["zero-shot", "ft-en", "ft-each", "ft-all"]
+    stream: str = Field("caption", description="the caption stream that fine-tunes")
+    languages: list[str] | None = Field(None, description="ft-each, ft-all: default the stream's languages, else eval.languages")
 
 
 class TrainConfig(StrictModel):
@@ -125,6 +201,16 @@ class TrainConfig(StrictModel):
     optim: OptimConfig = OptimConfig()
     loop: LoopConfig
     eval: EvalConfig | None = None
+    protocol: ProtocolConfig | None = Field(None, description="zero-shot / ft-en / ft-each / ft-all fine-tuning runs")
+
+    @model_validator(mode="after")
+    def _protocol_stream(self) -> "TrainConfig":
+        if self.protocol is None:
+            return self
+        streams = {s.name: s.kind for s in self.data.streams}
+        if streams.get(self.protocol.stream) != "caption":
+            raise ValueError(f"protocol.stream {self.protocol.stream!r} is not a caption stream of data.streams")
+        return self
 
     @model_validator(mode="before")
     @classmethod
