@@ -42,7 +42,7 @@ def _build_into(config: VocabConfig, stage: str, work: str, log: Callable[[str],
     refs = list_shards([*config.captions, *config.text])
     log(f"counting tokens in {len(refs)} shards")
     languages = frozenset(config.languages) if config.languages else None
-    run_count_pipeline(refs, stage, config.beam, config.counts.lowercase, config.counts.include_punctuation, languages)
+    run_count_pipeline(refs, stage, config.beam, config.counts, languages)
     counts = _checked_counts(stage, config)
     manifest: dict[str, Any] = {
         "format_version": MANIFEST_VERSION, "name": config.name, "config_hash": config_hash(config),
