@@ -108,6 +108,11 @@ class ModelStage(beam.PTransform):
             results, dead_letter = elements | "Infer" >> inference.with_exception_handling()
         else:
             results = elements | "Infer" >> inference
+        if self.handler.prebatched:
+            # RunInference cannot declare its output type, and Beam estimates the size of
+            # sampled elements with the coder of theirs: untyped, it would encode every
+            # record of a sampled batch (several us per record); typed, RecordBatchCoder.
+            results.element_type = RecordBatch
         route = beam.ParDo(RoutePredictions(self.name, WHOLE_BATCH if self.handler.prebatched else None))
         if self.handler.prebatched:
             route = route.with_output_types(RecordBatch)
