@@ -48,9 +48,6 @@ class StageModelHandler(ModelHandler):
         results = self.predict(batch, model)
         return [RecordBatch(results)] if self.prebatched else results
 
-    def get_num_bytes(self, batch: Sequence) -> int:
-        return len(batch)
-
     def get_metrics_namespace(self) -> str:
         return f"{self.name}/model"
 

@@ -45,7 +45,7 @@ def non_empty(line: str) -> bool:
     return bool(line.strip())
 
 
-class ReadSource(beam.PTransform):
+class ReadCaptionSource(beam.PTransform):
     """One source to its caption records and drops (``.main``, ``.drops``)."""
 
     def __init__(self, src: Any):
@@ -101,7 +101,7 @@ class ReadCaptionSources(beam.PTransform):
         if not self.sources:
             raise ConfigError("captions.sources is empty: name at least one caption source")
         check_source_files(self.sources)
-        parts = [pbegin | ReadSource(src) for src in self.sources]
+        parts = [pbegin | ReadCaptionSource(src) for src in self.sources]
         records = tuple(part.main for part in parts) | "MergeSources" >> beam.Flatten()
         drops = tuple(part.drops for part in parts) | "MergeDrops" >> beam.Flatten()
         return StageOutputs(records, drops)
