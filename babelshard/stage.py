@@ -86,25 +86,33 @@ class StageCounters:
     def route(self, items: Iterable, batch_size: int | None = None) -> Iterator:
         """Each Drop tagged for the ``drops`` output; None skipped; a ``TaggedOutput`` as it
         is; other items on the main output, one by one or, with ``batch_size``, as
-        :class:`RecordBatch` lists of up to that many. Counted once, at the end."""
+        :class:`RecordBatch` lists of up to that many. Counted once, at the end.
+
+        Types are compared exactly (neither Drop nor TaggedOutput has subclasses): this
+        loop runs for every record of every stage, and ``isinstance`` costs more.
+        """
         kept, reasons = 0, {}
         batch = RecordBatch()
+        append = batch.append
         for item in items:
-            if isinstance(item, Drop):
+            kind = type(item)
+            if kind is Drop:
                 reasons[item.reason] = reasons.get(item.reason, 0) + 1
                 yield pvalue.TaggedOutput(DROPS, item)
             elif item is None:
                 continue
-            elif batch_size is None or isinstance(item, pvalue.TaggedOutput):
+            elif batch_size is None or kind is pvalue.TaggedOutput:
                 kept += 1
                 yield item
             else:
-                kept += 1
-                batch.append(item)
+                append(item)
                 if len(batch) >= batch_size:
+                    kept += len(batch)
                     yield batch
                     batch = RecordBatch()
+                    append = batch.append
         if batch:
+            kept += len(batch)
             yield batch
         self.count(kept, reasons)
 
