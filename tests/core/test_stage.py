@@ -262,3 +262,12 @@ def test_a_prebatched_model_stage_keeps_batches(tmp_path):
 
     got, _ = run_and_collect(build, tmp_path)
     assert sorted(got["kept"]) == [("RecordBatch", ["w0/3", "w2/3"]), ("RecordBatch", ["w3/2", "w4/2"])]
+
+
+def test_language_id_stages_of_a_process_share_one_model(lid_model_path):
+    """A job runs one language-ID stage per language; their handlers load one fastText model per process."""
+    from babelshard.inference import shared_lid_model
+
+    model = shared_lid_model(lid_model_path)
+    assert shared_lid_model(lid_model_path) is model
+    assert model.predict("Ein Hund spielt im Park.")[0][0] == "__label__de"
