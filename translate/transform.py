@@ -100,7 +100,8 @@ def merge_sample(_key: str, samples: Iterable[CaptionSample], captions: Iterable
     for sample in samples:
         updated, pairs = merge_translations(sample, captions, config)
         out.append(updated)
-        count("parallel_pairs", len(pairs))
+        if pairs:
+            count("parallel_pairs", len(pairs))
         out.extend(pvalue.TaggedOutput(PARALLEL, pair) for pair in pairs)
     return out
 
