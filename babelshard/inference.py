@@ -11,6 +11,7 @@ which imports torch when it is installed: only pipelines with a model stage pay 
 """
 from __future__ import annotations
 
+import pickle
 from functools import partial
 from typing import Any, Callable, Iterable, Sequence
 
@@ -48,6 +49,11 @@ class StageModelHandler(ModelHandler):
         self.counters.inputs.inc(len(batch))
         results = self.predict(batch, model)
         return [RecordBatch(results)] if self.prebatched else results
+
+    def get_num_bytes(self, batch: Sequence) -> int:
+        """An estimate from the first element: Beam's default pickles the whole batch
+        for this metric (several us per record of a text batch)."""
+        return len(batch) * len(pickle.dumps(batch[0], pickle.HIGHEST_PROTOCOL)) if batch else 0
 
     def get_metrics_namespace(self) -> str:
         return f"{self.name}/model"
