@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Sequence
 
 import apache_beam as beam
@@ -28,6 +29,7 @@ from babelshard.records import CaptionSample
 from babelshard.shards.beam import WriteShards
 from babelshard.shards.index import ShardInfo, read_index
 from babelshard.shards.reader import iter_tar_samples, open_shard_bytes
+from babelshard.stage import ApplyStage
 from babelshard.translate.apertium_engine import ApertiumEngine
 from babelshard.translate.config import ApertiumEngineConfig, TranslateConfig
 from babelshard.translate.transform import TranslateCaptions, resolve_identities
@@ -58,8 +60,8 @@ class ReadCaptionShards(beam.PTransform):
             pbegin
             | "Shards" >> beam.Create(list(index.shards))
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(read_shard, self.folder)
-        )
+            | "Read" >> ApplyStage("read_shards", partial(read_shard, folder=self.folder))
+        ).main
 
 
 def translate_config_hash(cfg: JobConfig, input_folder: str) -> str:

@@ -65,7 +65,7 @@ def _build_into(config: VocabConfig, stage: str, counts_root: str, work: str, lo
     refs = list_shards([*config.captions, *config.text])
     log(f"counting tokens in {len(refs)} shards")
     languages = frozenset(config.languages) if config.languages else None
-    run_count_pipeline(refs, counts_root, config.beam, config.counts.lowercase, config.counts.include_punctuation, languages)
+    run_count_pipeline(refs, counts_root, config.beam, config.counts, languages)
     counts = _checked_counts(counts_root, config)
     manifest: dict[str, Any] = {
         "format_version": MANIFEST_VERSION, "name": config.name, "config_hash": artifact_hash(config),
