@@ -4,8 +4,9 @@ Text tokens and image patches form one sequence through shared transformer layer
 Each text position adds a token, a position, a language and the text stream-tag
 embedding; each patch position adds its linearly embedded pixels (the patch's
 "region feature", the MC-MRM regression target), a patch position and the image
-stream-tag embedding. Language ids follow ``model.languages``; any other language
-(e.g. ``cs`` for a code-switched caption) uses the shared "other" row.
+stream-tag embedding. Language ids follow ``model.languages``; a code-switched caption
+(``records.CODESWITCHED_LANGUAGE``) uses English's row, as M3P does; any other language
+uses the shared "other" row.
 
 Besides the fusion interface (see ``fusion``), it answers ``patch_vectors(images)``
 and ``region_states(tokens, langs, images, zeroed)`` for MC-MRM.
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from babelshard.records import CODESWITCHED_LANGUAGE, ENGLISH
 from babelshard.train.data.batches import ImageInputs
 from babelshard.train.model_config import M3pModelConfig, SingleStreamFusionConfig
 from babelshard.train.models.encoders import pool_states
@@ -54,8 +56,13 @@ class SingleStreamModel(FrozenAware):
         self.region_classifier = nn.Linear(width, fusion.region_classes) if fusion.region_classes else None
         nn.init.normal_(self.token_embedding.weight, std=0.02)
 
+    def language_id(self, language: str) -> int:
+        if language == CODESWITCHED_LANGUAGE:
+            language = ENGLISH
+        return self.languages.get(language, 0)
+
     def language_ids(self, languages: Sequence[str] | None, rows: int, device: torch.device) -> torch.Tensor:
-        ids = [self.languages.get(lang, 0) for lang in languages] if languages is not None else [0] * rows
+        ids = [self.language_id(lang) for lang in languages] if languages is not None else [0] * rows
         return torch.tensor(ids, device=device)
 
     def text_inputs(self, tokens: torch.Tensor, languages: Sequence[str] | None) -> torch.Tensor:

@@ -9,6 +9,7 @@ from collections import Counter
 import torch
 from torch.utils.data import DataLoader
 
+from babelshard.records import CODESWITCHED_LANGUAGE
 from babelshard.shards.reader import iter_samples
 from babelshard.shards.weights import read_weights_file, sampling_weights, smoothed_weights
 from babelshard.train.data.decode import in_holdout
@@ -79,7 +80,7 @@ def test_codeswitched_and_english_variants_mix_at_the_configured_ratio(toy):
     variants = Counter(v for b in out for v in b.streams["caption"].variants)
     langs = Counter(lang for b in out for lang in b.streams["caption"].languages)
     assert within_binomial(variants["codeswitched"], 1600, 0.25 * share), variants
-    assert langs["cs"] == variants["codeswitched"] and langs["en"] == variants["caption"]
+    assert langs[CODESWITCHED_LANGUAGE] == variants["codeswitched"] and langs["en"] == variants["caption"]
 
 
 def test_holdout_keys_never_reach_training_streams(toy):
