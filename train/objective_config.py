@@ -81,10 +81,15 @@ class TranslationMLMConfig(MaskedLMConfig):
 
 
 class RandomMatchingConfig(ObjectiveSettings):
-    """M3P's MC-VLM: image-caption matching against random negative captions."""
+    """M3P's MC-VLM: image-caption matching against random negatives; pretraining makes a
+    negative by replacing the image or the caption of a pair with another sample's."""
 
     kind: Literal["mc_vlm", "itm_random"]
-    negatives: int = Field(3, ge=1, description="random negatives per positive (M3P: 3)")
+    negatives: int = Field(3, ge=1, description="random negatives per positive")
+    replace: Literal["image_or_text", "text"] = Field(
+        "image_or_text", description="image_or_text: each negative replaces the image or the caption, even odds "
+        "(pretraining); text: the caption only (retrieval fine-tuning ranks captions for an image)"
+    )
 
 
 class HardMatchingConfig(ObjectiveSettings):

@@ -3,7 +3,7 @@ region modeling, on a caption stream.
 
 | name | negatives / targets |
 |---|---|
-| ``mc_vlm`` / ``itm_random`` | M3P: ``negatives`` (3) random other captions per positive image |
+| ``mc_vlm`` / ``itm_random`` | M3P: ``negatives`` random negatives per positive pair, each replacing its image or its caption (even odds; ``replace: text``: the caption only) |
 | ``itm`` / ``itm_hard`` | unified mVLP: per image one hard negative caption and per caption one hard negative image, drawn in proportion to the softmax of the contrastive similarities |
 | ``mc_mrm`` / ``mrm`` | M3P: 15% of patches masked (90% zeroed, 10% kept); regress their pixels (MSE) and, where the batch has ``region_labels``, classify them (CE) |
 
@@ -38,6 +38,16 @@ def random_negatives(valid: torch.Tensor, per_row: int) -> tuple[torch.Tensor, t
     return rows.repeat_interleave(per_row), partners.flatten()
 
 
+def replaced_pairs(rows: torch.Tensor, partners: torch.Tensor, replace: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image rows, text rows) of negatives built from pair ``rows``: each replaces its
+    image or, with even odds, its caption by the partner's (``image_or_text``), or always
+    the caption (``text``)."""
+    if replace == "text":
+        return rows, partners
+    new_image = torch.rand(rows.shape, device=rows.device) < 0.5
+    return torch.where(new_image, partners, rows), torch.where(new_image, rows, partners)
+
+
 def hard_negatives(similarity: torch.Tensor, valid: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """One partner per row, drawn with probability ∝ exp(similarity / temperature) among
     valid partners: the more a wrong caption looks right, the likelier it is chosen."""
@@ -67,8 +77,12 @@ class RandomNegativeMatching(Objective):
 
     def forward(self, model: nn.Module, batch: CaptionBatch) -> dict[str, torch.Tensor]:
         valid = distinct_pairs(batch.keys, batch.tokens.device)
-        images, texts = random_negatives(valid, self.config.negatives)
-        return matching_loss(model, batch, images, texts)
+        rows, partners = random_negatives(valid, self.config.negatives)
+        images, texts = replaced_pairs(rows, partners, self.config.replace)
+        out = matching_loss(model, batch, images, texts)
+        out["replaced_images"] = (images != rows).sum().float()
+        out["replaced_texts"] = (texts != rows).sum().float()
+        return out
 
 
 class HardNegativeMatching(Objective):

@@ -104,3 +104,23 @@ def test_matching_learns_beyond_the_label_prior(build, batches, fit, kind, objec
     losses = fit(model, loss, batches("caption", 4), steps=160, lr=2e-3)
     prior = binary_entropy(1 / (1 + negatives))
     assert mean(losses[-10:]) < prior - 0.03, (prior, losses[-10:])
+
+
+def test_pretraining_negatives_replace_the_image_or_the_caption(build, batches):
+    """MC-VLM pretraining: a negative keeps one side of a positive pair and replaces the
+    other, the image about as often as the caption."""
+    from babelshard.train.objectives.matching import replaced_pairs
+
+    model = build("m3p")
+    loss = build_objective(objective_config(kind="mc_vlm", stream="caption"))
+    torch.manual_seed(0)
+    out = loss(model, batches("caption", 1)[0])
+    images, texts = float(out["replaced_images"]), float(out["replaced_texts"])
+    assert images + texts == float(out["negatives"]) == 3 * 16
+    assert abs(images - texts) <= 3 * math.sqrt(48 * 0.25) and min(images, texts) > 0
+    rows = torch.arange(200).repeat_interleave(3)
+    partners = (rows + 1 + torch.arange(600) % 3) % 200
+    image_rows, text_rows = replaced_pairs(rows, partners, "image_or_text")
+    assert bool(((image_rows == rows) ^ (text_rows == rows)).all())  # exactly one side replaced
+    image_rows, text_rows = replaced_pairs(rows, partners, "text")
+    assert torch.equal(image_rows, rows) and torch.equal(text_rows, partners)
