@@ -121,9 +121,18 @@ class MclipModelConfig(ModelSettings):
 class UnifiedModelConfig(ModelSettings):
     kind: Literal["unified"] = "unified"
     embed_dim: int = Field(64, ge=4)
-    text: TextEncoderConfig = TextEncoderConfig()
+    text: TextEncoderConfig = TextEncoderConfig(pool="first")
     vision: ViTConfig = ViTConfig()
     fusion: FusionConfig = FusionConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_token_pooling(cls, data: Any) -> Any:
+        """The text embedding is the first token's state ([CLS] / ``<s>``) unless
+        ``text.pool`` says otherwise (model files saved before say ``mean``)."""
+        if isinstance(data, Mapping) and isinstance(data.get("text"), Mapping) and "pool" not in data["text"]:
+            data = {**data, "text": {**data["text"], "pool": "first"}}
+        return data
 
 
 class M3pModelConfig(ModelSettings):

@@ -34,13 +34,33 @@ class ObjectiveSettings(StrictModel):
     def stream_kinds(self) -> tuple[str, ...]:
         return READS[self.kind]  # type: ignore[attr-defined]
 
+    @property
+    def other_streams(self) -> dict[str, tuple[str, ...]]:
+        """Streams read besides ``stream``, with the stream kinds each may be."""
+        return {}
+
 
 class ContrastiveConfig(ObjectiveSettings):
-    """Symmetric InfoNCE: image-text (``itc``, ``le``, ``ucl``) or translation pairs (``ctl``)."""
+    """Symmetric InfoNCE: image-text (``itc``, ``le``) or translation pairs (``ctl``)."""
 
-    kind: Literal["itc", "le", "ucl", "ctl"]
+    kind: Literal["itc", "le", "ctl"]
     temperature: float = Field(0.07, gt=0)
     learnable_temperature: bool = True
+
+
+class UnifiedContrastiveConfig(ObjectiveSettings):
+    """Unified mVLP's UCL: one InfoNCE over the image-caption pairs of ``stream`` and the
+    translation pairs of ``pair_stream`` together, with one temperature."""
+
+    kind: Literal["ucl"]
+    pair_stream: str | None = Field(None, description="parallel stream whose pairs join the image-caption pairs")
+    temperature: float = Field(0.07, gt=0)
+    learnable_temperature: bool = True
+    symmetric: bool = Field(False, description="also the reverse direction, averaged (the paper's Eq. 1 has one)")
+
+    @property
+    def other_streams(self) -> dict[str, tuple[str, ...]]:
+        return {self.pair_stream: (PARALLEL,)} if self.pair_stream else {}
 
 
 class NativeTransferConfig(ObjectiveSettings):
@@ -110,11 +130,11 @@ class RegionModelingConfig(ObjectiveSettings):
 
 
 OBJECTIVE_CONFIGS: tuple[type[ObjectiveSettings], ...] = (
-    ContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
+    ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
     RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig,
 )
 ObjectiveConfig = Annotated[
-    Union[ContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
+    Union[ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
           RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig],
     Field(discriminator="kind"),
 ]

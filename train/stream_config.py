@@ -49,6 +49,9 @@ class StreamSettings(StrictModel):
     shuffle: bool = True
     verify: bool = Field(False, description="check each shard's sha256 against the index")
     holdout: float = Field(0.0, ge=0, lt=1, description="leave out this fraction of samples, chosen by key hash")
+    max_length: int | None = Field(
+        None, ge=4, description="tokens per text of this stream; default (and at most) tokenizer.max_length"
+    )
 
 
 class CaptionStreamConfig(StreamSettings):

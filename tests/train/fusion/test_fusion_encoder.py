@@ -96,3 +96,12 @@ def test_code_switched_captions_get_the_english_language_row(build, batches):
         czech = model.fused_text(tokens, ["cs"] * rows, None)
     assert torch.equal(switched, english)
     assert not torch.allclose(switched, czech, atol=1e-5)
+
+
+def test_unified_text_embedding_is_the_first_token(build, batches):
+    """The unified mVLP pools its text encoder's first token ([CLS] / <s>), not the mean."""
+    model = build("unified").eval()
+    tokens = batches("caption", 1)[0].tokens
+    with torch.no_grad():
+        expected = model.text_proj(model.text.token_states(tokens)[:, 0])
+        assert torch.equal(model.encode_text(tokens), expected)
