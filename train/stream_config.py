@@ -15,6 +15,13 @@ from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.configbase import StrictModel
 
 
+class RandAugmentConfig(StrictModel):
+    """RandAugment: ``num_ops`` operations from the standard list, at ``magnitude`` (0-30)."""
+
+    num_ops: int = Field(2, ge=1, description="N: operations per image")
+    magnitude: int = Field(9, ge=0, le=30, description="M: the strength of every operation")
+
+
 class ImageConfig(StrictModel):
     size: int = Field(32, ge=4, description="side of the square crop fed to the model")
     resize: int | None = Field(None, description="shorter side before cropping; default size")
@@ -24,6 +31,7 @@ class ImageConfig(StrictModel):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     background: tuple[int, int, int] = Field((255, 255, 255), description="fill for transparent pixels")
     draft: bool = Field(False, description="decode JPEGs at a reduced DCT scale when larger than needed (faster)")
+    randaugment: RandAugmentConfig | None = Field(None, description="RandAugment after the crop (training streams)")
 
 
 class OnlineCodeSwitchConfig(StrictModel):
