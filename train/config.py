@@ -15,27 +15,34 @@ import yaml
 from pydantic import Field, model_validator
 
 from babelshard.configbase import ConfigError, StrictModel, load_model, parse_config, read_yaml
-from babelshard.train.model_config import ClipModelConfig, ModelConfig
+from babelshard.train.model_config import ClipModelConfig, ModelConfig, image_checkpoint
 from babelshard.train.objective_config import ObjectiveConfig
-from babelshard.train.stream_config import ImageConfig, StreamConfig
+from babelshard.train.stream_config import PROCESSOR_SETS, ImageConfig, StreamConfig
 
 
 class TokenizerConfig(StrictModel):
     """``hash``: words (``textnorm.tokenize_words``) hashed into ``vocab_size`` ids, a
     dependency-free fallback; ``sentencepiece``: a ``.model`` file (the vocab artifact or
     a user's, e.g. XLM-R's); ``transformers``: a local tokenizer directory; ``hybrid``:
-    SMALR's hybrid vocabulary (``path``: the artifact folder, :mod:`babelshard.train.models.smalr`)."""
+    SMALR's hybrid vocabulary (``path``: the artifact folder, :mod:`babelshard.train.models.smalr`);
+    ``open_clip``: an OpenCLIP model's tokenizer (``path``: the architecture name, e.g. ViT-B-32)."""
 
-    kind: Literal["hash", "sentencepiece", "transformers", "hybrid"] = "hash"
+    kind: Literal["hash", "sentencepiece", "transformers", "hybrid", "open_clip"] = "hash"
     path: str | None = None
     vocab_size: int = Field(8192, ge=8, description="hash tokenizer only")
     max_length: int = Field(32, ge=4)
     lowercase: bool = True
+    english: "TokenizerConfig | None" = Field(
+        None, description="MLA with its own non-English vocabulary: English is also tokenized with this (the "
+        "teacher's) tokenizer; each row holds both, and the model reads the half of the text's language"
+    )
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> "TokenizerConfig":
         if self.kind != "hash" and not self.path:
             raise ValueError(f"tokenizer kind {self.kind!r} needs a path")
+        if self.english is not None and self.english.english is not None:
+            raise ValueError("tokenizer.english cannot have an english tokenizer of its own")
         return self
 
 
@@ -115,6 +122,27 @@ class TrainConfig(StrictModel):
     loop: LoopConfig
     eval: EvalConfig | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _images_from_checkpoint(cls, data: Any) -> Any:
+        """Caption streams and evaluation read images as the model's CLIP checkpoint's
+        processor does, unless their ``image`` section says otherwise."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("model"), Mapping):
+            return data
+        try:
+            folder = image_checkpoint(data["model"])
+        except ConfigError:
+            return data  # the model section's own validation reports it
+        if folder is None:
+            return data
+        data = dict(data)
+        if isinstance(data.get("data"), Mapping) and isinstance(data["data"].get("streams"), list):
+            streams = [_with_processor(s, folder) for s in data["data"]["streams"]]
+            data["data"] = {**data["data"], "streams": streams}
+        if isinstance(data.get("eval"), Mapping):
+            data["eval"] = _with_processor({"image": {}, **data["eval"]}, folder)
+        return data
+
     @model_validator(mode="after")
     def _stream_lengths(self) -> "TrainConfig":
         for stream in self.data.streams:
@@ -135,6 +163,17 @@ class TrainConfig(StrictModel):
                     raise ValueError(f"objective {objective.kind!r} reads stream {name!r} of kind {streams[name]}; "
                                      f"it needs a {' or '.join(kinds)} stream")
         return self
+
+
+def _with_processor(section: Any, folder: str) -> Any:
+    """A stream or eval section whose ``image`` takes ``folder``'s processor settings,
+    when it sets none of them itself."""
+    if not isinstance(section, Mapping) or not isinstance(section.get("image"), Mapping):
+        return section
+    image = section["image"]
+    if "processor" in image or set(image) & set(PROCESSOR_SETS):
+        return section
+    return {**section, "image": {**image, "processor": folder}}
 
 
 def apply_overrides(data: Any, overrides: list[str]) -> Any:

@@ -3,15 +3,16 @@
 ``ModelConfig`` is the union of the kinds below, discriminated on ``kind``; each holds
 only the options its model reads, so a stray option (``languages`` on a ``clip``
 model) or an unknown kind fails when the YAML is parsed, naming the key. Image towers
-are a union too (``VisionConfig``: ``vit`` or ``features``). The models themselves are
+are a union too (``VisionConfig``: ``vit`` or ``features``), and so are pretrained
+checkpoints (:mod:`checkpoint_config`: ``hf_clip``, ``open_clip``, ``hf_text``). The models themselves are
 registered in :mod:`babelshard.train.registry`. This module imports no torch.
 
 | kind | model | options besides ``init`` |
 |---|---|---|
-| ``clip`` | dual encoder | ``embed_dim``, ``text``, ``vision`` |
-| ``text`` | text tower only (CTL) | ``embed_dim``, ``text`` |
-| ``mla`` | MLA acquirers on a frozen English teacher | ``teacher``, ``languages``, ``bottleneck`` |
-| ``mclip`` | mCLIP X-projector on a frozen encoder and teacher | ``teacher``, ``encoder``, ``text``, ``projector_layers`` |
+| ``clip`` | dual encoder, or a pretrained CLIP | ``embed_dim``, ``text``, ``vision``; or ``checkpoint`` |
+| ``text`` | text tower only (CTL, NMT) | ``embed_dim``, ``text``; or ``checkpoint`` (XLM-R); ``decoder``, ``freeze_encoder`` |
+| ``mla`` | MLA acquirers on a frozen English teacher | ``teacher``, ``languages``, ``bottleneck``, ``embeddings``, ``extend`` |
+| ``mclip`` | mCLIP projectors on a frozen encoder and teacher | ``teacher``, ``encoder``, ``text``, ``projector_layers``, ``projector_pool``, ``train_clip_projector`` |
 | ``unified`` | text encoder + cross-attention fusion layers + ViT | ``embed_dim``, ``text``, ``vision``, ``fusion`` |
 | ``m3p`` | single stream over tokens and patches | ``embed_dim``, ``languages``, ``text``, ``vision``, ``fusion`` |
 | ``smalr`` | hybrid embedding + text encoder + ViT | ``embed_dim``, ``text``, ``vision``, ``hybrid_vocab`` |
@@ -23,6 +24,7 @@ from typing import Annotated, Any, Literal, Mapping, Union
 from pydantic import Field, model_validator
 
 from babelshard.configbase import StrictModel, parse_config
+from babelshard.train.checkpoint_config import ClipCheckpoint, HFTextCheckpoint, image_processor_path
 
 # Token ids the hash tokenizer reserves (pad, begin, end, unknown): never masked.
 DEFAULT_SPECIAL_IDS = (0, 1, 2, 3)
@@ -87,35 +89,88 @@ class ModelSettings(StrictModel):
     init: str | None = Field(None, description="start from this babelshard model or checkpoint file")
 
 
+def unused_with_checkpoint(config: StrictModel, checkpoint: object, options: tuple[str, ...]) -> None:
+    """A pretrained checkpoint fixes the architecture: the options that would shape it must not be set."""
+    clash = sorted(set(options) & config.model_fields_set) if checkpoint is not None else []
+    if clash:
+        raise ValueError(f"{', '.join(clash)} cannot be set with a checkpoint (it fixes the architecture)")
+
+
 class ClipModelConfig(ModelSettings):
     kind: Literal["clip"] = "clip"
     embed_dim: int = Field(64, ge=4)
     text: TextEncoderConfig = TextEncoderConfig()
     vision: VisionConfig = ViTConfig()
+    checkpoint: ClipCheckpoint | None = Field(None, description="a pretrained CLIP instead of the small towers")
+
+    @model_validator(mode="after")
+    def _checkpoint_alone(self) -> "ClipModelConfig":
+        unused_with_checkpoint(self, self.checkpoint, ("embed_dim", "text", "vision"))
+        return self
+
+
+class NmtDecoderConfig(StrictModel):
+    """A transformer decoder over the text encoder's states (mCLIP's NMT stage), trained from scratch."""
+
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    mlp_ratio: float = Field(4.0, gt=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
 
 
 class TextModelConfig(ModelSettings):
     kind: Literal["text"] = "text"
     embed_dim: int = Field(64, ge=4)
     text: TextEncoderConfig = TextEncoderConfig()
+    checkpoint: HFTextCheckpoint | None = Field(
+        None, description="a pretrained text encoder (XLM-R) instead of the small one; sentences pooled by text.pool, "
+        "no projection"
+    )
+    freeze_encoder: bool = Field(False, description="train only the decoder (mCLIP's NMT-decoder stage)")
+    decoder: NmtDecoderConfig | None = Field(None, description="a translation decoder for the nmt objective")
+
+    @model_validator(mode="after")
+    def _checkpoint_alone(self) -> "TextModelConfig":
+        unused_with_checkpoint(self, self.checkpoint, ("embed_dim",))
+        if self.checkpoint is not None and self.text.model_fields_set - {"pool"}:
+            raise ValueError("with a checkpoint only text.pool applies")
+        if self.freeze_encoder and self.decoder is None:
+            raise ValueError("freeze_encoder leaves nothing to train without a decoder")
+        return self
 
 
 class MlaModelConfig(ModelSettings):
     kind: Literal["mla"] = "mla"
-    teacher: str = Field(description="frozen English image-text model: a trained 'clip' model file")
+    teacher: str | ClipCheckpoint = Field(
+        description="frozen English image-text model: a pretrained CLIP (hf_clip) or a trained 'clip' model file"
+    )
     languages: list[str] = Field(min_length=1, description="the non-English languages, one language acquirer each")
     bottleneck: int = Field(32, ge=1, description="acquirer hidden size")
+    embeddings: str | None = Field(
+        None, description="initialise the non-native embeddings from this transformers checkpoint's word embeddings "
+        "(M-BERT), with a linear projection into the teacher's width; default the teacher's own (shared vocabulary)"
+    )
+    extend: str | None = Field(
+        None, description="a trained MLA model file: its embeddings and acquirers are loaded and frozen, and the "
+        "languages it lacks get a new acquirer and their own copy of the non-native embeddings"
+    )
 
 
 class MclipModelConfig(ModelSettings):
     kind: Literal["mclip"] = "mclip"
-    teacher: str = Field(description="frozen English image-text model: a trained 'clip' model file")
+    teacher: str | ClipCheckpoint = Field(
+        description="frozen English image-text model: a pretrained CLIP (hf_clip) or a trained 'clip' model file"
+    )
     encoder: str | None = Field(
         None, description="frozen multilingual encoder: a transformers directory or a babelshard model file; "
         "default a trainable text transformer shaped by text"
     )
     text: TextEncoderConfig = Field(TextEncoderConfig(), description="the projector's heads; the default encoder")
     projector_layers: int = Field(2, ge=1, description="X-projector transformer layers")
+    projector_pool: Literal["last", "mean"] = Field("last", description="X-projector pooling: the end token, or the mean")
+    train_clip_projector: bool = Field(
+        True, description="train copies of the teacher's image and text projections (the CLIP projector)"
+    )
 
 
 class UnifiedModelConfig(ModelSettings):
@@ -185,6 +240,15 @@ def own_options(data: Mapping[str, Any]) -> dict[str, Any]:
         fields = model.model_fields["fusion"].annotation.model_fields
         options["fusion"] = {k: v for k, v in options["fusion"].items() if k in fields}
     return options
+
+
+def image_checkpoint(model: Mapping[str, Any]) -> str | None:
+    """The checkpoint directory a (raw) model section takes its images from: a CLIP
+    ``checkpoint`` or checkpoint ``teacher`` of the hf_clip kind."""
+    source = model.get("checkpoint") if model.get("kind", "clip") == "clip" else model.get("teacher")
+    if not isinstance(source, Mapping) or source.get("kind", "hf_clip") != "hf_clip":
+        return None
+    return image_processor_path(parse_config(ClipCheckpoint, dict(source), source="model"))  # type: ignore[arg-type]
 
 
 def model_config(**options: Any) -> ModelSettings:

@@ -14,7 +14,6 @@ from babelshard.train.model_config import ModelConfig
 from babelshard.train.models.dual_encoder import (
     Builder,
     VocabInfo,
-    build_clip,
     build_text,
     load_model_file_with,
     read_model_file,
@@ -22,6 +21,7 @@ from babelshard.train.models.dual_encoder import (
 from babelshard.train.models.fusion import build_unified
 from babelshard.train.models.mclip import build_mclip
 from babelshard.train.models.mla import build_mla
+from babelshard.train.models.pretrained_clip import build_clip_model
 from babelshard.train.models.single_stream import build_m3p
 from babelshard.train.models.smalr import build_smalr
 from babelshard.train.objective_config import ObjectiveConfig
@@ -37,7 +37,7 @@ from babelshard.train.objectives.matching import HardNegativeMatching, MaskedReg
 from babelshard.train.objectives.mlm import ConcatenatedMLM, MonolingualMLM, TranslationMLM, VisualMLM
 
 MODELS: dict[str, Builder] = {
-    "clip": build_clip,
+    "clip": build_clip_model,
     "text": build_text,
     "mla": build_mla,
     "mclip": build_mclip,

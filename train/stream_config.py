@@ -31,7 +31,23 @@ class ImageConfig(StrictModel):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     background: tuple[int, int, int] = Field((255, 255, 255), description="fill for transparent pixels")
     draft: bool = Field(False, description="decode JPEGs at a reduced DCT scale when larger than needed (faster)")
+    resample: Literal["nearest", "bilinear", "bicubic", "lanczos"] = Field("bicubic", description="resize filter")
     randaugment: RandAugmentConfig | None = Field(None, description="RandAugment after the crop (training streams)")
+    processor: str | None = Field(
+        None, description="a checkpoint directory whose preprocessor_config.json sets size, crop, mean, std and "
+        "resampling (and the processor's exact resize); default: filled in from the model's CLIP checkpoint"
+    )
+
+    @model_validator(mode="after")
+    def _processor_alone(self) -> "ImageConfig":
+        clash = sorted(self.model_fields_set & set(PROCESSOR_SETS)) if self.processor else []
+        if clash:
+            raise ValueError(f"processor {self.processor} sets {', '.join(clash)}; leave them out")
+        return self
+
+
+# What a checkpoint's processor config decides (ImageConfig.processor).
+PROCESSOR_SETS = ("size", "resize", "mean", "std", "resample")
 
 
 class OnlineCodeSwitchConfig(StrictModel):

@@ -34,10 +34,13 @@ class VocabInfo:
     size: int
     max_length: int
     pad_id: int
+    english_offset: int | None = None  # rows hold English in the teacher's vocabulary from here (MLA)
 
     @classmethod
     def of(cls, tokenizer: Any) -> "VocabInfo":
-        return cls(int(tokenizer.vocab_size), int(tokenizer.max_length), int(tokenizer.pad_id))
+        offset = getattr(tokenizer, "english_offset", None)
+        return cls(int(tokenizer.vocab_size), int(tokenizer.max_length), int(tokenizer.pad_id),
+                   None if offset is None else int(offset))
 
 
 # (model config of the builder's kind, vocabulary, teacher's vocabulary) -> model

@@ -1,6 +1,5 @@
-"""Unimodal encoders: a small transformer text encoder, a tiny ViT, a feature encoder
-for precomputed ``.npy`` image features, and a wrapper for local ``transformers``
-checkpoints. Each returns one vector per input (``forward``); text encoders also give
+"""Unimodal encoders: a small transformer text encoder, a tiny ViT and a feature encoder
+for precomputed ``.npy`` image features (pretrained ones: :mod:`backbones`). Each returns one vector per input (``forward``); text encoders also give
 token states (``token_states``) for adapters and projectors built on top of them.
 """
 from __future__ import annotations
@@ -102,18 +101,3 @@ class FeatureEncoder(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
-
-
-class TransformersEncoder(nn.Module):
-    """A local ``transformers`` checkpoint directory (e.g. XLM-R) as a token-state encoder."""
-
-    def __init__(self, path: str, pad_id: int):
-        super().__init__()
-        from transformers import AutoModel
-
-        self.model = AutoModel.from_pretrained(path, local_files_only=True)
-        self.pad_id = pad_id
-        self.width = int(self.model.config.hidden_size)
-
-    def token_states(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=tokens, attention_mask=(tokens != self.pad_id).long()).last_hidden_state

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from babelshard.train.model_config import MclipModelConfig
-from babelshard.train.models.encoders import TextTransformer, TransformersEncoder, make_block, pool_states
+from babelshard.train.models.backbones import HFTextEncoder
+from babelshard.train.models.encoders import TextTransformer, make_block, pool_states
 from babelshard.train.models.dual_encoder import (
     ClipModel,
     TeacherStudent,
@@ -68,7 +69,7 @@ def build_encoder(config: MclipModelConfig, vocab: VocabInfo) -> nn.Module:
     if source is None:
         return TextTransformer(vocab.size, vocab.max_length, vocab.pad_id, config.text)
     if os.path.isdir(source):
-        return freeze(TransformersEncoder(source, vocab.pad_id))
+        return freeze(HFTextEncoder.from_path(source, vocab.pad_id))
     model, _, encoder_vocab = load_model_file_with(source, {"clip": build_clip, "text": build_text})  # its text tower
     if (encoder_vocab.size, encoder_vocab.pad_id) != (vocab.size, vocab.pad_id):
         raise ValueError(f"{source}: encoder vocabulary {encoder_vocab.size} differs from the tokenizer's {vocab.size}")
