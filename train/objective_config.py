@@ -120,13 +120,18 @@ class HardMatchingConfig(ObjectiveSettings):
 
 
 class RegionModelingConfig(ObjectiveSettings):
-    """M3P's MC-MRM: regress masked patches' pixels, classify them where labels exist."""
+    """M3P's MC-MRM: regress masked regions' input features (region or grid features; a
+    pixel model's patch pixels), and classify them where the shards carry the detector's
+    class distributions (or patch labels)."""
 
     kind: Literal["mc_mrm", "mrm"]
     patch_mask_probability: float = Field(0.15, gt=0, lt=1)
     patch_zero_ratio: float = Field(0.9, ge=0, le=1, description="masked patches zeroed; the rest kept")
     regression_weight: float = Field(1.0, ge=0)
     classification_weight: float = Field(1.0, ge=0)
+    class_loss: Literal["ce", "kl"] = Field(
+        "ce", description="against the detector's distribution: ce with its most likely class (M3P), or kl to the whole distribution"
+    )
 
 
 OBJECTIVE_CONFIGS: tuple[type[ObjectiveSettings], ...] = (

@@ -58,6 +58,16 @@ class OnlineCodeSwitchConfig(StrictModel):
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of English captions switched")
 
 
+class RegionMembersConfig(StrictModel):
+    """Region or grid features of each image, as ``.npy`` members of the caption shards (a
+    detector's boxes or a CNN/ViT grid, computed by a data job): one row per region."""
+
+    features: str = Field("regions", description="[k, d] features: 'regions' reads regions.npy")
+    boxes: str | None = Field(None, description="[k, b] box geometry (e.g. regions_box: normalised x1 y1 x2 y2 area)")
+    classes: str | None = Field(None, description="[k, C] the detector's class distribution (e.g. regions_cls)")
+    max_regions: int = Field(100, ge=1, description="keep the first this many regions of an image")
+
+
 class StreamSettings(StrictModel):
     """What every stream has: shard folders of one kind and the sub-batch it gives per step."""
 
@@ -88,12 +98,13 @@ class CaptionStreamConfig(StreamSettings):
     features: str | None = Field(None, description="a precomputed feature member, e.g. 'clip' for clip.npy")
     teacher_tokens: bool = Field(False, description="also tokenize the English side with the teacher tokenizer")
     codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="switch English captions online")
-    region_labels: str | None = Field(None, description="region class member, e.g. 'regions' for regions.npy")
+    region_labels: str | None = Field(None, description="a class per image patch (pixel models), e.g. 'labels' for labels.npy")
+    regions: RegionMembersConfig | None = Field(None, description="decode region or grid features (M3P)")
 
     @model_validator(mode="after")
     def _check(self) -> "CaptionStreamConfig":
-        if self.image is None and self.features is None:
-            raise ValueError(f"caption stream {self.name!r} needs image or features")
+        if self.image is None and self.features is None and self.regions is None:
+            raise ValueError(f"caption stream {self.name!r} needs image, features or regions")
         if not self.variants or min(self.variants.values()) < 0 or sum(self.variants.values()) <= 0:
             raise ValueError("variants need non-negative weights with a positive sum")
         return self
