@@ -108,7 +108,9 @@ class EvalConfig(StrictModel):
     )
     translation_languages: list[str] | None = Field(None, description="consistency: default every evaluated language")
     query_weight: float | None = Field(None, ge=0, le=1, description="consistency: weight of the query itself; default the plain mean")
-    itm_images: int | None = Field(100, ge=1, description="itm: score only the first N images (N² model passes per language)")
+    itm_images: int | None = Field(
+        None, ge=1, description="itm: score only the first N images (N² model passes per language); default every image"
+    )
 
 
 class TrainConfig(StrictModel):

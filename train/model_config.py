@@ -218,8 +218,8 @@ class UnifiedModelConfig(ModelSettings):
     @model_validator(mode="after")
     def _checkpoints_alone(self) -> "UnifiedModelConfig":
         unused_with_checkpoint(self, self.image_checkpoint, ("vision",))
-        if self.text_checkpoint is not None and (self.text.model_fields_set - {"pool"} or self.fusion.model_fields_set & {"layers", "heads", "mlp_ratio", "special_ids"}):
-            raise ValueError("with text_checkpoint only text.pool and fusion.dropout apply (the checkpoint fixes the rest)")
+        if self.text_checkpoint is not None and (self.text.model_fields_set - {"pool"} or self.fusion.model_fields_set):
+            raise ValueError("with text_checkpoint only text.pool applies (the checkpoint fixes the text and fusion layers)")
         if self.text_checkpoint is None and (self.text_layers is not None or self.image_checkpoint is not None):
             raise ValueError("text_layers and image_checkpoint need text_checkpoint")
         return self
@@ -252,8 +252,8 @@ class M3pModelConfig(ModelSettings):
 
     @model_validator(mode="after")
     def _checkpoint_alone(self) -> "M3pModelConfig":
-        if self.text_checkpoint is not None and (self.text.model_fields_set or self.fusion.model_fields_set & {"layers", "heads", "mlp_ratio", "special_ids"}):
-            raise ValueError("with text_checkpoint, text and fusion layers, heads, mlp_ratio and special_ids come from the checkpoint")
+        if self.text_checkpoint is not None and (self.text.model_fields_set or self.fusion.model_fields_set - {"region_classes"}):
+            raise ValueError("with text_checkpoint, text and fusion settings come from the checkpoint")
         return self
 
 
