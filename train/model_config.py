@@ -117,8 +117,11 @@ class ModelSettings(StrictModel):
 
 
 def unused_with_checkpoint(config: StrictModel, checkpoint: object, options: tuple[str, ...]) -> None:
-    """A pretrained checkpoint fixes the architecture: the options that would shape it must not be set."""
-    clash = sorted(set(options) & config.model_fields_set) if checkpoint is not None else []
+    """A pretrained checkpoint fixes the architecture: the options that would shape it keep their defaults."""
+    if checkpoint is None:
+        return
+    fields = type(config).model_fields
+    clash = sorted(name for name in options if getattr(config, name) != fields[name].get_default(call_default_factory=True))
     if clash:
         raise ValueError(f"{', '.join(clash)} cannot be set with a checkpoint (it fixes the architecture)")
 
@@ -159,7 +162,7 @@ class TextModelConfig(ModelSettings):
     @model_validator(mode="after")
     def _checkpoint_alone(self) -> "TextModelConfig":
         unused_with_checkpoint(self, self.checkpoint, ("embed_dim",))
-        if self.checkpoint is not None and self.text.model_fields_set - {"pool"}:
+        if self.checkpoint is not None and self.text.model_copy(update={"pool": "mean"}) != TextEncoderConfig():
             raise ValueError("with a checkpoint only text.pool applies")
         if self.freeze_encoder and self.decoder is None:
             raise ValueError("freeze_encoder leaves nothing to train without a decoder")

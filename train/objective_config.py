@@ -19,7 +19,7 @@ from babelshard.configbase import StrictModel, parse_config
 CAPTION, TEXT, PARALLEL = "caption", "text", "parallel"
 READS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("itc", "le", "ucl", "trikd", "vlm", "mc_mlm", "mc_vlm", "itm_random", "itm", "itm_hard", "mc_mrm", "mrm"), (CAPTION,)),
-    **dict.fromkeys(("ctl", "nlt", "tlm", "tlm_concat", "mclm"), (PARALLEL,)),
+    **dict.fromkeys(("ctl", "nlt", "tlm", "tlm_concat", "mclm", "nmt"), (PARALLEL,)),
     "xmlm": (TEXT, CAPTION),  # a caption stream's captions read as sentences
 }
 
@@ -40,12 +40,18 @@ class ObjectiveSettings(StrictModel):
         return {}
 
 
+MULTI_POSITIVE = Field(
+    False, description="rows of one image (same key: a caption stream's captions_per_image) are all positives"
+)
+
+
 class ContrastiveConfig(ObjectiveSettings):
     """Symmetric InfoNCE: image-text (``itc``, ``le``) or translation pairs (``ctl``)."""
 
     kind: Literal["itc", "le", "ctl"]
     temperature: float = Field(0.07, gt=0)
     learnable_temperature: bool = True
+    multi_positive: bool = MULTI_POSITIVE
 
 
 class UnifiedContrastiveConfig(ObjectiveSettings):
@@ -77,6 +83,17 @@ class TriangleDistillationConfig(ObjectiveSettings):
     temperature: float = Field(0.07, gt=0)
     learnable_temperature: bool = True
     ttc_weight: float = Field(0.1, ge=0, description="lambda of the text-text term")
+    ttc_temperature: float = Field(0.07, gt=0, description="the text-text term's temperature, fixed")
+    multi_positive: bool = MULTI_POSITIVE
+
+
+class TranslationConfig(ObjectiveSettings):
+    """NMT on translation pairs through the text model's decoder (mCLIP's text-encoder stages)."""
+
+    kind: Literal["nmt"]
+    direction: Literal["to_english", "from_english", "both"] = Field(
+        "both", description="to_english: decode the English side from the other; from_english: the reverse"
+    )
 
 
 class MaskedLMConfig(ObjectiveSettings):
@@ -135,12 +152,12 @@ class RegionModelingConfig(ObjectiveSettings):
 
 
 OBJECTIVE_CONFIGS: tuple[type[ObjectiveSettings], ...] = (
-    ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
-    RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig,
+    ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig,
+    TranslationMLMConfig, RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig, TranslationConfig,
 )
 ObjectiveConfig = Annotated[
-    Union[ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
-          RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig],
+    Union[ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig,
+          TranslationMLMConfig, RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig, TranslationConfig],
     Field(discriminator="kind"),
 ]
 

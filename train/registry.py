@@ -14,7 +14,6 @@ from babelshard.train.model_config import ModelConfig
 from babelshard.train.models.dual_encoder import (
     Builder,
     VocabInfo,
-    build_text,
     load_model_file_with,
     read_model_file,
 )
@@ -22,6 +21,7 @@ from babelshard.train.models.fusion import build_unified
 from babelshard.train.models.mclip import build_mclip
 from babelshard.train.models.mla import build_mla
 from babelshard.train.models.pretrained_clip import build_clip_model
+from babelshard.train.models.text_encoder import build_text_model
 from babelshard.train.models.single_stream import build_m3p
 from babelshard.train.models.smalr import build_smalr
 from babelshard.train.objective_config import ObjectiveConfig
@@ -35,10 +35,11 @@ from babelshard.train.objectives.contrastive import (
 )
 from babelshard.train.objectives.matching import HardNegativeMatching, MaskedRegionModeling, RandomNegativeMatching
 from babelshard.train.objectives.mlm import ConcatenatedMLM, MonolingualMLM, TranslationMLM, VisualMLM
+from babelshard.train.objectives.translation import Translation
 
 MODELS: dict[str, Builder] = {
     "clip": build_clip_model,
-    "text": build_text,
+    "text": build_text_model,
     "mla": build_mla,
     "mclip": build_mclip,
     "unified": build_unified,
@@ -65,6 +66,7 @@ OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "itm_hard": HardNegativeMatching,
     "mc_mrm": MaskedRegionModeling,
     "mrm": MaskedRegionModeling,
+    "nmt": Translation,
 }
 
 

@@ -40,7 +40,8 @@ class ImageConfig(StrictModel):
 
     @model_validator(mode="after")
     def _processor_alone(self) -> "ImageConfig":
-        clash = sorted(self.model_fields_set & set(PROCESSOR_SETS)) if self.processor else []
+        fields = type(self).model_fields
+        clash = [name for name in PROCESSOR_SETS if self.processor and getattr(self, name) != fields[name].default]
         if clash:
             raise ValueError(f"processor {self.processor} sets {', '.join(clash)}; leave them out")
         return self
@@ -100,6 +101,10 @@ class CaptionStreamConfig(StreamSettings):
     codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="switch English captions online")
     region_labels: str | None = Field(None, description="a class per image patch (pixel models), e.g. 'labels' for labels.npy")
     regions: RegionMembersConfig | None = Field(None, description="decode region or grid features (M3P)")
+    captions_per_image: int = Field(
+        1, ge=1, description="rows per image: the sampled caption and further captions of the same image (its other "
+        "languages' and extra captions, repeated when it has fewer), for multi-positive objectives; batch_size counts images"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "CaptionStreamConfig":

@@ -30,6 +30,7 @@ class CaptionItem:
     visual: VisualItem = field(default_factory=VisualItem)
     teacher_text: str | None = None
     cs_variant: int | None = None
+    more: tuple[tuple[str, str], ...] = ()  # further captions of the image: (text, language)
 
 
 def codeswitched_text(view: CaptionView, rng: np.random.Generator) -> str | None:
@@ -58,14 +59,40 @@ def decode_caption(view: CaptionView, stream: CaptionStreamConfig, weights: Mapp
     if stream.teacher_tokens:
         teacher_text = view.caption(ENGLISH) if view.has_caption(ENGLISH) else text
     visual = decode_visual(view, stream.image, stream.features, stream.region_labels, rng, stream.regions)
-    return CaptionItem(view.key, text, lang, variant, visual, teacher_text)
+    more = more_captions(view, langs, text, stream.captions_per_image - 1, rng)
+    return CaptionItem(view.key, text, lang, variant, visual, teacher_text, more=more)
+
+
+def more_captions(view: CaptionView, languages: list[str], taken: str, count: int,
+                  rng: np.random.Generator) -> tuple[tuple[str, str], ...]:
+    """``count`` further captions of the image in ``languages`` (each caption and extra
+    caption once, in random order, then again from the start when there are fewer)."""
+    if count <= 0:
+        return ()
+    extra = view.extra_captions
+    pool = [(t, lang) for lang in languages for t in [view.caption(lang), *extra.get(lang, [])] if t != taken]
+    if not pool:
+        pool = [(taken, languages[0])]
+    order = rng.permutation(len(pool))
+    return tuple(pool[int(order[i % len(pool)])] for i in range(count))
 
 
 def _stacked(arrays: list[np.ndarray | None]) -> torch.Tensor | None:
     return None if arrays[0] is None else torch.from_numpy(np.stack(arrays))
 
 
+def rows_per_caption(items: list[CaptionItem]) -> list[CaptionItem]:
+    """One item per caption: an item's further captions become rows of their own (same key and image)."""
+    rows = []
+    for item in items:
+        rows.append(item)
+        rows.extend(CaptionItem(item.key, text, lang, CAPTION_VARIANT, item.visual, item.teacher_text)
+                    for text, lang in item.more)
+    return rows
+
+
 def collate_captions(items: list[CaptionItem], tokenizer: Tokenizer, teacher: Tokenizer) -> CaptionBatch:
+    items = rows_per_caption(items)
     languages = [it.language for it in items]
     teacher_tokens = None
     if items[0].teacher_text is not None:

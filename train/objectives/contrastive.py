@@ -12,12 +12,17 @@ checkpointed and optimised with it.
 | ``ucl`` | caption + parallel | unified mVLP: one InfoNCE over image-caption and translation pairs together (each image or source sentence against every caption and target sentence of the step), one learnable temperature |
 | ``ctl`` | parallel | symmetric InfoNCE, mean-pooled source vs target sentence |
 | ``nlt`` | parallel | MSE(student(target), frozen teacher(English source)) |
-| ``trikd`` | caption | ITC(student text, teacher image) + λ·TTC(student text, teacher text), TTC on English rows |
+| ``trikd`` | caption | ITC(student text, teacher image) + λ·TTC(student text, teacher text), TTC on English rows at a fixed temperature |
+
+With ``multi_positive`` (image-text objectives), every row of the same image (same key:
+a caption stream with ``captions_per_image``) counts as a positive:
+:func:`multi_positive_infonce`.
 """
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +51,47 @@ def symmetric_infonce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tenso
     loss_ab = F.cross_entropy(logit_scale * a @ all_b.T, labels)
     loss_ba = F.cross_entropy(logit_scale * b @ all_a.T, labels)
     return (loss_ab + loss_ba) / 2
+
+
+def key_ids(keys: Sequence[str], device: torch.device) -> torch.Tensor:
+    """A 63-bit id per sample key (the same on every rank)."""
+    ids = [int.from_bytes(hashlib.blake2b(k.encode("utf-8"), digest_size=8).digest(), "little") >> 1 for k in keys]
+    return torch.tensor(ids, dtype=torch.int64, device=device)
+
+
+def _gather_ids(ids: torch.Tensor) -> torch.Tensor:
+    from babelshard.train.loop.distributed import distributed
+
+    if not distributed():
+        return ids
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(ids) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, ids)
+    return torch.cat(parts)
+
+
+def multi_positive_infonce(a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor, logit_scale: torch.Tensor,
+                           gather: bool = True) -> torch.Tensor:
+    """Symmetric InfoNCE where row i's positives are every row with its id:
+    -log(sum over positives of softmax) in each direction, averaged. With distinct ids it is
+    :func:`symmetric_infonce`."""
+    a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+    all_a, all_b, all_ids = (gather_with_grad(a), gather_with_grad(b), _gather_ids(ids)) if gather else (a, b, ids)
+    positive = ids.unsqueeze(1) == all_ids.unsqueeze(0)
+
+    def direction(logits: torch.Tensor) -> torch.Tensor:
+        kept = logits.masked_fill(~positive, float("-inf"))
+        return (torch.logsumexp(logits, dim=1) - torch.logsumexp(kept, dim=1)).mean()
+
+    return (direction(logit_scale * a @ all_b.T) + direction(logit_scale * b @ all_a.T)) / 2
+
+
+def image_text_infonce(images: torch.Tensor, texts: torch.Tensor, keys: Sequence[str], scale: torch.Tensor,
+                       multi_positive: bool) -> torch.Tensor:
+    if multi_positive:
+        return multi_positive_infonce(images, texts, key_ids(keys, images.device), scale)
+    return symmetric_infonce(images, texts, scale)
 
 
 class Temperature(nn.Module):
@@ -86,7 +132,8 @@ class ImageTextContrastive(Objective):
         images = model.encode_image(batch)
         texts = model.encode_text(batch.tokens, batch.languages)
         scale = self.temperature()
-        return {"loss": symmetric_infonce(images, texts, scale), "logit_scale": scale.detach()}
+        loss = image_text_infonce(images, texts, batch.keys, scale, self.config.multi_positive)
+        return {"loss": loss, "logit_scale": scale.detach()}
 
 
 def infonce(anchors: torch.Tensor, candidates: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -156,18 +203,20 @@ class NativeLanguageTransfer(Objective):
 
 
 class TriangleDistillation(Objective):
-    """mCLIP's TriKD: student text against the frozen teacher's image embedding (ITC)
-    and, on English captions, against the teacher's text embedding (TTC)."""
+    """mCLIP's TriKD: student text against the teacher's image embedding (ITC, its own
+    temperature) and, on English captions, against the teacher's text embedding (TTC, at
+    the fixed ``ttc_temperature``)."""
 
     def __init__(self, config: TriangleDistillationConfig):
         super().__init__(config)
         self.temperature = Temperature(config.temperature, config.learnable_temperature)
+        self.ttc_scale = 1.0 / config.ttc_temperature  # a constant: nothing to learn or checkpoint
 
     def forward(self, model: nn.Module, batch: CaptionBatch) -> dict[str, torch.Tensor]:
         student = model.encode_text(batch.tokens, batch.languages)
         images = model.encode_image(batch)
         scale = self.temperature()
-        itc = symmetric_infonce(student, images, scale)
+        itc = image_text_infonce(student, images, batch.keys, scale, self.config.multi_positive)
         english = [i for i, lang in enumerate(batch.languages) if lang == ENGLISH]
         ttc = student.new_zeros(())
         if len(english) > 1:  # per rank: English rows differ in number between ranks
@@ -175,7 +224,7 @@ class TriangleDistillation(Objective):
                 raise ValueError(f"objective {self.config.kind!r} needs teacher_tokens: true on stream {self.stream!r}")
             rows = torch.tensor(english, device=student.device)
             teacher = model.encode_teacher_text(batch.teacher_tokens.index_select(0, rows))
-            ttc = symmetric_infonce(student.index_select(0, rows), teacher, scale, gather=False)
+            ttc = symmetric_infonce(student.index_select(0, rows), teacher, student.new_tensor(self.ttc_scale), gather=False)
         loss = itc + self.config.ttc_weight * ttc
         return {"loss": loss, "itc": itc.detach(), "ttc": ttc.detach(), "logit_scale": scale.detach()}
 
