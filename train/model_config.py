@@ -311,7 +311,11 @@ def own_options(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def image_checkpoint(model: Mapping[str, Any]) -> str | None:
     """The checkpoint directory a (raw) model section takes its images from: a CLIP
-    ``checkpoint`` or checkpoint ``teacher`` of the hf_clip kind."""
+    ``checkpoint`` or checkpoint ``teacher`` of the hf_clip kind, or a unified model's
+    ``image_checkpoint`` (hf_clip or hf_vision)."""
+    if model.get("kind") == "unified":
+        source = model.get("image_checkpoint")
+        return str(source["path"]) if isinstance(source, Mapping) and source.get("path") else None
     source = model.get("checkpoint") if model.get("kind", "clip") == "clip" else model.get("teacher")
     if not isinstance(source, Mapping) or source.get("kind", "hf_clip") != "hf_clip":
         return None

@@ -35,7 +35,6 @@ def paper_config(toy, checkpoints, output, *extra):
         f"tokenizer.path={xlmr}", "tokenizer.max_length=24",
         f"model.text_checkpoint.path={xlmr}", "model.text_layers=2", f"model.image_checkpoint.path={clip}",
         f"data.streams.0.folders=[{toy['caption']}]", "data.streams.0.batch_size=8", "data.streams.0.max_length=16",
-        f"data.streams.0.image.processor={clip}",
         f"data.streams.1.folders=[{toy['parallel']}]", "data.streams.1.batch_size=12", "data.streams.1.max_length=16",
         f"data.streams.2.folders=[{toy['text/en']}, {toy['text/de']}, {toy['text/ja']}]", "data.streams.2.batch_size=12",
         *extra,
@@ -92,13 +91,14 @@ def test_image_encoder_is_the_checkpoints(built, paper_checkpoints, toy, tmp_pat
     config, tokenizer, model = built
     images = [r.image for r in list(iter_records(toy["caption"]))[:4]]
     pixels = torch.from_numpy(np.stack([transform_image(b, config.data.streams[0].image) for b in images]))
+    assert config.data.streams[0].image.processor == paper_checkpoints["clip"]
     clip = CLIPModel.from_pretrained(paper_checkpoints["clip"], local_files_only=True).eval()
     with torch.no_grad():
         pooled = clip.vision_model(pixel_values=pixels).pooler_output
         assert float((model.visual.states(pixels)[:, 0] - pooled).abs().max()) <= TOLERANCE
     vit = paper_checkpoints["vit"]
-    with_vit = paper_config(toy, paper_checkpoints, str(tmp_path), f"model.image_checkpoint={{kind: hf_vision, path: {vit}}}",
-                            f"data.streams.0.image.processor={vit}")
+    with_vit = paper_config(toy, paper_checkpoints, str(tmp_path), f"model.image_checkpoint={{kind: hf_vision, path: {vit}}}")
+    assert with_vit.data.streams[0].image.processor == vit  # images as the image checkpoint's processor reads them
     vit_model = build_model(with_vit.model, VocabInfo.of(tokenizer)).eval()
     pixels = torch.from_numpy(np.stack([transform_image(b, with_vit.data.streams[0].image) for b in images]))
     library = ViTModel.from_pretrained(vit, local_files_only=True, add_pooling_layer=False).eval()
