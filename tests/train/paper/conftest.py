@@ -4,20 +4,16 @@ shards with region members computed from the real toy emoji, and a short optimis
 over real mixed batches of a preset's own objectives."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import os
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pytest
 import torch
 
 PAPER = Path(__file__).resolve().parents[3] / "configs" / "paper"
-GRID = 4  # 4 x 4 cells of 8 px on the toy's 32 px images
-PALETTE = np.array([[1, 1, 1], [0, 0, 0], [1, 0.8, 0.2], [0.9, 0.2, 0.2], [0.2, 0.5, 0.9], [0.3, 0.7, 0.3]], np.float32)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,37 +49,13 @@ def save_tiny_vit(folder: str, width: int = 32, image_size: int = 32, patch_size
     return folder
 
 
-def grid_regions(png: bytes, key: str) -> dict[str, np.ndarray]:
-    """Grid features of a real emoji: per 8 px cell its 2 x 2-pooled pixels (12-d), box
-    geometry (x1 y1 x2 y2 area) and a class distribution over 6 colours (softmax of the
-    negative distance of the cell's mean colour); 8 to 16 cells an image, by key."""
-    from babelshard.train.data.transforms import decode_rgb
-
-    image = np.asarray(decode_rgb(png).resize((32, 32)), dtype=np.float32) / 255.0
-    cells = image.reshape(GRID, 8, GRID, 8, 3).transpose(0, 2, 1, 3, 4).reshape(GRID * GRID, 8, 8, 3)
-    features = cells.reshape(-1, 2, 4, 2, 4, 3).mean(axis=(2, 4)).reshape(GRID * GRID, -1)
-    rows, cols = np.divmod(np.arange(GRID * GRID), GRID)
-    boxes = np.stack([cols / GRID, rows / GRID, (cols + 1) / GRID, (rows + 1) / GRID, np.full(16, 1 / 16)], axis=1)
-    distance = ((cells.mean(axis=(1, 2))[:, None, :] - PALETTE[None]) ** 2).sum(-1)
-    logits = -distance / 0.05
-    classes = np.exp(logits - logits.max(axis=1, keepdims=True))
-    classes /= classes.sum(axis=1, keepdims=True)
-    keep = 8 + int(hashlib.sha1(key.encode()).hexdigest(), 16) % 9
-    return {"regions": features[:keep].astype(np.float32), "regions_box": boxes[:keep].astype(np.float32),
-            "regions_cls": classes[:keep].astype(np.float32), "pooled": features.mean(axis=0).astype(np.float32)}
-
-
 @pytest.fixture(scope="session")
 def region_shards(toy, tmp_path_factory) -> str:
-    """The toy caption records rewritten with region members, by the shard writer."""
-    from babelshard.shards.reader import iter_records
-    from babelshard.shards.writer import write_records
+    """The toy caption records rewritten with region members (grid features of the real
+    emoji: :mod:`babelshard.train.data.toy_regions`), by the shard writer."""
+    from babelshard.train.data.toy_regions import write_region_shards
 
-    folder = str(tmp_path_factory.mktemp("regions") / "caption")
-    records = [dataclasses.replace(r, features={**r.features, **grid_regions(r.image, r.key)})
-               for r in iter_records(toy["caption"])]
-    write_records(folder, "caption", records, max_samples=100)
-    return folder
+    return write_region_shards(toy["caption"], str(tmp_path_factory.mktemp("regions") / "caption"))
 
 
 @pytest.fixture(scope="session")
