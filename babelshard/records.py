@@ -32,8 +32,10 @@ TEXT_SUFFIX = ".txt"
 META_MEMBER = "json"
 CODESWITCH_MEMBER = "cs.json"
 FEATURE_SUFFIX = ".npy"
-# The language tag of a code-switched caption as a whole (its tokens carry their own tags).
-CODESWITCHED_LANGUAGE = "cs"
+# The language tag the trainer gives a code-switched caption as a whole (its tokens carry
+# their own tags). Never a language code: "cs" would be Czech. A BCP 47 private-use tag
+# alone is not a valid language tag (langcodes rejects it). Not written into shards.
+CODESWITCHED_LANGUAGE = "x-codeswitch"
 
 
 _set_attribute = object.__setattr__

@@ -168,7 +168,9 @@ class EvalConfig(StrictModel):
     scorers: list[Literal["embedding", "itm", "rerank", "consistency"]] | None = Field(
         None, min_length=1, description="fusion presets: results per scorer; default part 1's embedding evaluation"
     )
-    itm_images: int | None = Field(100, ge=1, description="itm: score only the first N images (N² model passes per language)")
+    itm_images: int | None = Field(
+        None, ge=1, description="itm: score only the first N images (N² model passes per language); default every image"
+    )
     rerank_top_k: int = Field(16, ge=1, description="rerank: the matching head re-ranks each query's top K by embedding")
     consistency: ConsistencyConfig = ConsistencyConfig()
 
@@ -234,15 +236,24 @@ class TrainConfig(StrictModel):
         return data
 
     @model_validator(mode="after")
+    def _stream_lengths(self) -> "TrainConfig":
+        for stream in self.data.streams:
+            if stream.max_length is not None and stream.max_length > self.tokenizer.max_length:
+                raise ValueError(f"stream {stream.name!r}: max_length {stream.max_length} exceeds tokenizer.max_length "
+                                 f"{self.tokenizer.max_length} (the model's positions)")
+        return self
+
+    @model_validator(mode="after")
     def _objective_streams(self) -> "TrainConfig":
         streams = {s.name: s.kind for s in self.data.streams}
         for objective in self.objectives:
-            if objective.stream not in streams:
-                raise ValueError(f"objective {objective.kind!r} reads unknown stream {objective.stream!r}")
-            kind = streams[objective.stream]
-            if kind not in objective.stream_kinds:
-                raise ValueError(f"objective {objective.kind!r} reads stream {objective.stream!r} of kind {kind}; "
-                                 f"it needs a {' or '.join(objective.stream_kinds)} stream")
+            wanted = {objective.stream: objective.stream_kinds, **objective.other_streams}
+            for name, kinds in wanted.items():
+                if name not in streams:
+                    raise ValueError(f"objective {objective.kind!r} reads unknown stream {name!r}")
+                if streams[name] not in kinds:
+                    raise ValueError(f"objective {objective.kind!r} reads stream {name!r} of kind {streams[name]}; "
+                                     f"it needs a {' or '.join(kinds)} stream")
         return self
 
 

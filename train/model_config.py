@@ -13,8 +13,8 @@ registered in :mod:`babelshard.train.registry`. This module imports no torch.
 | ``text`` | text tower only (CTL, NMT) | ``embed_dim``, ``text``; or ``checkpoint`` (XLM-R); ``decoder``, ``freeze_encoder`` |
 | ``mla`` | MLA acquirers on a frozen English teacher | ``teacher``, ``languages``, ``bottleneck``, ``embeddings``, ``extend`` |
 | ``mclip`` | mCLIP projectors on a frozen encoder and teacher | ``teacher``, ``encoder``, ``text``, ``projector_layers``, ``projector_pool``, ``train_clip_projector`` |
-| ``unified`` | text encoder + cross-attention fusion layers + ViT | ``embed_dim``, ``text``, ``vision``, ``fusion`` |
-| ``m3p`` | single stream over tokens and patches | ``embed_dim``, ``languages``, ``text``, ``vision``, ``fusion`` |
+| ``unified`` | text encoder + cross-attention fusion layers + ViT | ``embed_dim``, ``text``, ``vision``, ``fusion``; or ``text_checkpoint`` (XLM-R split into text and fusion layers), ``text_layers``, ``image_checkpoint`` |
+| ``m3p`` | single stream over tokens and patches or regions | ``embed_dim``, ``languages``, ``text``, ``vision`` (``vit`` or ``regions``), ``fusion``; ``text_checkpoint`` (XLM-R) |
 | ``smalr`` | hybrid embedding + text encoder + ViT | ``embed_dim``, ``text``, ``vision``, ``hybrid_vocab`` |
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, Mapping, Union
 from pydantic import Field, model_validator
 
 from babelshard.configbase import StrictModel, parse_config
-from babelshard.train.checkpoint_config import ClipCheckpoint, HFTextCheckpoint, image_processor_path
+from babelshard.train.checkpoint_config import ClipCheckpoint, HFClipCheckpoint, HFTextCheckpoint, image_processor_path
 
 # Token ids the hash tokenizer reserves (pad, begin, end, unknown): never masked.
 DEFAULT_SPECIAL_IDS = (0, 1, 2, 3)
@@ -67,6 +67,33 @@ class FeatureTowerConfig(StrictModel):
 
 
 VisionConfig = Annotated[Union[ViTConfig, FeatureTowerConfig], Field(discriminator="kind")]
+
+
+class RegionFeatureConfig(StrictModel):
+    """Region or grid features from the shards (the caption stream's ``regions``), one
+    input position per region: features and box geometry each embedded and normalised."""
+
+    kind: Literal["regions"] = "regions"
+    feature_dim: int = Field(2048, ge=1, description="width of the region features (a Faster R-CNN's: 2048)")
+    box_dim: int = Field(0, ge=0, description="width of the box geometry (e.g. 5: x1 y1 x2 y2 area); 0: none")
+    classes: int = Field(0, ge=0, description="detector classes in the class distributions; 0: no class objective")
+
+
+RegionVisionConfig = Annotated[Union[ViTConfig, RegionFeatureConfig], Field(discriminator="kind")]
+
+
+class HFVisionCheckpoint(StrictModel):
+    """A transformers image encoder directory: ``ViTModel`` or ``CLIPVisionModel``."""
+
+    kind: Literal["hf_vision"] = "hf_vision"
+    path: str = Field(description="a ViTModel or CLIPVisionModel directory with its preprocessor_config.json")
+
+
+def _default_vision_kind(data: Any) -> Any:
+    """``vision`` without a ``kind`` is a ViT (configs written before the union)."""
+    if isinstance(data, Mapping) and isinstance(data.get("vision"), Mapping) and "kind" not in data["vision"]:
+        data = {**data, "vision": {**data["vision"], "kind": "vit"}}
+    return data
 
 
 class FusionConfig(StrictModel):
@@ -179,9 +206,35 @@ class MclipModelConfig(ModelSettings):
 class UnifiedModelConfig(ModelSettings):
     kind: Literal["unified"] = "unified"
     embed_dim: int = Field(64, ge=4)
-    text: TextEncoderConfig = TextEncoderConfig()
+    text: TextEncoderConfig = TextEncoderConfig(pool="first")
     vision: ViTConfig = ViTConfig()
     fusion: FusionConfig = FusionConfig()
+    text_checkpoint: HFTextCheckpoint | None = Field(
+        None, description="XLM-R (or BERT): its lower text_layers layers are the text encoder, the rest the fusion "
+        "encoder, whose cross-attention starts as a copy of each layer's self-attention"
+    )
+    text_layers: int | None = Field(None, ge=1, description="layers of text_checkpoint in the text encoder; default half")
+    image_checkpoint: HFClipCheckpoint | HFVisionCheckpoint | None = Field(
+        None, description="the image encoder: a CLIPModel's vision tower (hf_clip) or a ViTModel / CLIPVisionModel (hf_vision)"
+    )
+
+    @model_validator(mode="after")
+    def _checkpoints_alone(self) -> "UnifiedModelConfig":
+        unused_with_checkpoint(self, self.image_checkpoint, ("vision",))
+        if self.text_checkpoint is not None and (self.text.model_fields_set - {"pool"} or self.fusion.model_fields_set):
+            raise ValueError("with text_checkpoint only text.pool applies (the checkpoint fixes the text and fusion layers)")
+        if self.text_checkpoint is None and (self.text_layers is not None or self.image_checkpoint is not None):
+            raise ValueError("text_layers and image_checkpoint need text_checkpoint")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_token_pooling(cls, data: Any) -> Any:
+        """The text embedding is the first token's state ([CLS] / ``<s>``) unless
+        ``text.pool`` says otherwise (model files saved before say ``mean``)."""
+        if isinstance(data, Mapping) and isinstance(data.get("text"), Mapping) and "pool" not in data["text"]:
+            data = {**data, "text": {**data["text"], "pool": "first"}}
+        return data
 
 
 class M3pModelConfig(ModelSettings):
@@ -189,16 +242,35 @@ class M3pModelConfig(ModelSettings):
     embed_dim: int = Field(64, ge=4)
     languages: list[str] = Field(default_factory=list, description="languages with their own embedding; others share one")
     text: TextEncoderConfig = TextEncoderConfig()
-    vision: ViTConfig = ViTConfig()
+    vision: RegionVisionConfig = ViTConfig()
     fusion: SingleStreamFusionConfig = SingleStreamFusionConfig()
+    text_checkpoint: HFTextCheckpoint | None = Field(
+        None, description="XLM-R: its embeddings and layers are the shared single-stream transformer"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vision_kind(cls, data: Any) -> Any:
+        return _default_vision_kind(data)
+
+    @model_validator(mode="after")
+    def _checkpoint_alone(self) -> "M3pModelConfig":
+        if self.text_checkpoint is not None and (self.text.model_fields_set or self.fusion.model_fields_set - {"region_classes"}):
+            raise ValueError("with text_checkpoint, text and fusion settings come from the checkpoint")
+        return self
 
 
 class SmalrModelConfig(ModelSettings):
     kind: Literal["smalr"] = "smalr"
     embed_dim: int = Field(64, ge=4)
     text: TextEncoderConfig = TextEncoderConfig()
-    vision: ViTConfig = ViTConfig()
+    vision: VisionConfig = Field(ViTConfig(), description="a small ViT, or an MLP over precomputed image features")
     hybrid_vocab: str = Field(description="the hybrid vocabulary artifact folder")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vision_kind(cls, data: Any) -> Any:
+        return _default_vision_kind(data)
 
 
 MODEL_CONFIGS: dict[str, type[ModelSettings]] = {
@@ -228,7 +300,8 @@ def own_options(data: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "smalr" and "hybrid_vocab" not in options:
         options["hybrid_vocab"] = (data.get("fusion") or {}).get("hybrid_vocab")
     if isinstance(options.get("vision"), Mapping):
-        tower = FeatureTowerConfig if options["vision"].get("kind") == "features" else ViTConfig
+        towers = {"features": FeatureTowerConfig, "regions": RegionFeatureConfig}
+        tower = towers.get(options["vision"].get("kind"), ViTConfig)
         options["vision"] = {k: v for k, v in options["vision"].items() if k in tower.model_fields}
     if isinstance(options.get("fusion"), Mapping):
         fields = model.model_fields["fusion"].annotation.model_fields
@@ -238,7 +311,11 @@ def own_options(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def image_checkpoint(model: Mapping[str, Any]) -> str | None:
     """The checkpoint directory a (raw) model section takes its images from: a CLIP
-    ``checkpoint`` or checkpoint ``teacher`` of the hf_clip kind."""
+    ``checkpoint`` or checkpoint ``teacher`` of the hf_clip kind, or a unified model's
+    ``image_checkpoint`` (hf_clip or hf_vision)."""
+    if model.get("kind") == "unified":
+        source = model.get("image_checkpoint")
+        return str(source["path"]) if isinstance(source, Mapping) and source.get("path") else None
     source = model.get("checkpoint") if model.get("kind", "clip") == "clip" else model.get("teacher")
     if not isinstance(source, Mapping) or source.get("kind", "hf_clip") != "hf_clip":
         return None

@@ -34,6 +34,11 @@ class ObjectiveSettings(StrictModel):
     def stream_kinds(self) -> tuple[str, ...]:
         return READS[self.kind]  # type: ignore[attr-defined]
 
+    @property
+    def other_streams(self) -> dict[str, tuple[str, ...]]:
+        """Streams read besides ``stream``, with the stream kinds each may be."""
+        return {}
+
 
 MULTI_POSITIVE = Field(
     False, description="rows of one image (same key: a caption stream's captions_per_image) are all positives"
@@ -41,12 +46,27 @@ MULTI_POSITIVE = Field(
 
 
 class ContrastiveConfig(ObjectiveSettings):
-    """Symmetric InfoNCE: image-text (``itc``, ``le``, ``ucl``) or translation pairs (``ctl``)."""
+    """Symmetric InfoNCE: image-text (``itc``, ``le``) or translation pairs (``ctl``)."""
 
-    kind: Literal["itc", "le", "ucl", "ctl"]
+    kind: Literal["itc", "le", "ctl"]
     temperature: float = Field(0.07, gt=0)
     learnable_temperature: bool = True
     multi_positive: bool = MULTI_POSITIVE
+
+
+class UnifiedContrastiveConfig(ObjectiveSettings):
+    """Unified mVLP's UCL: one InfoNCE over the image-caption pairs of ``stream`` and the
+    translation pairs of ``pair_stream`` together, with one temperature."""
+
+    kind: Literal["ucl"]
+    pair_stream: str | None = Field(None, description="parallel stream whose pairs join the image-caption pairs")
+    temperature: float = Field(0.07, gt=0)
+    learnable_temperature: bool = True
+    symmetric: bool = Field(False, description="also the reverse direction, averaged (the paper's Eq. 1 has one)")
+
+    @property
+    def other_streams(self) -> dict[str, tuple[str, ...]]:
+        return {self.pair_stream: (PARALLEL,)} if self.pair_stream else {}
 
 
 class NativeTransferConfig(ObjectiveSettings):
@@ -98,10 +118,15 @@ class TranslationMLMConfig(MaskedLMConfig):
 
 
 class RandomMatchingConfig(ObjectiveSettings):
-    """M3P's MC-VLM: image-caption matching against random negative captions."""
+    """M3P's MC-VLM: image-caption matching against random negatives; pretraining makes a
+    negative by replacing the image or the caption of a pair with another sample's."""
 
     kind: Literal["mc_vlm", "itm_random"]
-    negatives: int = Field(3, ge=1, description="random negatives per positive (M3P: 3)")
+    negatives: int = Field(3, ge=1, description="random negatives per positive")
+    replace: Literal["image_or_text", "text"] = Field(
+        "image_or_text", description="image_or_text: each negative replaces the image or the caption, even odds "
+        "(pretraining); text: the caption only (retrieval fine-tuning ranks captions for an image)"
+    )
 
 
 class HardMatchingConfig(ObjectiveSettings):
@@ -112,22 +137,27 @@ class HardMatchingConfig(ObjectiveSettings):
 
 
 class RegionModelingConfig(ObjectiveSettings):
-    """M3P's MC-MRM: regress masked patches' pixels, classify them where labels exist."""
+    """M3P's MC-MRM: regress masked regions' input features (region or grid features; a
+    pixel model's patch pixels), and classify them where the shards carry the detector's
+    class distributions (or patch labels)."""
 
     kind: Literal["mc_mrm", "mrm"]
     patch_mask_probability: float = Field(0.15, gt=0, lt=1)
     patch_zero_ratio: float = Field(0.9, ge=0, le=1, description="masked patches zeroed; the rest kept")
     regression_weight: float = Field(1.0, ge=0)
     classification_weight: float = Field(1.0, ge=0)
+    class_loss: Literal["ce", "kl"] = Field(
+        "ce", description="against the detector's distribution: ce with its most likely class (M3P), or kl to the whole distribution"
+    )
 
 
 OBJECTIVE_CONFIGS: tuple[type[ObjectiveSettings], ...] = (
-    ContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
-    RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig, TranslationConfig,
+    ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig,
+    TranslationMLMConfig, RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig, TranslationConfig,
 )
 ObjectiveConfig = Annotated[
-    Union[ContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig, TranslationMLMConfig,
-          RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig, TranslationConfig],
+    Union[ContrastiveConfig, UnifiedContrastiveConfig, NativeTransferConfig, TriangleDistillationConfig, MaskedLMConfig,
+          TranslationMLMConfig, RandomMatchingConfig, HardMatchingConfig, RegionModelingConfig, TranslationConfig],
     Field(discriminator="kind"),
 ]
 

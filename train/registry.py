@@ -32,6 +32,7 @@ from babelshard.train.objectives.contrastive import (
     Objective,
     TextTextContrastive,
     TriangleDistillation,
+    UnifiedContrastive,
 )
 from babelshard.train.objectives.matching import HardNegativeMatching, MaskedRegionModeling, RandomNegativeMatching
 from babelshard.train.objectives.mlm import ConcatenatedMLM, MonolingualMLM, TranslationMLM, VisualMLM
@@ -50,7 +51,7 @@ MODELS: dict[str, Builder] = {
 OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "itc": ImageTextContrastive,
     "le": ImageTextContrastive,
-    "ucl": ImageTextContrastive,
+    "ucl": UnifiedContrastive,
     "ctl": TextTextContrastive,
     "nlt": NativeLanguageTransfer,
     "trikd": TriangleDistillation,

@@ -15,6 +15,13 @@ from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.configbase import StrictModel
 
 
+class RandAugmentConfig(StrictModel):
+    """RandAugment: ``num_ops`` operations from the standard list, at ``magnitude`` (0-30)."""
+
+    num_ops: int = Field(2, ge=1, description="N: operations per image")
+    magnitude: int = Field(9, ge=0, le=30, description="M: the strength of every operation")
+
+
 class ImageConfig(StrictModel):
     size: int = Field(32, ge=4, description="side of the square crop fed to the model")
     resize: int | None = Field(None, description="shorter side before cropping; default size")
@@ -25,6 +32,7 @@ class ImageConfig(StrictModel):
     background: tuple[int, int, int] = Field((255, 255, 255), description="fill for transparent pixels")
     draft: bool = Field(False, description="decode JPEGs at a reduced DCT scale when larger than needed (faster)")
     resample: Literal["nearest", "bilinear", "bicubic", "lanczos"] = Field("bicubic", description="resize filter")
+    randaugment: RandAugmentConfig | None = Field(None, description="RandAugment after the crop (training streams)")
     processor: str | None = Field(
         None, description="a checkpoint directory whose preprocessor_config.json sets size, crop, mean, std and "
         "resampling (and the processor's exact resize); default: filled in from the model's CLIP checkpoint"
@@ -51,6 +59,16 @@ class OnlineCodeSwitchConfig(StrictModel):
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of English captions switched")
 
 
+class RegionMembersConfig(StrictModel):
+    """Region or grid features of each image, as ``.npy`` members of the caption shards (a
+    detector's boxes or a CNN/ViT grid, computed by a data job): one row per region."""
+
+    features: str = Field("regions", description="[k, d] features: 'regions' reads regions.npy")
+    boxes: str | None = Field(None, description="[k, b] box geometry (e.g. regions_box: normalised x1 y1 x2 y2 area)")
+    classes: str | None = Field(None, description="[k, C] the detector's class distribution (e.g. regions_cls)")
+    max_regions: int = Field(100, ge=1, description="keep the first this many regions of an image")
+
+
 class StreamSettings(StrictModel):
     """What every stream has: shard folders of one kind and the sub-batch it gives per step."""
 
@@ -66,6 +84,9 @@ class StreamSettings(StrictModel):
     shuffle: bool = True
     verify: bool = Field(False, description="check each shard's sha256 against the index")
     holdout: float = Field(0.0, ge=0, lt=1, description="leave out this fraction of samples, chosen by key hash")
+    max_length: int | None = Field(
+        None, ge=4, description="tokens per text of this stream; default (and at most) tokenizer.max_length"
+    )
 
 
 class CaptionStreamConfig(StreamSettings):
@@ -78,7 +99,8 @@ class CaptionStreamConfig(StreamSettings):
     features: str | None = Field(None, description="a precomputed feature member, e.g. 'clip' for clip.npy")
     teacher_tokens: bool = Field(False, description="also tokenize the English side with the teacher tokenizer")
     codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="switch English captions online")
-    region_labels: str | None = Field(None, description="region class member, e.g. 'regions' for regions.npy")
+    region_labels: str | None = Field(None, description="a class per image patch (pixel models), e.g. 'labels' for labels.npy")
+    regions: RegionMembersConfig | None = Field(None, description="decode region or grid features (M3P)")
     captions_per_image: int = Field(
         1, ge=1, description="rows per image: the sampled caption and further captions of the same image (its other "
         "languages' and extra captions, repeated when it has fewer), for multi-positive objectives; batch_size counts images"
@@ -86,8 +108,8 @@ class CaptionStreamConfig(StreamSettings):
 
     @model_validator(mode="after")
     def _check(self) -> "CaptionStreamConfig":
-        if self.image is None and self.features is None:
-            raise ValueError(f"caption stream {self.name!r} needs image or features")
+        if self.image is None and self.features is None and self.regions is None:
+            raise ValueError(f"caption stream {self.name!r} needs image, features or regions")
         if not self.variants or min(self.variants.values()) < 0 or sum(self.variants.values()) <= 0:
             raise ValueError("variants need non-negative weights with a positive sum")
         return self

@@ -107,3 +107,14 @@ def test_variants_are_stored_as_the_json_the_trainer_reads():
     variant = CodeSwitchVariant(2, "ein dog", ("ein", "dog"), ("de", "en"))
     sample = CaptionSample("k", "s", "u", {"en": Caption("a dog")}, codeswitched=(variant,)).to_sample()
     assert json.loads(sample["cs.json"]) == [{"variant": 2, "text": "ein dog", "tokens": ["ein", "dog"], "langs": ["de", "en"]}]
+
+
+def test_the_code_switched_tag_is_no_language_code():
+    """``cs`` is Czech's ISO 639-1 code: a model with Czech among its languages would give
+    code-switched captions Czech's language embedding."""
+    import langcodes
+
+    from babelshard.records import CODESWITCHED_LANGUAGE
+
+    assert not langcodes.tag_is_valid(CODESWITCHED_LANGUAGE)
+    assert CODESWITCHED_LANGUAGE not in {"cs", "en", "mix", "mul", "und", "zxx"}

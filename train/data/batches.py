@@ -45,10 +45,16 @@ class TensorFields:
 
 @dataclass(frozen=True, kw_only=True)
 class ImageInputs(TensorFields):
-    """Pixels (batch, 3, H, W) for a ViT, or precomputed features (batch, dim)."""
+    """Pixels (batch, 3, H, W) for a ViT, precomputed features (batch, dim), or region
+    features (batch, regions, dim) with ``region_mask`` (True at padding), box geometry
+    ``region_boxes`` and detector class distributions ``region_classes``."""
 
     image: torch.Tensor | None = None
     features: torch.Tensor | None = None
+    regions: torch.Tensor | None = None
+    region_mask: torch.Tensor | None = None
+    region_boxes: torch.Tensor | None = None
+    region_classes: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ import torch
 from babelshard.records import CODESWITCHED_LANGUAGE, ENGLISH, CaptionView
 from babelshard.train.data.batches import CaptionBatch, encode
 from babelshard.train.data.decode import DecodeError, VisualItem, choose, decode_visual
+from babelshard.train.data.regions import collate_regions
 from babelshard.train.data.tokenizer import Tokenizer
 from babelshard.train.stream_config import CaptionStreamConfig
 
@@ -57,7 +58,7 @@ def decode_caption(view: CaptionView, stream: CaptionStreamConfig, weights: Mapp
     teacher_text = None
     if stream.teacher_tokens:
         teacher_text = view.caption(ENGLISH) if view.has_caption(ENGLISH) else text
-    visual = decode_visual(view, stream.image, stream.features, stream.region_labels, rng)
+    visual = decode_visual(view, stream.image, stream.features, stream.region_labels, rng, stream.regions)
     more = more_captions(view, langs, text, stream.captions_per_image - 1, rng)
     return CaptionItem(view.key, text, lang, variant, visual, teacher_text, more=more)
 
@@ -96,6 +97,7 @@ def collate_captions(items: list[CaptionItem], tokenizer: Tokenizer, teacher: To
     teacher_tokens = None
     if items[0].teacher_text is not None:
         teacher_tokens = encode(teacher, [it.teacher_text for it in items], [ENGLISH] * len(items))
+    regions = collate_regions([it.visual.regions for it in items]) if items[0].visual.regions is not None else None
     return CaptionBatch(
         keys=[it.key for it in items],
         languages=languages,
@@ -105,4 +107,8 @@ def collate_captions(items: list[CaptionItem], tokenizer: Tokenizer, teacher: To
         image=_stacked([it.visual.image for it in items]),
         features=_stacked([it.visual.features for it in items]),
         region_labels=_stacked([it.visual.region_labels for it in items]),
+        regions=None if regions is None else regions.features,
+        region_mask=None if regions is None else regions.mask,
+        region_boxes=None if regions is None else regions.boxes,
+        region_classes=None if regions is None else regions.classes,
     )

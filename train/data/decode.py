@@ -15,8 +15,9 @@ from typing import Mapping
 import numpy as np
 
 from babelshard.records import CaptionView, feature_member
+from babelshard.train.data.regions import RegionDecodeError, RegionItem, decode_regions
 from babelshard.train.data.transforms import ImageDecodeError, transform_image
-from babelshard.train.stream_config import ImageConfig
+from babelshard.train.stream_config import ImageConfig, RegionMembersConfig
 
 DECODE_FAILURES = (KeyError, ValueError, UnicodeDecodeError, TypeError, IndexError, AttributeError)
 
@@ -45,17 +46,24 @@ def choose(options: list[str], weights: Mapping[str, float] | None, rng: np.rand
 @dataclass(frozen=True)
 class VisualItem:
     """A caption sample's image side: the transformed image (float32 CHW), a feature
-    vector, region labels; each only when the stream asks for it."""
+    vector, patch labels, region features; each only when the stream asks for it."""
 
     image: np.ndarray | None = None
     features: np.ndarray | None = None
     region_labels: np.ndarray | None = None
+    regions: RegionItem | None = None
 
 
 def decode_visual(view: CaptionView, image: ImageConfig | None, features: str | None, region_labels: str | None,
-                  rng: np.random.Generator) -> VisualItem:
-    """The members named by the stream's ``image``, ``features`` and ``region_labels`` settings."""
-    pixels = vector = labels = None
+                  rng: np.random.Generator, regions: RegionMembersConfig | None = None) -> VisualItem:
+    """The members named by the stream's ``image``, ``features``, ``region_labels`` and
+    ``regions`` settings."""
+    pixels = vector = labels = region_item = None
+    if regions is not None:
+        try:
+            region_item = decode_regions(view, regions)
+        except RegionDecodeError as error:
+            raise DecodeError(f"regions: {error}") from None
     if image is not None:
         data = view.image
         if data is None:
@@ -68,7 +76,7 @@ def decode_visual(view: CaptionView, image: ImageConfig | None, features: str | 
         vector = np.asarray(_feature(view, features), dtype=np.float32).reshape(-1)
     if region_labels is not None:
         labels = np.asarray(_feature(view, region_labels), dtype=np.int64).reshape(-1)
-    return VisualItem(pixels, vector, labels)
+    return VisualItem(pixels, vector, labels, region_item)
 
 
 def _feature(view: CaptionView, name: str) -> np.ndarray:

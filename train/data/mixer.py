@@ -29,7 +29,7 @@ from babelshard.train.data.batches import BatchMeta, MixedBatch
 from babelshard.train.data.decode import DecodeError, in_holdout
 from babelshard.train.data.shardstream import DataCounters, FolderStream, ShardErrorBudget, ShardSequence
 from babelshard.train.data.streams import STREAM_KINDS, decode_item
-from babelshard.train.data.tokenizer import Tokenizer
+from babelshard.train.data.tokenizer import Tokenizer, with_max_length
 from babelshard.train.data.weights import folder_weights, resolve_language_weights
 
 # An item transform returns the item (changed or not) and what it did (a counter name).
@@ -111,6 +111,7 @@ class MixedStream(IterableDataset):
         if unknown:
             raise ValueError(f"transforms for unknown streams: {unknown}")
         self.tokenizer, self.teacher_tokenizer = tokenizer, teacher_tokenizer or tokenizer
+        self.stream_tokenizers = {s.name: with_max_length(tokenizer, s.max_length) for s in self.streams}
         self.seed, self.rank, self.world = seed, rank, world
         self.indexes = [[read_index(f) for f in s.folders] for s in self.streams]
         self.views = [[STREAM_KINDS[s.kind].view_of(ix.stream, f"data.streams.{i}.folders: {folder}")
@@ -177,7 +178,8 @@ class MixedStream(IterableDataset):
         for batcher in batchers:
             items = self.transformed(batcher, rng)
             collate = STREAM_KINDS[batcher.config.kind].collate
-            streams[batcher.config.name] = collate(items, self.tokenizer, self.teacher_tokenizer)
+            tokenizer = self.stream_tokenizers[batcher.config.name]
+            streams[batcher.config.name] = collate(items, tokenizer, self.teacher_tokenizer)
         meta = BatchMeta(
             index=g,
             epoch=self.epoch,

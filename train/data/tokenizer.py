@@ -6,6 +6,7 @@ padded with ``pad_id``. They are pickled into DataLoader workers, so heavy objec
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any, Protocol
 
@@ -136,6 +137,15 @@ class TransformersTokenizer:
             return_tensors="np",
         )
         return out["input_ids"].astype(np.int64)
+
+
+def with_max_length(tokenizer: Tokenizer, max_length: int | None) -> Tokenizer:
+    """The tokenizer, giving rows of ``max_length`` tokens (a shallow copy; itself when None)."""
+    if max_length is None or max_length == tokenizer.max_length:
+        return tokenizer
+    shorter = copy.copy(tokenizer)
+    shorter.max_length = max_length
+    return shorter
 
 
 class OpenClipTokenizer:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from babelshard.errors import UserError
+from babelshard.train.data.randaugment import rand_augment
 from babelshard.train.stream_config import ImageConfig
 
 Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs (Pillow raises above 2x this)
@@ -130,7 +131,8 @@ def to_array(image: Image.Image, config: ImageConfig) -> np.ndarray:
 
 def transform_image(data: bytes, config: ImageConfig, rng: np.random.Generator | None = None) -> np.ndarray:
     """Decode, resize the shorter side, crop (random resized when configured and ``rng``
-    is given, else center) to ``size``, normalize."""
+    is given, else center) to ``size``, RandAugment (when configured and ``rng`` is
+    given), normalize."""
     config = resolved(config)
     image = decode_rgb(data, config.background, at_least=(config.resize or config.size) if config.draft else None)
     image = resize_shorter(image, config.resize or config.size, config.resample, exact=config.processor is not None)
@@ -140,4 +142,6 @@ def transform_image(data: bytes, config: ImageConfig, rng: np.random.Generator |
         image = image.resize((config.size, config.size), RESAMPLE[config.resample], box=box)
     else:
         image = image.crop(center_box(width, height, config.size))
+    if config.randaugment is not None and rng is not None:
+        image = rand_augment(image, config.randaugment.num_ops, config.randaugment.magnitude, rng)
     return to_array(image, config)

@@ -53,7 +53,7 @@ class TrainModule(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         total = None
         for name, objective in zip(self.names, self.objectives):
-            out = objective(self.model, streams[objective.stream])
+            out = objective(self.model, objective.inputs(streams))
             weighted = objective.weight * out["loss"]
             total = weighted if total is None else total + weighted
             terms[f"loss/{name}"] = out["loss"]

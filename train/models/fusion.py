@@ -8,7 +8,7 @@ so one stack serves unpaired text, translation pairs and image-text pairs (the
 unified mVLP architecture).
 
 Every fusion model answers, besides part 1's ``encode_image`` / ``encode_text``:
-``image_context(pixels)``, ``text_context(tokens, langs)``, ``fused_text(tokens, langs,
+``image_context(images)`` (a batch, or pixels), ``text_context(tokens, langs)``, ``fused_text(tokens, langs,
 context)``, ``concat_text(a, a_langs, b, b_langs)``, ``mlm_logits(states)`` and
 ``match_logits(tokens, langs, context)``; the objectives in ``mlm_objectives`` and
 ``matching`` talk to models only through these.
@@ -82,6 +82,14 @@ class FusionEncoder(nn.Module):
         return self.norm(states)
 
 
+def pixels_of(images: ImageInputs | torch.Tensor) -> torch.Tensor:
+    """The pixels of an image batch (objectives pass the batch, evaluation a tensor)."""
+    pixels = images.image if isinstance(images, ImageInputs) else images
+    if pixels is None:
+        raise ValueError("this model reads pixels: give its caption stream an image section")
+    return pixels
+
+
 def vit_states(vit: TinyViT, images: torch.Tensor, zeroed: torch.Tensor | None = None) -> torch.Tensor:
     """All final states of part 1's tiny ViT (class token first, then patches); patches
     flagged in ``zeroed`` (batch, patches) enter as zero embeddings."""
@@ -137,8 +145,8 @@ class UnifiedModel(FrozenAware):
         return self.text_proj(self.text(tokens))
 
     # fusion interface
-    def image_context(self, images: torch.Tensor) -> Context:
-        return Context(self.image_to_text(vit_states(self.visual, images)))
+    def image_context(self, images: ImageInputs | torch.Tensor) -> Context:
+        return Context(self.image_to_text(vit_states(self.visual, pixels_of(images))))
 
     def text_context(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> Context:
         return Context(self.text.token_states(tokens), tokens == self.pad_id)
@@ -159,4 +167,8 @@ class UnifiedModel(FrozenAware):
 
 
 def build_unified(config: UnifiedModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    if config.text_checkpoint is not None:
+        from babelshard.train.models.unified_pretrained import PretrainedUnifiedModel
+
+        return PretrainedUnifiedModel(config, vocab)
     return UnifiedModel(config, vocab, config.fusion)

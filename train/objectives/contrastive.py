@@ -8,7 +8,8 @@ checkpointed and optimised with it.
 
 | name | stream | loss |
 |---|---|---|
-| ``itc`` / ``le`` / ``ucl`` | caption | symmetric InfoNCE, image vs text (UCL, ITC, MLA's LE) |
+| ``itc`` / ``le`` | caption | symmetric InfoNCE, image vs text (ITC, MLA's LE) |
+| ``ucl`` | caption + parallel | unified mVLP: one InfoNCE over image-caption and translation pairs together (each image or source sentence against every caption and target sentence of the step), one learnable temperature |
 | ``ctl`` | parallel | symmetric InfoNCE, mean-pooled source vs target sentence |
 | ``nlt`` | parallel | MSE(student(target), frozen teacher(English source)) |
 | ``trikd`` | caption | ITC(student text, teacher image) + λ·TTC(student text, teacher text), TTC on English rows at a fixed temperature |
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,7 @@ from babelshard.train.objective_config import (
     NativeTransferConfig,
     ObjectiveSettings,
     TriangleDistillationConfig,
+    UnifiedContrastiveConfig,
 )
 
 MAX_LOGIT_SCALE = 100.0
@@ -113,6 +115,10 @@ class Objective(nn.Module):
         self.config: Any = config
         self.stream, self.weight = config.stream, config.weight
 
+    def inputs(self, streams: Mapping[str, Any]) -> Any:
+        """What ``forward`` reads from a step's sub-batches: its stream's, by default."""
+        return streams[self.stream]
+
     def forward(self, model: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
@@ -128,6 +134,44 @@ class ImageTextContrastive(Objective):
         scale = self.temperature()
         loss = image_text_infonce(images, texts, batch.keys, scale, self.config.multi_positive)
         return {"loss": loss, "logit_scale": scale.detach()}
+
+
+def infonce(anchors: torch.Tensor, candidates: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each anchor against every rank's candidates, row i's positive
+    being candidate i (inputs unit-normalised)."""
+    labels = torch.arange(anchors.shape[0], device=anchors.device) + local_offset(anchors.shape[0])
+    return F.cross_entropy(logit_scale * anchors @ gather_with_grad(candidates).T, labels)
+
+
+class UnifiedContrastive(Objective):
+    """UCL: the image-caption pairs and the translation pairs of a step form one set of
+    pairs (x, y), x an image or a source sentence, y its caption or its translation; one
+    InfoNCE ranks each x's y among all y of the set, with one learnable temperature."""
+
+    config: UnifiedContrastiveConfig
+
+    def __init__(self, config: UnifiedContrastiveConfig):
+        super().__init__(config)
+        self.temperature = Temperature(config.temperature, config.learnable_temperature)
+
+    def inputs(self, streams: Mapping[str, Any]) -> tuple[CaptionBatch, PairBatch | None]:
+        pair_stream = self.config.pair_stream
+        return streams[self.stream], (streams[pair_stream] if pair_stream else None)
+
+    def forward(self, model: nn.Module, batch: tuple[CaptionBatch, PairBatch | None] | CaptionBatch) -> dict[str, torch.Tensor]:
+        captions, pairs = batch if isinstance(batch, tuple) else (batch, None)
+        anchors = [model.encode_image(captions)]
+        candidates = [model.encode_text(captions.tokens, captions.languages)]
+        if pairs is not None:
+            anchors.append(model.encode_text(pairs.source_tokens, pairs.source_languages))
+            candidates.append(model.encode_text(pairs.target_tokens, pairs.target_languages))
+        x = F.normalize(torch.cat(anchors).float(), dim=-1)
+        y = F.normalize(torch.cat(candidates).float(), dim=-1)
+        scale = self.temperature()
+        loss = infonce(x, y, scale)
+        if self.config.symmetric:
+            loss = (loss + infonce(y, x, scale)) / 2
+        return {"loss": loss, "logit_scale": scale.detach(), "pairs": torch.tensor(float(x.shape[0]))}
 
 
 class TextTextContrastive(Objective):

@@ -60,7 +60,7 @@ class VisualMLM(MaskedObjective):
 
     def forward(self, model: nn.Module, batch: CaptionBatch) -> dict[str, torch.Tensor]:
         masked = self.mask(model, batch.tokens)
-        context = model.image_context(batch.image)
+        context = model.image_context(batch)
         return masked_lm_loss(model, model.fused_text(masked.inputs, batch.languages, context), masked.labels)
 
 

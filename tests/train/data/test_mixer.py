@@ -9,6 +9,7 @@ from collections import Counter
 import torch
 from torch.utils.data import DataLoader
 
+from babelshard.records import CODESWITCHED_LANGUAGE
 from babelshard.shards.reader import iter_samples
 from babelshard.shards.weights import read_weights_file, sampling_weights, smoothed_weights
 from babelshard.train.data.decode import in_holdout
@@ -79,7 +80,7 @@ def test_codeswitched_and_english_variants_mix_at_the_configured_ratio(toy):
     variants = Counter(v for b in out for v in b.streams["caption"].variants)
     langs = Counter(lang for b in out for lang in b.streams["caption"].languages)
     assert within_binomial(variants["codeswitched"], 1600, 0.25 * share), variants
-    assert langs["cs"] == variants["codeswitched"] and langs["en"] == variants["caption"]
+    assert langs[CODESWITCHED_LANGUAGE] == variants["codeswitched"] and langs["en"] == variants["caption"]
 
 
 def test_holdout_keys_never_reach_training_streams(toy):
@@ -92,3 +93,29 @@ def test_holdout_keys_never_reach_training_streams(toy):
     assert 0.1 < len(held) / len(all_keys) < 0.4
     assert not keys & held
     assert out[-1].meta.counters["caption"]["held_out"] > 0
+
+
+def test_each_stream_has_its_own_max_length(toy, tmp_path):
+    """Captions, pairs and sentences are cut at their own lengths; a row ends with the end
+    token when cut; no stream may exceed the tokenizer's (the model's positions)."""
+    import pytest
+
+    from babelshard.configbase import ConfigError
+    from babelshard.train.config import train_config_from
+
+    streams = [s.model_copy(update={"max_length": n}) for s, n in zip(three_streams(toy), (6, 10, None))]
+    out = batches(streams, 2)
+    cut = 0
+    for batch in out:
+        assert batch.streams["caption"].tokens.shape == (12, 6)
+        assert batch.streams["pairs"].source_tokens.shape[1] == batch.streams["pairs"].target_tokens.shape[1] == 10
+        assert batch.streams["text"].tokens.shape == (36, 16)
+        tokens = batch.streams["caption"].tokens
+        full = tokens[:, -1] != HashTokenizer.PAD
+        assert bool((tokens[full, -1] == HashTokenizer.EOS).all())
+        cut += int(full.sum())
+    assert cut > 0
+    data = {"tokenizer": {"max_length": 8}, "loop": {"output": str(tmp_path)},
+            "data": {"streams": [s.model_dump() for s in streams]}, "objectives": [{"kind": "itc", "stream": "caption"}]}
+    with pytest.raises(ConfigError, match="stream 'pairs': max_length 10 exceeds tokenizer.max_length 8"):
+        train_config_from(data)

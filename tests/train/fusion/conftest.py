@@ -81,7 +81,7 @@ def model_config() -> Callable[..., Any]:
                                        vision=dict(kind="vit", width=WIDTH, layers=1, heads=2, patch_size=8, image_size=32))
         if kind == "m3p":
             options["languages"] = ["en", "de", "fr", "ja"]
-        return parse_model_config(**options, **update)
+        return parse_model_config(**{**options, **update})
 
     return make
 

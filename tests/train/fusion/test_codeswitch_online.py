@@ -10,7 +10,7 @@ import numpy as np
 from babelshard.codeswitch.config import CodeSwitchConfig, LexiconSource
 from babelshard.codeswitch.loading import cached_lexicon, switch_params
 from babelshard.codeswitch.transform import code_switch
-from babelshard.records import CaptionView
+from babelshard.records import CODESWITCHED_LANGUAGE, CaptionView
 from babelshard.shards.reader import iter_samples
 from babelshard.train.data.codeswitch_online import OnlineCodeSwitch
 from babelshard.train.data.mixer import MixedStream
@@ -34,7 +34,7 @@ def test_mix_ratio_in_the_mixer(tokenizer, stream_of):
     total = drawn + counts["transform/kept_english"]
     assert total == 40 * 16 and counts.get("transform/not_english", 0) == 0
     assert abs(drawn - alpha * total) <= 5 * math.sqrt(total * alpha * (1 - alpha)), drawn / total
-    switched = sum(b.streams["caption"].languages.count("cs") for b in batches)
+    switched = sum(b.streams["caption"].languages.count(CODESWITCHED_LANGUAGE) for b in batches)
     assert switched == counts["transform/codeswitched"] > 0.2 * drawn
 
 
@@ -52,7 +52,7 @@ def test_switched_captions_are_the_stage_functions_output(toy, stream_of):
         outcomes.append(outcome)
         if outcome == "codeswitched":
             expected = code_switch(raw["txt"].decode(), raw["__key__"], result.cs_variant, lexicon, params)
-            assert result.text == expected.text != item.text and result.language == "cs"
+            assert result.text == expected.text != item.text and result.language == CODESWITCHED_LANGUAGE
             assert expected.switched > 0 and set(expected.langs) - {"en"} <= {"de", "fr", "ja"}
         else:
             assert result is item

@@ -80,3 +80,28 @@ def test_patch_vectors_are_the_image_patches(build, batches):
     assert vectors.shape == (images.shape[0], 16, 3 * 8 * 8)
     top_right = images[:, :, 0:8, 8:16].reshape(images.shape[0], -1)
     assert torch.equal(vectors[:, 1], top_right)
+
+
+def test_code_switched_captions_get_the_english_language_row(build, batches):
+    """With Czech among the model's languages, a code-switched caption reads as English
+    (M3P), never as Czech."""
+    from babelshard.records import CODESWITCHED_LANGUAGE
+
+    model = build("m3p", languages=["cs", "de", "en"]).eval()
+    tokens = batches("caption", 1)[0].tokens
+    rows = len(tokens)
+    with torch.no_grad():
+        switched = model.fused_text(tokens, [CODESWITCHED_LANGUAGE] * rows, None)
+        english = model.fused_text(tokens, ["en"] * rows, None)
+        czech = model.fused_text(tokens, ["cs"] * rows, None)
+    assert torch.equal(switched, english)
+    assert not torch.allclose(switched, czech, atol=1e-5)
+
+
+def test_unified_text_embedding_is_the_first_token(build, batches):
+    """The unified mVLP pools its text encoder's first token ([CLS] / <s>), not the mean."""
+    model = build("unified").eval()
+    tokens = batches("caption", 1)[0].tokens
+    with torch.no_grad():
+        expected = model.text_proj(model.text.token_states(tokens)[:, 0])
+        assert torch.equal(model.encode_text(tokens), expected)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from babelshard.train.config import load_train_config
+from babelshard.train.model_config import image_checkpoint
 
 PAPER = Path(__file__).resolve().parents[3] / "configs" / "paper"
 PRESETS = sorted(PAPER.glob("train-*.yaml"))
@@ -26,7 +27,8 @@ def test_paper_presets_validate_and_point_at_local_checkpoints(path):
     assert "Not reached here" in header and "checkpoints/" in path.read_text(encoding="utf-8")
     for stream in config.data.streams:
         if stream.kind == "caption" and stream.image is not None:
-            assert stream.image.processor == "checkpoints/clip-vit-base-patch32"  # CLIP's own preprocessing
+            assert stream.image.processor == image_checkpoint(config.model.model_dump())  # the image encoder's own preprocessing
+            assert stream.image.processor.startswith("checkpoints/clip-vit-base-patch")
 
 
 def test_the_paper_presets_carry_the_papers_fixed_settings():
