@@ -5,6 +5,7 @@ nests them. Unknown keys are errors and validation errors name the YAML key path
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -83,3 +84,13 @@ def config_hash(config: BaseModel) -> str:
     """A stable hash of a resolved config, recorded in every index."""
     canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+D = TypeVar("D")
+
+
+def settings_from(target: type[D], config: BaseModel) -> D:
+    """The dataclass ``target`` filled from the config fields of the same names (its
+    other fields keep their defaults): plain settings for per-record code."""
+    fields = type(config).model_fields
+    return target(**{field.name: getattr(config, field.name) for field in dataclasses.fields(target) if field.name in fields})

@@ -14,6 +14,7 @@ import logging
 import pyarrow as pa
 
 from babelshard import fs
+from babelshard.configbase import settings_from
 from babelshard.codeswitch.config import CodeSwitchConfig, LexiconSource
 from babelshard.codeswitch.lexfile import LEXICON_SCHEMA, LexiconError, pairs_to_table, read_lexicon
 from babelshard.codeswitch.lexicon import Lexicon, LexiconBuild
@@ -45,25 +46,11 @@ def read_source(source: LexiconSource) -> pa.Table | None:
 
 
 def build_options(cfg: CodeSwitchConfig) -> LexiconBuild:
-    return LexiconBuild(
-        source_language=cfg.source_language,
-        languages=cfg.languages,
-        max_translations=cfg.max_translations,
-        min_score=cfg.min_score,
-        min_relative_score=cfg.min_relative_score,
-        max_phrase_words=cfg.max_phrase_words,
-        max_extra_words=cfg.max_extra_words,
-    )
+    return settings_from(LexiconBuild, cfg)
 
 
 def switch_params(cfg: CodeSwitchConfig) -> SwitchParams:
-    return SwitchParams(
-        sent_ratio=cfg.sent_ratio,
-        word_ratio=cfg.word_ratio,
-        language_mode=cfg.language_mode,
-        translation_choice=cfg.translation_choice,
-        seed=cfg.seed,
-    )
+    return settings_from(SwitchParams, cfg)
 
 
 def load_lexicon(cfg: CodeSwitchConfig) -> Lexicon:

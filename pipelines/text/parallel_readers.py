@@ -16,7 +16,7 @@ from typing import IO, Any, Iterable, Iterator
 from babelshard.records import ParallelPair, stable_key
 from babelshard.stats import Drop, Reason
 from babelshard.pipelines.text.po import iter_po_entries
-from babelshard.pipelines.text.readers import ReadReason, decode_line, line_key
+from babelshard.pipelines.text.readers import ReadReason, decode_line, keyed_lines, line_key
 
 STAGE = "read"  # also ReadReason: invalid_utf8, malformed
 
@@ -50,17 +50,8 @@ def read_tsv(lines: Lines, source, relname: str) -> Iterator[ParallelPair | Drop
     """Tab-separated pairs; WikiMatrix is score, source, target."""
     columns = tsv_columns(source)
     needed = max(c for c in columns if c is not None) + 1
-    for number, raw in enumerate(lines, start=1):
-        if number == 1 and getattr(source, "skip_header", False):
-            continue
-        if not raw.strip():
-            continue
-        key = line_key(source.name, relname, number)
-        line = decode_line(raw, key)
-        if isinstance(line, Drop):
-            yield line
-            continue
-        yield _tsv_pair(line.split("\t"), columns, needed, source, key)
+    for item in keyed_lines(lines, source.name, relname, skip_first=getattr(source, "skip_header", False)):
+        yield item if isinstance(item, Drop) else _tsv_pair(item[1].split("\t"), columns, needed, source, item[0])
 
 
 def tsv_columns(source) -> tuple[int, int, int | None]:

@@ -42,15 +42,21 @@ def line_key(source_name: str, relname: str, number: int) -> str:
     return stable_key(source_name, relname, str(number))
 
 
+def keyed_lines(lines: Lines, source_name: str, relname: str, skip_first: bool = False) -> Iterator[tuple[str, str] | Drop]:
+    """Each line that is not blank as ``(key, text)``, or a Drop when it is not UTF-8;
+    keys number every line of the file, blank ones included."""
+    for number, raw in enumerate(lines, start=1):
+        if (number == 1 and skip_first) or not raw.strip():
+            continue
+        key = line_key(source_name, relname, number)
+        text = decode_line(raw, key)
+        yield text if isinstance(text, Drop) else (key, text)
+
+
 def read_cc100(lines: Lines, source, relname: str) -> Iterator[TextSample | Drop]:
     """CC-100 style: one sentence or paragraph per line, a blank line between documents."""
-    name, language = source.name, source.language
-    for number, raw in enumerate(lines, start=1):
-        if not raw or raw.isspace():
-            continue  # a document boundary
-        key = line_key(name, relname, number)
-        text = decode_line(raw, key)
-        yield text if isinstance(text, Drop) else TextSample(key, text, language, name)
+    for item in keyed_lines(lines, source.name, relname):
+        yield item if isinstance(item, Drop) else TextSample(item[0], item[1], source.language, source.name)
 
 
 def read_wikipedia(lines: Lines, source, relname: str) -> Iterator[TextSample | Drop]:
@@ -73,15 +79,8 @@ def read_wikipedia(lines: Lines, source, relname: str) -> Iterator[TextSample | 
 
 def read_jsonl(lines: Lines, source, relname: str) -> Iterator[TextSample | Drop]:
     """One JSON object per line; the text at ``source.text_field``, the key from ``source.id_field`` or the line."""
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        key = line_key(source.name, relname, number)
-        text = decode_line(raw, key)
-        if isinstance(text, Drop):
-            yield text
-            continue
-        yield _json_record(text, key, source)
+    for item in keyed_lines(lines, source.name, relname):
+        yield item if isinstance(item, Drop) else _json_record(item[1], item[0], source)
 
 
 def _json_record(line: str, key: str, source) -> TextSample | Drop:
