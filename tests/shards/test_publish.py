@@ -12,7 +12,9 @@ from babelshard.shards.publish import publish_folder
 from babelshard.shards.reader import ShardIntegrityError, iter_records, verify_folder
 from babelshard.shards.writer import write_records
 
-from babelshard.testing import caption_records
+from babelshard.testing import caption_records, moto_s3_server, use_s3_endpoint
+
+BUCKET = "babelshard-test"
 
 
 @pytest.fixture
@@ -23,23 +25,15 @@ def finished(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint():
-    pytest.importorskip("s3fs")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = dict(os.environ)
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    fsspec.config.conf["s3"] = {"client_kwargs": {"endpoint_url": endpoint}, "skip_instance_cache": True}
-    fs = fsspec.filesystem("s3")
-    fs.mkdir("babelshard-test")
-    yield endpoint
-    fsspec.config.conf.pop("s3", None)
-    os.environ.clear()
-    os.environ.update(saved)
-    server.stop()
+def s3_server():
+    with moto_s3_server(BUCKET) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_endpoint(s3_server, monkeypatch):
+    use_s3_endpoint(s3_server, monkeypatch)
+    return s3_server
 
 
 def test_publish_to_a_local_folder(finished, tmp_path):
