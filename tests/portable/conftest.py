@@ -1,5 +1,5 @@
 """Fixtures of the portable-runner tier: Beam's job service and an external worker pool
-on loopback, a moto S3 server the workers write to, a loopback image server that can be
+on loopback (whose workers write to the suite's moto S3 server), a loopback image server that can be
 slowed down, real inputs (OpenMoji images with CLDR captions, Debian fortunes, Django
 catalogues), and each job's DirectRunner output to compare against."""
 from __future__ import annotations
@@ -17,19 +17,10 @@ from babelshard.configbase import parse_config
 from babelshard.pipelines.demo.httpserver import QuietServer, load_folder, make_handler
 from babelshard.pipelines.jobs.config import JobConfig
 from babelshard.pipelines.jobs.run import run_job
-from babelshard.testing import (
-    MOTO_S3_ENV,
-    PortableServices,
-    django_catalogues,
-    moto_s3_server,
-    read_fortunes,
-    require_debian,
-    use_s3_endpoint,
-)
+from babelshard.testing import MOTO_S3_ENV, PortableServices, django_catalogues, read_fortunes, require_debian
 
 EMOJI = 32
 PER_SHARD = 8
-BUCKET = "babelshard-portable"
 FORTUNES = {"de": ("fortunes-de", "de/zitate"), "it": ("fortunes-it", "it/definizioni")}
 CAPTION_LANGUAGES = ("de", "ja", "ar")
 
@@ -70,20 +61,6 @@ def image_site(tmp_path_factory) -> ImageSite:
     yield ImageSite(server, str(root / CAPTIONS))
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """A moto S3 server over real HTTP with one bucket; workers reach it through the environment."""
-    with moto_s3_server(BUCKET) as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3(s3_endpoint, monkeypatch):
-    """This process (the launcher) talks to the moto server too."""
-    use_s3_endpoint(s3_endpoint, monkeypatch)
-    return f"s3://{BUCKET}"
 
 
 @pytest.fixture(scope="session")

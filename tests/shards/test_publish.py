@@ -12,9 +12,7 @@ from babelshard.shards.publish import publish_folder
 from babelshard.shards.reader import ShardIntegrityError, iter_records, verify_folder
 from babelshard.shards.writer import write_records
 
-from babelshard.testing import caption_records, moto_s3_server, use_s3_endpoint
-
-BUCKET = "babelshard-test"
+from babelshard.testing import caption_records
 
 
 @pytest.fixture
@@ -22,18 +20,6 @@ def finished(tmp_path):
     folder = tmp_path / "src"
     write_records(str(folder), "caption", caption_records(25), max_samples=5)
     return str(folder)
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    with moto_s3_server(BUCKET) as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3_endpoint(s3_server, monkeypatch):
-    use_s3_endpoint(s3_server, monkeypatch)
-    return s3_server
 
 
 def test_publish_to_a_local_folder(finished, tmp_path):
@@ -61,8 +47,8 @@ def test_refuses_a_tampered_shard_and_writes_no_index(finished, tmp_path):
     assert not (tmp_path / "dst" / "index.json").exists()
 
 
-def test_publish_to_s3_over_http(finished, s3_endpoint):
-    destination = "s3://babelshard-test/run1/caption"
+def test_publish_to_s3_over_http(finished, s3):
+    destination = f"{s3}/run1/caption"
     report = publish_folder(finished, destination)
     assert len(report.uploaded) == 5
     index = verify_folder(destination)
@@ -70,13 +56,14 @@ def test_publish_to_s3_over_http(finished, s3_endpoint):
     assert sorted(r.key for r in iter_records(destination)) == sorted(r.key for r in iter_records(finished))
 
 
-def test_resume_after_an_interrupted_upload(finished, s3_endpoint):
-    destination = "s3://babelshard-test/run2/caption"
+def test_resume_after_an_interrupted_upload(finished, s3):
+    destination = f"{s3}/run2/caption"
+    bucket_path = destination.removeprefix("s3://")
     fs = fsspec.filesystem("s3")
     # The state an interrupted publish leaves: two shards up, a third cut short, no index.
     for name in ("shard-000000.tar", "shard-000001.tar"):
-        fs.put_file(os.path.join(finished, name), f"babelshard-test/run2/caption/{name}")
-    fs.pipe_file("babelshard-test/run2/caption/shard-000002.tar", open(os.path.join(finished, "shard-000002.tar"), "rb").read()[:1000])
+        fs.put_file(os.path.join(finished, name), f"{bucket_path}/{name}")
+    fs.pipe_file(f"{bucket_path}/shard-000002.tar", open(os.path.join(finished, "shard-000002.tar"), "rb").read()[:1000])
     with pytest.raises(ShardIndexError):
         read_index(destination)
     report = publish_folder(finished, destination)
@@ -84,7 +71,7 @@ def test_resume_after_an_interrupted_upload(finished, s3_endpoint):
     assert sorted(os.path.basename(p) for p in report.uploaded) == ["shard-000002.tar", "shard-000003.tar", "shard-000004.tar"]
     index = verify_folder(destination)
     for shard in index.shards:
-        remote = hashlib.sha256(fs.cat_file(f"babelshard-test/run2/caption/{shard.name}")).hexdigest()
+        remote = hashlib.sha256(fs.cat_file(f"{bucket_path}/{shard.name}")).hexdigest()
         assert remote == shard.sha256
 
 
