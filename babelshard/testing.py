@@ -5,7 +5,7 @@ import contextlib
 import io
 import os
 import shutil
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from babelshard.records import Caption, CaptionSample, stable_key
 
@@ -280,6 +280,36 @@ def folder_digests(root: str) -> dict[str, str]:
         path[len(base) + 1 :]: hashlib.sha256(fs.cat_file(path)).hexdigest()
         for path in sorted(fs.find(base))
     }
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block (tests on a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def adamw_losses(loss_of: Callable[[Any], Any], parameters: Sequence[Any], batches: Sequence[Any], steps: int,
+                 lr: float) -> list[float]:
+    """AdamW (no weight decay) on ``parameters`` for ``steps`` steps, cycling over ``batches``;
+    ``loss_of(batch)`` gives the loss tensor. Returns every step's loss."""
+    import torch
+
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    losses = []
+    for step in range(steps):
+        loss = loss_of(batches[step % len(batches)])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
 
 
 MOTO_S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
