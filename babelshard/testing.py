@@ -1,9 +1,11 @@
 """Helpers for babelshard's own tests and for users testing their configs offline."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
+from typing import Any, Callable, Iterator, Sequence
 
 from babelshard.records import Caption, CaptionSample, stable_key
 
@@ -278,6 +280,73 @@ def folder_digests(root: str) -> dict[str, str]:
         path[len(base) + 1 :]: hashlib.sha256(fs.cat_file(path)).hexdigest()
         for path in sorted(fs.find(base))
     }
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block (tests on a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def adamw_losses(loss_of: Callable[[Any], Any], parameters: Sequence[Any], batches: Sequence[Any], steps: int,
+                 lr: float) -> list[float]:
+    """AdamW (no weight decay) on ``parameters`` for ``steps`` steps, cycling over ``batches``;
+    ``loss_of(batch)`` gives the loss tensor. Returns every step's loss."""
+    import torch
+
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    losses = []
+    for step in range(steps):
+        loss = loss_of(batches[step % len(batches)])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+MOTO_S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextlib.contextmanager
+def moto_s3_server(bucket: str) -> Iterator[str]:
+    """moto's standalone S3 server over real HTTP on loopback, holding one empty ``bucket``;
+    yields its endpoint URL. Skips the calling test when s3fs or moto is not installed."""
+    import pytest
+
+    pytest.importorskip("s3fs")
+    moto_server = pytest.importorskip("moto.server")
+    import boto3
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        credentials = {"aws_access_key_id": MOTO_S3_ENV["AWS_ACCESS_KEY_ID"],
+                       "aws_secret_access_key": MOTO_S3_ENV["AWS_SECRET_ACCESS_KEY"],
+                       "region_name": MOTO_S3_ENV["AWS_DEFAULT_REGION"]}
+        boto3.client("s3", endpoint_url=endpoint, **credentials).create_bucket(Bucket=bucket)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def use_s3_endpoint(endpoint: str, monkeypatch: Any) -> None:
+    """Point this process's ``s3://`` (fsspec) at ``endpoint`` with moto's credentials,
+    until the test that owns ``monkeypatch`` ends."""
+    import fsspec
+
+    for name, value in MOTO_S3_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": endpoint, "skip_instance_cache": True})
 
 
 def wait_for_port(port: int, process, log: str, timeout: float = 60.0) -> None:

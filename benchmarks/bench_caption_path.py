@@ -18,16 +18,15 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+
+from timed_run import timed_run
 
 BIN = Path(sys.executable).parent
 TARGETS = ("es", "ca")
@@ -66,18 +65,6 @@ def job_config(captions: Path, output: Path, image_size: int) -> dict:
     }
 
 
-def timed(command: list[str], env: dict) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system of the command and its children)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def folder_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):
@@ -94,7 +81,7 @@ def build(bin_dir: Path, captions: Path, workdir: Path, name: str, args, env: di
     command = [str(bin_dir / "babelshard"), "build", str(config)]
     if args.processes > 1:
         command += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.processes}"]
-    seconds, cpu = timed(command, env)
+    seconds, cpu = timed_run(command, env)
     stats = json.loads((output / "caption" / "stats.json").read_text())
     download_drops = sum(n for reason, n in stats["drops"].items() if reason.startswith("download/"))
     pairs = json.loads((output / "parallel-mt" / "index.json").read_text())["totals"]["samples"]

@@ -15,16 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+
+from timed_run import timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,18 +64,6 @@ def write_url_list(path: Path, base_url: str, files: list[str], count: int) -> N
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def timed(command: list[str], env: dict) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system of the command and its children)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def run_img2dataset(urls: Path, output: Path, args, env: dict) -> tuple[float, float, int]:
     shutil.rmtree(output, ignore_errors=True)
     per_shard = max(1, args.images // (4 * args.processes))
@@ -86,7 +74,7 @@ def run_img2dataset(urls: Path, output: Path, args, env: dict) -> tuple[float, f
         "--encode_format=jpg", "--encode_quality=95", f"--number_sample_per_shard={per_shard}",
         "--extract_exif=False", "--distributor=multiprocessing", "--retries=0", "--timeout=10",
     ]
-    seconds, cpu = timed(command, env)
+    seconds, cpu = timed_run(command, env)
     successes = sum(json.loads(p.read_text())["successes"] for p in output.glob("*_stats.json"))
     return seconds, cpu, successes
 
@@ -114,7 +102,7 @@ def run_babelshard(urls: Path, output: Path, workdir: Path, args, env: dict) -> 
         str(BIN / "babelshard"), "build", str(config),
         "--direct_running_mode=multi_processing", f"--direct_num_workers={args.processes}",
     ]
-    seconds, cpu = timed(command, env)
+    seconds, cpu = timed_run(command, env)
     index = json.loads((output / "caption" / "index.json").read_text())
     return seconds, cpu, index["totals"]["samples"]
 

@@ -12,7 +12,7 @@ import io
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from babelshard.errors import UserError
 from babelshard.fs import join, write_bytes_atomic
@@ -92,16 +92,21 @@ def languages(report: FolderReport) -> bytes | None:
     return render(draw)
 
 
-def caption_lengths(report: FolderReport) -> bytes | None:
-    chars = {lang: values for lang, values in sorted(report.caption_chars.items()) if values}
-    if not chars:
+def boxes_per_language(values: Mapping[str, Sequence[float]], ylabel: str, **boxplot: Any) -> bytes | None:
+    """One box per language that has values, languages in order; None when none has any."""
+    present = {lang: numbers for lang, numbers in sorted(values.items()) if numbers}
+    if not present:
         return None
 
     def draw(axes):
-        axes.boxplot(list(chars.values()), tick_labels=list(chars), showfliers=False)
-        axes.set_ylabel("characters")
+        axes.boxplot(list(present.values()), tick_labels=list(present), **boxplot)
+        axes.set_ylabel(ylabel)
 
     return render(draw)
+
+
+def caption_lengths(report: FolderReport) -> bytes | None:
+    return boxes_per_language(report.caption_chars, "characters", showfliers=False)
 
 
 def provenance(report: FolderReport) -> bytes | None:
@@ -123,15 +128,7 @@ def provenance(report: FolderReport) -> bytes | None:
 
 
 def quality(report: FolderReport) -> bytes | None:
-    scores = {lang: values for lang, values in sorted(report.quality.items()) if values}
-    if not scores:
-        return None
-
-    def draw(axes):
-        axes.boxplot(list(scores.values()), tick_labels=list(scores))
-        axes.set_ylabel("quality-estimation score")
-
-    return render(draw)
+    return boxes_per_language(report.quality, "quality-estimation score")
 
 
 def histogram(values: list[float], xlabel: str, bins: int = 20) -> bytes | None:

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from babelshard.pipelines.captions.config import DownloadConfig, ResizeConfig
+from babelshard.pipelines.captions.config import ResizeConfig
+from babelshard.pipelines.demo.job import default_demo_config
 
 SLOW_SECONDS = 2.0
 
@@ -167,19 +168,12 @@ def image_server(real_images):
     server.server_close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def download_settings():
-    """Fast limits for tests: short timeouts and backoff, a small byte limit."""
-    return DownloadConfig(
-        thread_count=8,
-        timeout=0.5,
-        deadline=10.0,
-        retries=2,
-        backoff=0.01,
-        max_backoff=0.05,
-        max_bytes=400_000,
-        per_host_concurrency=8,
-        per_host_rate=0.0,
-        allow_loopback=True,
-        image=ResizeConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8),
-    )
+    """The demo's download settings (loopback allowed, no per-host rate limit) with fast
+    limits for tests: short timeouts and backoff, a small byte limit, small JPEGs."""
+    demo = default_demo_config().captions.download
+    image = ResizeConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8)
+    fast = {"thread_count": 8, "timeout": 0.5, "deadline": 10.0, "retries": 2, "backoff": 0.01, "max_backoff": 0.05,
+            "max_bytes": 400_000, "per_host_concurrency": 8, "image": image}
+    return demo.model_copy(update=fast)

@@ -1,5 +1,5 @@
 """Fixtures of the portable-runner tier: Beam's job service and an external worker pool
-on loopback, a moto S3 server the workers write to, a loopback image server that can be
+on loopback (whose workers write to the suite's moto S3 server), a loopback image server that can be
 slowed down, real inputs (OpenMoji images with CLDR captions, Debian fortunes, Django
 catalogues), and each job's DirectRunner output to compare against."""
 from __future__ import annotations
@@ -17,12 +17,10 @@ from babelshard.configbase import parse_config
 from babelshard.pipelines.demo.httpserver import QuietServer, load_folder, make_handler
 from babelshard.pipelines.jobs.config import JobConfig
 from babelshard.pipelines.jobs.run import run_job
-from babelshard.testing import PortableServices, django_catalogues, read_fortunes, require_debian
+from babelshard.testing import MOTO_S3_ENV, PortableServices, django_catalogues, read_fortunes, require_debian
 
 EMOJI = 32
 PER_SHARD = 8
-BUCKET = "babelshard-portable"
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 FORTUNES = {"de": ("fortunes-de", "de/zitate"), "it": ("fortunes-it", "it/definizioni")}
 CAPTION_LANGUAGES = ("de", "ja", "ar")
 
@@ -66,40 +64,9 @@ def image_site(tmp_path_factory) -> ImageSite:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint():
-    """A moto S3 server over real HTTP with one bucket; workers reach it through the environment."""
-    pytest.importorskip("s3fs")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint, **s3_credentials()).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-
-
-def s3_credentials() -> dict[str, str]:
-    return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-
-
-@pytest.fixture
-def s3(s3_endpoint, monkeypatch):
-    """This process (the launcher) talks to the moto server too."""
-    import fsspec
-
-    for name, value in S3_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint, "skip_instance_cache": True})
-    return f"s3://{BUCKET}"
-
-
-@pytest.fixture(scope="session")
 def portable(tmp_path_factory, s3_endpoint):
     """Beam's job service and worker pool, whose SDK workers write to the moto server."""
-    env = {**S3_ENV, "FSSPEC_S3_ENDPOINT_URL": s3_endpoint}
+    env = {**MOTO_S3_ENV, "FSSPEC_S3_ENDPOINT_URL": s3_endpoint}
     services = PortableServices(str(tmp_path_factory.mktemp("portable-services")), env).start()
     yield services
     services.stop()

@@ -22,26 +22,6 @@ def finished(tmp_path):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    pytest.importorskip("s3fs")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = dict(os.environ)
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    fsspec.config.conf["s3"] = {"client_kwargs": {"endpoint_url": endpoint}, "skip_instance_cache": True}
-    fs = fsspec.filesystem("s3")
-    fs.mkdir("babelshard-test")
-    yield endpoint
-    fsspec.config.conf.pop("s3", None)
-    os.environ.clear()
-    os.environ.update(saved)
-    server.stop()
-
-
 def test_publish_to_a_local_folder(finished, tmp_path):
     report = publish_folder(finished, str(tmp_path / "dst"))
     assert len(report.uploaded) == 5 and not report.skipped
@@ -67,8 +47,8 @@ def test_refuses_a_tampered_shard_and_writes_no_index(finished, tmp_path):
     assert not (tmp_path / "dst" / "index.json").exists()
 
 
-def test_publish_to_s3_over_http(finished, s3_endpoint):
-    destination = "s3://babelshard-test/run1/caption"
+def test_publish_to_s3_over_http(finished, s3):
+    destination = f"{s3}/run1/caption"
     report = publish_folder(finished, destination)
     assert len(report.uploaded) == 5
     index = verify_folder(destination)
@@ -76,13 +56,14 @@ def test_publish_to_s3_over_http(finished, s3_endpoint):
     assert sorted(r.key for r in iter_records(destination)) == sorted(r.key for r in iter_records(finished))
 
 
-def test_resume_after_an_interrupted_upload(finished, s3_endpoint):
-    destination = "s3://babelshard-test/run2/caption"
+def test_resume_after_an_interrupted_upload(finished, s3):
+    destination = f"{s3}/run2/caption"
+    bucket_path = destination.removeprefix("s3://")
     fs = fsspec.filesystem("s3")
     # The state an interrupted publish leaves: two shards up, a third cut short, no index.
     for name in ("shard-000000.tar", "shard-000001.tar"):
-        fs.put_file(os.path.join(finished, name), f"babelshard-test/run2/caption/{name}")
-    fs.pipe_file("babelshard-test/run2/caption/shard-000002.tar", open(os.path.join(finished, "shard-000002.tar"), "rb").read()[:1000])
+        fs.put_file(os.path.join(finished, name), f"{bucket_path}/{name}")
+    fs.pipe_file(f"{bucket_path}/shard-000002.tar", open(os.path.join(finished, "shard-000002.tar"), "rb").read()[:1000])
     with pytest.raises(ShardIndexError):
         read_index(destination)
     report = publish_folder(finished, destination)
@@ -90,7 +71,7 @@ def test_resume_after_an_interrupted_upload(finished, s3_endpoint):
     assert sorted(os.path.basename(p) for p in report.uploaded) == ["shard-000002.tar", "shard-000003.tar", "shard-000004.tar"]
     index = verify_folder(destination)
     for shard in index.shards:
-        remote = hashlib.sha256(fs.cat_file(f"babelshard-test/run2/caption/{shard.name}")).hexdigest()
+        remote = hashlib.sha256(fs.cat_file(f"{bucket_path}/{shard.name}")).hexdigest()
         assert remote == shard.sha256
 
 

@@ -88,45 +88,55 @@ def load_open_clip(checkpoint: OpenClipCheckpoint) -> Any:
     return model.eval()
 
 
-class HFClipImageTower(nn.Module):
+class HFClipTower(nn.Module):
+    """One side of a ``CLIPModel``: the library's transformer (run by ``outputs``) and its
+    projection. ``forward`` is ``get_image_features`` / ``get_text_features``."""
+
+    projection: nn.Module
+
+    def __init__(self, clip: Any, width: int):
+        super().__init__()
+        self.width, self.embed_dim = width, int(clip.projection_dim)
+
+    def outputs(self, inputs: torch.Tensor) -> Any:
+        raise NotImplementedError
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The pooled output before the projection (the class token after ``post_layernorm``,
+        the end token of a text)."""
+        return self.outputs(inputs).pooler_output
+
+    def token_states(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.outputs(inputs).last_hidden_state
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.features(inputs))
+
+
+class HFClipImageTower(HFClipTower):
     """CLIP's vision transformer and ``visual_projection`` (the library's modules)."""
 
     def __init__(self, clip: Any):
-        super().__init__()
+        super().__init__(clip, int(clip.vision_embed_dim))
         self.vision_model, self.projection = clip.vision_model, clip.visual_projection
-        self.width, self.embed_dim = int(clip.vision_embed_dim), int(clip.projection_dim)
         self.image_size = int(clip.config.vision_config.image_size)
 
-    def features(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The pooled class token after ``post_layernorm``, before the projection."""
-        return self.vision_model(pixel_values=pixels).pooler_output
-
-    def token_states(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.vision_model(pixel_values=pixels).last_hidden_state
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.features(pixels))
+    def outputs(self, pixels: torch.Tensor) -> Any:
+        return self.vision_model(pixel_values=pixels)
 
 
-class HFClipTextTower(nn.Module):
+class HFClipTextTower(HFClipTower):
     """CLIP's text transformer and ``text_projection``; pooled at the end token as the library does."""
 
     def __init__(self, clip: Any):
-        super().__init__()
+        super().__init__(clip, int(clip.text_embed_dim))
         self.text_model, self.projection = clip.text_model, clip.text_projection
-        self.width, self.embed_dim = int(clip.text_embed_dim), int(clip.projection_dim)
         self.max_positions = int(clip.config.text_config.max_position_embeddings)
         self.layers = len(self.text_model.encoder.layers)
 
-    def features(self, tokens: torch.Tensor) -> torch.Tensor:
+    def outputs(self, tokens: torch.Tensor) -> Any:
         # No padding mask: under the causal mask, the pooled end token never sees the padding after it.
-        return self.text_model(input_ids=tokens).pooler_output
-
-    def token_states(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.text_model(input_ids=tokens).last_hidden_state
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.features(tokens))
+        return self.text_model(input_ids=tokens)
 
     @property
     def token_embedding(self) -> nn.Embedding:

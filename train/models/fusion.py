@@ -117,7 +117,48 @@ def resolved(fusion: FusionConfig, text: TextEncoderConfig) -> tuple[int, int, f
     return fusion.layers or text.layers, fusion.heads or text.heads, fusion.mlp_ratio or text.mlp_ratio
 
 
-class UnifiedModel(FrozenAware):
+class TwoStreamFusion(FrozenAware):
+    """The fusion interface of a text encoder and an image tower with fusion layers above the
+    text (the unified mVLP, tiny or on backbones). A subclass gives the text encoder's
+    ``text_states(tokens)`` and the image tower's ``image_states(pixels)`` (class token
+    first) and owns ``fusion``, ``image_to_text``, ``image_proj``, ``mlm_head``, ``itm_head``
+    and ``pad_id``; ``encode_text`` is its own."""
+
+    pad_id: int
+
+    def text_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def image_states(self, pixels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # the dual-encoder interface (contrastive objectives, retrieval evaluation)
+    def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
+        return self.image_proj(self.image_states(pixels_of(inputs))[:, 0])
+
+    # the fusion interface
+    def image_context(self, images: ImageInputs | torch.Tensor) -> Context:
+        return Context(self.image_to_text(self.image_states(pixels_of(images))))
+
+    def text_context(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> Context:
+        return Context(self.text_states(tokens), tokens == self.pad_id)
+
+    def fused_text(self, tokens: torch.Tensor, languages: Sequence[str] | None, context: Context | None) -> torch.Tensor:
+        """Token states after the fusion layers; cross-attention only with a context."""
+        return self.fusion(self.text_states(tokens), tokens == self.pad_id, context)
+
+    def concat_text(self, first: torch.Tensor, first_langs: Sequence[str], second: torch.Tensor, second_langs: Sequence[str]) -> torch.Tensor:
+        """XLM-style TLM: both sentences as one sequence, no cross-attention."""
+        return self.fused_text(torch.cat([first, second], dim=1), None, None)
+
+    def mlm_logits(self, states: torch.Tensor) -> torch.Tensor:
+        return self.mlm_head(states)
+
+    def match_logits(self, tokens: torch.Tensor, languages: Sequence[str] | None, context: Context) -> torch.Tensor:
+        return self.itm_head(self.fused_text(tokens, languages, context)[:, 0])
+
+
+class UnifiedModel(TwoStreamFusion):
     """Tiny ViT; a text encoder (self-attention only) whose pooled output serves the
     contrastive objective; fusion layers with cross-attention above it."""
 
@@ -137,33 +178,14 @@ class UnifiedModel(FrozenAware):
         self.mlm_head = MaskedLMHead(width, vocab.size)
         self.itm_head = nn.Linear(width, 2)
 
-    # the dual-encoder interface (contrastive objectives, retrieval evaluation)
-    def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
-        return self.image_proj(vit_states(self.visual, inputs.image)[:, 0])
+    def text_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.text.token_states(tokens)
+
+    def image_states(self, pixels: torch.Tensor) -> torch.Tensor:
+        return vit_states(self.visual, pixels)
 
     def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
         return self.text_proj(self.text(tokens))
-
-    # fusion interface
-    def image_context(self, images: ImageInputs | torch.Tensor) -> Context:
-        return Context(self.image_to_text(vit_states(self.visual, pixels_of(images))))
-
-    def text_context(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> Context:
-        return Context(self.text.token_states(tokens), tokens == self.pad_id)
-
-    def fused_text(self, tokens: torch.Tensor, languages: Sequence[str] | None, context: Context | None) -> torch.Tensor:
-        """Token states after the fusion layers; cross-attention only with a context."""
-        return self.fusion(self.text.token_states(tokens), tokens == self.pad_id, context)
-
-    def concat_text(self, first: torch.Tensor, first_langs: Sequence[str], second: torch.Tensor, second_langs: Sequence[str]) -> torch.Tensor:
-        """XLM-style TLM: both sentences as one sequence, no cross-attention."""
-        return self.fused_text(torch.cat([first, second], dim=1), None, None)
-
-    def mlm_logits(self, states: torch.Tensor) -> torch.Tensor:
-        return self.mlm_head(states)
-
-    def match_logits(self, tokens: torch.Tensor, languages: Sequence[str] | None, context: Context) -> torch.Tensor:
-        return self.itm_head(self.fused_text(tokens, languages, context)[:, 0])
 
 
 def build_unified(config: UnifiedModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:

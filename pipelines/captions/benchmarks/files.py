@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from babelshard.errors import UserError
 from babelshard.fs import join, read_bytes
+from babelshard.pipelines.captions.sources import _lines as caption_lines
 
 COCO_IMAGE_NAME = re.compile(r"^COCO_(train2014|val2014|test2014)_\d{12}(\.jpg)?$")
 
@@ -64,15 +65,10 @@ def read_text(root: str, relative: str, origin: str) -> str:
 
 
 def read_lines(root: str, relative: str, origin: str) -> list[str]:
-    """Lines split on ``\\n`` only (a caption may hold other Unicode line breaks), without
-    ``\\r`` (some releases use CRLF) and without the empty string after a final newline."""
-    text = read_text(root, relative, origin)
-    if not text:
-        return []
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
+    """Lines split as the caption sources split them: on ``\\n`` only (a caption may hold
+    other Unicode line breaks), without ``\\r`` (some releases use CRLF) and without the
+    empty string after a final newline."""
+    return caption_lines(read_text(root, relative, origin))
 
 
 def read_json(root: str, relative: str, origin: str) -> Any:

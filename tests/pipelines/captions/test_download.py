@@ -51,15 +51,8 @@ def full_url(server, path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def resources():
-    from babelshard.pipelines.captions.config import DownloadConfig, ResizeConfig
-
-    settings = DownloadConfig(
-        thread_count=4, timeout=0.5, deadline=10.0, retries=2, backoff=0.01, max_backoff=0.05, max_bytes=400_000,
-        per_host_rate=0.0, allow_loopback=True, max_redirects=3,
-        image=ResizeConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8),
-    )
-    return make_download_resources(settings)
+def resources(download_settings):
+    return make_download_resources(download_settings.model_copy(update={"thread_count": 4, "max_redirects": 3}))
 
 
 @pytest.mark.parametrize("path", sorted(CASES))

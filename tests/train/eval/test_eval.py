@@ -52,16 +52,21 @@ def test_trained_english_model_retrieves_english_far_above_chance(teacher, toy):
     assert english["mean_recall"] > 3 * english["chance"]["mean_recall"]
 
 
+def eval_command(config, folder) -> list[str]:
+    """``babelshard eval`` arguments for ``config`` (written to ``folder/eval.yaml``),
+    results to ``folder/results.json``."""
+    path = folder / "eval.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    return ["eval", str(path), "--output", str(folder / "results.json")]
+
+
 def test_eval_command_writes_per_language_results(teacher_run, preset, toy, tmp_path):
     from babelshard.cli import app
 
-    config = preset("clip-en", teacher_run, "eval.languages=[en,ja]")
-    path = tmp_path / "eval.yaml"
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
-    target = tmp_path / "results.json"
-    result = CliRunner().invoke(app, ["eval", str(path), "--output", str(target)])
+    command = eval_command(preset("clip-en", teacher_run, "eval.languages=[en,ja]"), tmp_path)
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    written = json.loads(target.read_text())
+    written = json.loads((tmp_path / "results.json").read_text())
     assert written["images"] == 80 and sorted(written["languages"]) == ["en", "ja"]
     assert written["model"] == os.path.join(teacher_run, "model.pt")
     assert "mean_recall" in result.output and "ja" in result.output
@@ -82,17 +87,14 @@ def test_eval_command_skips_and_counts_a_truncated_shard(teacher_run, preset, to
     for shard, cut in ((shards[1], 100), (shards[2], 0)):  # inside a member; at a 512-byte block boundary
         data = shard.read_bytes()
         shard.write_bytes(data[: len(data) // 1024 * 512 + cut])
-    config = preset("clip-en", teacher_run, "eval.languages=[en]", f"eval.folders=[{folder}]")
-    path = tmp_path / "eval.yaml"
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
-    target = tmp_path / "results.json"
-    result = CliRunner().invoke(app, ["eval", str(path), "--output", str(target)])
+    command = eval_command(preset("clip-en", teacher_run, "eval.languages=[en]", f"eval.folders=[{folder}]"), tmp_path)
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    written = json.loads(target.read_text())
+    written = json.loads((tmp_path / "results.json").read_text())
     assert written["shard_errors"] == 2 and written["images"] == 40
     assert written["languages"]["en"]["captions"] == 40
     assert "2 unreadable shards" in (tmp_path / "results.md").read_text()
     for shard in shards:
         shard.write_bytes(b"")
-    result = CliRunner().invoke(app, ["eval", str(path), "--output", str(target)])
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 2 and "no evaluation samples" in result.output and "4 unreadable shards" in result.output

@@ -9,16 +9,16 @@ from typing import Any, Callable
 import pytest
 import torch
 
+from babelshard.testing import adamw_losses, torch_threads
+
 WIDTH = 32
 
 
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
     """The tests share two cores with other work; one intra-op thread avoids oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -106,16 +106,8 @@ def fit() -> Callable[..., list[float]]:
     def run(model: torch.nn.Module, objective: torch.nn.Module, data: list[dict], steps: int = 40, lr: float = 3e-3) -> list[float]:
         torch.manual_seed(1)
         params = list(model.parameters()) + list(objective.parameters())
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
         model.train()
-        losses = []
-        for step in range(steps):
-            out = objective(model, data[step % len(data)])
-            optimizer.zero_grad()
-            out["loss"].backward()
-            optimizer.step()
-            losses.append(float(out["loss"].detach()))
-        return losses
+        return adamw_losses(lambda batch: objective(model, batch)["loss"], params, data, steps, lr)
 
     return run
 

@@ -13,15 +13,16 @@ from typing import Any, Callable
 import pytest
 import torch
 
+from babelshard.testing import adamw_losses, torch_threads
+
 PAPER = Path(__file__).resolve().parents[3] / "configs" / "paper"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """The tests share two cores with other work; one intra-op thread avoids oversubscription."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -91,15 +92,8 @@ def optimise() -> Callable[..., list[float]]:
         batches = [b.streams for b in itertools.islice(iter(data), 3)]
         torch.manual_seed(0)
         module = TrainModule(build_model(config.model, VocabInfo.of(tokenizer)), [build_objective(o) for o in config.objectives])
-        optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
         module.train()
-        losses = []
-        for step in range(steps):
-            loss = module(batches[step % 3])["loss"]
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        return module.model, losses
+        trainable = [p for p in module.parameters() if p.requires_grad]
+        return module.model, adamw_losses(lambda batch: module(batch)["loss"], trainable, batches, steps, lr)
 
     return run

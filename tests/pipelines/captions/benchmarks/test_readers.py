@@ -15,10 +15,24 @@ def caption_counts(items) -> list[dict[str, int]]:
     return [{lang: len(texts) for lang, texts in item.captions.items()} for item in items]
 
 
+@pytest.mark.parametrize("fixture, name, images", [
+    ("multi30k", "multi30k", ["1007129816.jpg", "1009434119.jpg", "101362133.jpg"]),
+    ("xtd10", "xtd10", ["train2014/COCO_train2014_000000061844.jpg", "train2014/COCO_train2014_000000061849.jpg",
+                        "val2014/COCO_val2014_000000129945.jpg"]),
+    ("coco_cn", "coco-cn", ["val2014/COCO_val2014_000000290951.jpg", "train2014/COCO_train2014_000000128475.jpg",
+                            "val2014/COCO_val2014_000000217153.jpg"]),
+    ("xflickrco", "xflickrco", ["1007129816.jpg", "1009434119.jpg",
+                                "val2014/COCO_val2014_000000391895.jpg", "val2014/COCO_val2014_000000060623.jpg"]),
+])
+def test_test_images_come_in_the_release_order_with_their_paths(request, fixture, name, images):
+    """Image paths relative to the benchmark's image folder (COCO's under its 2014 split folder)."""
+    root = request.getfixturevalue(fixture)[0]
+    assert [item.image for item in read_benchmark(name, str(root))] == images
+
+
 def test_multi30k_joins_task2_english_and_german_with_task1_french_and_czech(multi30k):
     root, _ = multi30k
     items = read_benchmark("multi30k", str(root))
-    assert [item.image for item in items] == ["1007129816.jpg", "1009434119.jpg", "101362133.jpg"]
     assert [item.image_id for item in items] == ["1007129816", "1009434119", "101362133"]
     assert caption_counts(items) == [{"en": 5, "de": 5, "fr": 1, "cs": 1}] * 3
     second = items[1].captions
@@ -137,11 +151,6 @@ def test_stair_reads_only_the_file_its_images_need(stair):
 def test_xtd10_reads_eleven_languages_with_crlf_and_no_final_newline(xtd10):
     root, _ = xtd10
     items = read_benchmark("xtd10", str(root))
-    assert [item.image for item in items] == [
-        "train2014/COCO_train2014_000000061844.jpg",
-        "train2014/COCO_train2014_000000061849.jpg",
-        "val2014/COCO_val2014_000000129945.jpg",
-    ]
     assert caption_counts(items) == [{lang: 1 for lang in ("de", "en", "es", "fr", "it", "ja", "ko", "pl", "ru", "tr", "zh")}] * 3
     assert items[2].captions["ja"] == ("xtd jp 2",) and items[1].captions["es"] == ("xtd es 1",)
     assert items[2].captions["zh"] == ("xtd zh 2",)
@@ -162,11 +171,6 @@ def test_xtd10_errors(xtd10):
 def test_coco_cn_groups_numbered_captions_per_test_image(coco_cn):
     root, _ = coco_cn
     items = read_benchmark("coco-cn", str(root))
-    assert [item.image for item in items] == [
-        "val2014/COCO_val2014_000000290951.jpg",
-        "train2014/COCO_train2014_000000128475.jpg",
-        "val2014/COCO_val2014_000000217153.jpg",
-    ]
     assert caption_counts(items) == [{"zh": 1}, {"zh": 1}, {"zh": 2}]
     assert items[2].captions["zh"] == ("人写 COCO_val2014_000000217153", "第二句")
     assert [item.image_id for item in read_benchmark("coco-cn", str(root), split="val")] == ["COCO_val2014_000000000042"]
@@ -175,12 +179,23 @@ def test_coco_cn_groups_numbered_captions_per_test_image(coco_cn):
     assert translated[1].captions["zh"][4] == "译 COCO_train2014_000000128475 4"
 
 
+@pytest.mark.parametrize("fixture, name, relative, line, message", [
+    ("coco_cn", "coco-cn", "imageid.human-written-caption.txt", "COCO_val2014_000000290951 no number",
+     r"imageid\.human-written-caption\.txt:7: expected '<image id>#<n><TAB><caption>'"),
+    ("xflickrco", "xflickrco", "datasets/xFlickrCO/annotations/ja/test.jsonl", '{"id": 1, "img_path": "1.jpg"}',
+     r"annotations/ja/test\.jsonl:5: no 'sentences' field"),
+])
+def test_a_bad_caption_line_is_named_by_file_and_number(request, fixture, name, relative, line, message):
+    root = request.getfixturevalue(fixture)[0]
+    path = root / relative
+    path.write_text(path.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    with pytest.raises(BenchmarkError, match=message):
+        read_benchmark(name, str(root))
+
+
 def test_coco_cn_errors(coco_cn):
     root, _ = coco_cn
     path = root / "imageid.human-written-caption.txt"
-    path.write_text(path.read_text(encoding="utf-8") + "COCO_val2014_000000290951 no number\n", encoding="utf-8")
-    with pytest.raises(BenchmarkError, match=r"imageid\.human-written-caption\.txt:7: expected '<image id>#<n><TAB><caption>'"):
-        read_benchmark("coco-cn", str(root))
     path.write_text("COCO_val2014_000000290951#0 空格分隔\n", encoding="utf-8")
     with pytest.raises(BenchmarkError, match=r"no caption for 2 of the 3 images in coco-cn_test\.txt \(first: COCO_train2014_000000128475\)"):
         read_benchmark("coco-cn", str(root))
@@ -191,8 +206,6 @@ def test_coco_cn_errors(coco_cn):
 def test_xflickrco_reads_eight_languages_over_flickr_and_coco_images(xflickrco):
     root, _, _ = xflickrco
     items = read_benchmark("xflickrco", str(root))
-    assert [item.image for item in items] == ["1007129816.jpg", "1009434119.jpg",
-                                              "val2014/COCO_val2014_000000391895.jpg", "val2014/COCO_val2014_000000060623.jpg"]
     assert [item.image_id for item in items][2] == "COCO_val2014_000000391895"
     assert caption_counts(items) == [{lang: 1 for lang in ("en", "de", "es", "id", "ja", "ru", "tr", "zh")}] * 4
     assert items[2].captions["tr"] == ("tr 391895",)
@@ -201,9 +214,6 @@ def test_xflickrco_reads_eight_languages_over_flickr_and_coco_images(xflickrco):
 def test_xflickrco_errors(xflickrco):
     root, _, _ = xflickrco
     path = root / "datasets/xFlickrCO/annotations/ja/test.jsonl"
-    path.write_text(path.read_text(encoding="utf-8") + '{"id": 1, "img_path": "1.jpg"}\n', encoding="utf-8")
-    with pytest.raises(BenchmarkError, match=r"annotations/ja/test\.jsonl:5: no 'sentences' field"):
-        read_benchmark("xflickrco", str(root))
     path.write_text("{not json\n", encoding="utf-8")
     with pytest.raises(BenchmarkError, match=r"annotations/ja/test\.jsonl:1: not JSON"):
         read_benchmark("xflickrco", str(root))
