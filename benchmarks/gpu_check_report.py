@@ -55,6 +55,14 @@ def cell(entry: dict, key: str, unit: str = "") -> str:
     return f"{entry.get(key, '—')}{unit}"
 
 
+def rate(figures: dict) -> str:
+    """``12,345 (×4.2)``: tokens/s and, on CUDA, the ratio to CPU int8."""
+    if "tokens_per_s" not in figures:
+        return "—"
+    ratio = f" (×{figures['vs_cpu_int8']})" if "vs_cpu_int8" in figures else ""
+    return f"{figures['tokens_per_s']:,.0f}{ratio}"
+
+
 def translation_lines(section: dict) -> list[str]:
     lines = [f"## Translation (CTranslate2, greedy, {section['sentences']} sentences, up to {section['max_tokens']} "
              "tokens each): generated tokens/s (× CPU int8)", ""]
@@ -67,8 +75,7 @@ def translation_lines(section: dict) -> list[str]:
             if "skipped" in row or "error" in row:
                 lines.append(f"| {path} | {cell(row, '')} |" + " |" * (len(batches) - 1))
                 continue
-            figures = [f"{row[b]['tokens_per_s']:,.0f}" + (f" (×{row[b]['vs_cpu_int8']})" if "vs_cpu_int8" in row[b] else "")
-                       for b in batches]
+            figures = [rate(row.get(b, {})) for b in batches]
             lines.append(f"| {path} | " + " | ".join(figures) + " |")
         equality = model["float16_equality"]
         detail = cell(equality, "identical")

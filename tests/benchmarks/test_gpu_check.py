@@ -87,3 +87,20 @@ def test_the_shell_entry_point_runs_the_chosen_sections(tmp_path):
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["sections"] == ["environment", "model_stages"] and "translation" not in report
     assert report["environment"]["python"] == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_the_gpu_sampler_reads_nvidia_smi_while_its_block_runs(tmp_path, monkeypatch):
+    """The sampler's parsing, with a stand-in ``nvidia-smi`` that prints what the real one
+    prints for ``--query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits``."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from gpu_check_report import GpuSampler
+
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text("#!/bin/sh\nfor u in 10 90 50; do echo \"$u, 1200\"; done\necho '[N/A], [N/A]'\nexec sleep 30\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    with GpuSampler(enabled=True) as sampler:
+        while len(sampler.samples) < 3:
+            sampler.reader.join(0.05)
+    assert sampler.summary() == {"samples": 3, "mean_percent": 50, "max_percent": 90, "max_memory_mib": 1200}
+    assert GpuSampler(enabled=False).summary() == {"skipped": "cpu run"}
