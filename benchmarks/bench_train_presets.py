@@ -35,9 +35,14 @@ from babelshard.train.loop.trainer import build_trainer
 PRESETS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def preset_overrides(name: str, data: str, output: str, vocab: str | None, scale: int, precision: str) -> list[str]:
+def preset_overrides(name: str, data: str, output: str, vocab: str | None, scale: int, precision: str,
+                     batches: int = 1) -> list[str]:
+    """The preset at ``scale`` times its batch sizes, its epoch at least ``batches`` batches
+    (shards are resampled, so a batch may be larger than the data)."""
     config = load_train_config(PRESETS / f"train-{name}.yaml")
-    out = [f"loop.output={output}", "loop.progress=false", "data.workers=0", f"loop.precision={precision}"]
+    epoch = config.data.streams[0].batch_size * scale * batches
+    out = [f"loop.output={output}", "loop.progress=false", "data.workers=0", f"loop.precision={precision}",
+           f"data.samples_per_epoch={max(epoch, config.data.samples_per_epoch or 0)}"]
     for i, stream in enumerate(config.data.streams):
         out += [f"data.streams.{i}.folders=[{data}]", f"data.streams.{i}.batch_size={stream.batch_size * scale}"]
     if name == "smalr":
@@ -59,7 +64,8 @@ def timed(device: str, fn) -> tuple[float, float]:
 
 
 def bench_preset(name: str, args: argparse.Namespace) -> dict:
-    overrides = preset_overrides(name, args.data, os.path.join(args.output, name), args.vocab, args.scale, args.precision)
+    overrides = preset_overrides(name, args.data, os.path.join(args.output, name), args.vocab, args.scale, args.precision,
+                                 args.batches)
     config = load_train_config(PRESETS / f"train-{name}.yaml", overrides)
     trainer = build_trainer(config, DistEnv(device=args.device))
     source = iter(trainer.dataset)
