@@ -41,7 +41,7 @@ class SentenceFeaturesConfig(StrictModel):
     name: str = Field("xlmr", pattern=MEMBER_NAME, description="member prefix")
     languages: list[str] | None = Field(None, description="caption languages to embed; default every caption of the sample")
     pooling: Literal["mean", "first"] = Field("mean", description="mean of the token states under the mask, or the first token's")
-    max_length: int = Field(128, ge=4, description="tokens per text (truncated)")
+    max_length: int | None = Field(None, ge=4, description="tokens per text (truncated); default the model's positions")
 
 
 class ClipScoreConfig(StrictModel):

@@ -14,6 +14,7 @@ samples' provenance. No Beam here.
 from __future__ import annotations
 
 import io
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,10 +23,14 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from babelshard.checkpoints import CheckpointError, checkpoint_type, no_download, weights_checksum
+from babelshard.pipelines.features.config import FeaturesConfig
 
 CLIP_TYPES = ("clip", "altclip")
 TEXT_TYPES = ("xlm-roberta", "bert", "roberta", "xlm-roberta-xl", "distilbert")
 VISION_TYPES = ("clip", "clip_vision_model", "vit")
+ROBERTA_TYPES = ("xlm-roberta", "roberta", "xlm-roberta-xl", "altclip_text_model")  # two positions are reserved
+WHAT = {"clip": "a CLIP model", "text": "a text encoder (XLM-R, BERT)",
+        "vision": "a vision backbone (CLIP, CLIPVisionModel, ViTModel)"}
 
 
 @dataclass
@@ -39,6 +44,7 @@ class LoadedModel:
     tokenizer: Any = None
     processor: Any = None
     model_type: str = ""
+    positions: int = 0  # tokens a text may have
 
     def provenance(self, output: str) -> dict[str, str]:
         return {"model": self.name, "sha256": self.checksum, "output": output}
@@ -67,7 +73,8 @@ def _load(path: str, classes: dict[str, str], what: str, device: str, *, tokeniz
     name = classes[model_type]
     model = getattr(transformers, name).from_pretrained(path, local_files_only=True, **(options or {}).get(name, {}))
     target = torch_device(device)
-    loaded = LoadedModel(model_name(path), weights_checksum(path), model.eval().to(target), target, model_type=model_type)
+    loaded = LoadedModel(model_name(path), weights_checksum(path), model.eval().to(target), target, model_type=model_type,
+                         positions=text_positions(model.config.to_dict()))
     if tokenizer:
         loaded.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     if processor:
@@ -79,20 +86,20 @@ def _load(path: str, classes: dict[str, str], what: str, device: str, *, tokeniz
 
 def load_clip(path: str, device: str = "cpu", images: bool = True) -> LoadedModel:
     """A ``CLIPModel`` or ``AltCLIPModel`` with its tokenizer (and image processor)."""
-    return _load(path, {"clip": "CLIPModel", "altclip": "AltCLIPModel"}, "a CLIP model", device,
+    return _load(path, {"clip": "CLIPModel", "altclip": "AltCLIPModel"}, WHAT["clip"], device,
                  tokenizer=True, processor=images)
 
 
 def load_sentence_encoder(path: str, device: str = "cpu") -> LoadedModel:
     """A transformers text encoder (XLM-R, BERT) with its tokenizer."""
-    return _load(path, {t: "AutoModel" for t in TEXT_TYPES}, "a text encoder (XLM-R, BERT)", device,
+    return _load(path, {t: "AutoModel" for t in TEXT_TYPES}, WHAT["text"], device,
                  tokenizer=True, processor=False, options={"AutoModel": {"add_pooling_layer": False}})
 
 
 def load_vision_backbone(path: str, device: str = "cpu", with_text: bool = False) -> LoadedModel:
     """A CLIP (its vision tower; its tokenizer too with ``with_text``), CLIP vision or ViT model."""
     classes = {"clip": "CLIPModel", "clip_vision_model": "CLIPVisionModel", "vit": "ViTModel"}
-    return _load(path, classes, "a vision backbone (CLIP, CLIPVisionModel, ViTModel)", device,
+    return _load(path, classes, WHAT["vision"], device,
                  tokenizer=with_text, processor=True, options={"ViTModel": {"add_pooling_layer": False}})
 
 
@@ -147,11 +154,43 @@ def tokenize(loaded: LoadedModel, texts: Sequence[str], max_length: int | None) 
     return {name: batch[name].to(loaded.device) for name in ("input_ids", "attention_mask")}
 
 
+def text_positions(config: dict) -> int:
+    """The tokens a text may have, from a checkpoint's config (its text tower's, for CLIP)."""
+    text = config.get("text_config", config)
+    model_type = text.get("model_type", config.get("model_type", ""))
+    if model_type == "altclip":
+        model_type = "altclip_text_model"
+    positions = int(text.get("max_position_embeddings", 512))
+    return positions - 2 if model_type in ROBERTA_TYPES else positions
+
+
 def model_positions(loaded: LoadedModel) -> int:
-    config = loaded.model.config
-    text = getattr(config, "text_config", config)
-    positions = int(text.max_position_embeddings)
-    return positions - 2 if text.model_type in ("xlm-roberta", "roberta", "altclip_text_model") else positions
+    return loaded.positions
+
+
+def check_checkpoints(settings: FeaturesConfig) -> None:
+    """Before any worker starts (reading config.json only): each checkpoint is of a kind its
+    section loads, and its text positions hold the configured ``max_length``. Checkpoints
+    at remote URLs are the workers' to check."""
+    sections = [("clip", settings.clip, CLIP_TYPES, WHAT["clip"]), ("sentence", settings.sentence, TEXT_TYPES, WHAT["text"]),
+                ("grid", settings.grid, VISION_TYPES, WHAT["vision"])]
+    if settings.clip_score is not None:
+        sections.append(("clip_score", settings.clip_score, CLIP_TYPES, WHAT["clip"]))
+    for key, section, types, what in sections:
+        path = settings.score_checkpoint if key == "clip_score" else getattr(section, "checkpoint", None)
+        if section is None or path is None or "://" in path:
+            continue
+        try:
+            model_type = checkpoint_type(path, types, what)
+        except CheckpointError as error:
+            raise CheckpointError(f"features.{key}.checkpoint: {error}") from None
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+            positions = text_positions(json.load(handle))
+        limit = getattr(section, "max_length", None)
+        if limit is not None and types is not VISION_TYPES and limit > positions:
+            raise CheckpointError(f"features.{key}.max_length {limit} exceeds the {positions} text positions of {path}")
+        if key == "grid" and section.classes and model_type != "clip":
+            raise CheckpointError(f"features.grid.classes needs a CLIP checkpoint (its text tower); {path} is {model_type!r}")
 
 
 def token_lengths(loaded: LoadedModel, texts: Sequence[str], max_length: int | None) -> list[int]:
@@ -171,7 +210,7 @@ def clip_text_outputs(clip: LoadedModel, texts: Sequence[str], max_length: int |
     return as_numpy(embeds), as_numpy(pooled[0])
 
 
-def sentence_embeddings(encoder: LoadedModel, texts: Sequence[str], pooling: str, max_length: int) -> np.ndarray:
+def sentence_embeddings(encoder: LoadedModel, texts: Sequence[str], pooling: str, max_length: int | None) -> np.ndarray:
     """Mean of the last token states under the attention mask, or the first token's state."""
     import torch
 

@@ -26,8 +26,9 @@ from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.pipelines.features.beam import ComputeFeatures
 from babelshard.pipelines.features.config import FeaturesConfig
+from babelshard.pipelines.features.models import check_checkpoints
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
-from babelshard.pipelines.jobs.remote import check_worker_paths
+from babelshard.pipelines.jobs.remote import check_worker_paths, remote_runner
 from babelshard.pipelines.jobs.translate import read_shard
 from babelshard.shards.beam import WriteShardUnits
 from babelshard.shards.bucket import ShardUnit, completed_shard
@@ -86,17 +87,12 @@ class FeaturesSummary:
 
 
 def features_paths(cfg: JobConfig, input_folder: str | None, output: str | None) -> list[tuple[str, str]]:
-    """(key, path) of what the job's workers read: the folders and every checkpoint."""
-    settings = cfg.features
-    paths = [
-        ("--input", input_folder) if input_folder else ("features.input_folder", settings.input_folder),
+    """(key, path) of the folders the job's workers read and write (the checkpoints are the
+    workers' own files, as in the worker image)."""
+    return [
+        ("--input", input_folder) if input_folder else ("features.input_folder", cfg.features.input_folder),
         ("--output", output) if output else ("output.folder", cfg.output.folder),
     ]
-    for section in ("clip", "sentence", "grid", "clip_score"):
-        checkpoint = getattr(getattr(settings, section), "checkpoint", None)
-        if checkpoint:
-            paths.append((f"features.{section}.checkpoint", checkpoint))
-    return paths
 
 
 def run_features(cfg: JobConfig, input_folder: str | None = None, output: str | None = None,
@@ -112,6 +108,8 @@ def run_features(cfg: JobConfig, input_folder: str | None = None, output: str | 
         raise ConfigError(f"the output {target!r} would overwrite the input {source!r}")
     options = PipelineOptions([*cfg.beam.as_flags(), *argv])
     check_worker_paths(features_paths(cfg, input_folder, output), options)
+    if remote_runner(options) is None:
+        check_checkpoints(cfg.features)
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     skipped = add_features_job(pipeline, cfg.features, source, target, index_extra(cfg, job=cfg.name, features_from=source))
