@@ -20,6 +20,7 @@ the same on every run.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -107,7 +108,8 @@ def decode_batch(records: Sequence[CaptionSample]) -> tuple[list[CaptionSample],
         try:
             images.append(M.decode_image(record.image))
         except Exception as error:  # noqa: BLE001 - Pillow raises many kinds for bad bytes
-            drops.append(Drop(record.key, STAGE, FeatureReason.IMAGE_UNREADABLE, str(error)[:300], record.url))
+            detail = re.sub(r" at 0x[0-9a-fA-F]+", "", f"{type(error).__name__}: {error}")  # same bytes on every run
+            drops.append(Drop(record.key, STAGE, FeatureReason.IMAGE_UNREADABLE, detail[:300], record.url))
             continue
         kept.append(record)
     return kept, images, drops
