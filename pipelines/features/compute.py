@@ -50,9 +50,6 @@ class FeatureModels:
 
 def load_feature_models(settings: FeaturesConfig) -> FeatureModels:
     """Every model the config names, once (what a worker process shares)."""
-    import torch
-
-    torch.set_grad_enabled(False)
     models = FeatureModels()
     if settings.clip is not None:
         models.clip = M.load_clip(settings.clip.checkpoint, settings.device)
