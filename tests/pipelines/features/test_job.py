@@ -16,6 +16,7 @@ from babelshard.pipelines.jobs.config import JobConfig, OutputConfig
 from babelshard.pipelines.jobs.features import run_features
 from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_records
+from babelshard.shards.report_data import gather
 from babelshard.testing import folder_digests
 
 runner = CliRunner()
@@ -64,6 +65,8 @@ def test_the_command_reports_the_histogram_and_user_errors_in_one_line(caption_s
     assert result.exit_code == 0, result.output
     assert "inputs 42 = samples" in result.output and "clip score histogram (en):" in result.output
     assert "features/no_image: 1" in result.output and "skipped 0 complete shard(s)" in result.output
+    caption = gather(str(tmp_path / "out")).folders[0]  # babelshard report draws the scores the stage wrote
+    assert len(caption.clip_scores) == caption.sampled > 0 and min(caption.clip_scores) >= 0.0
 
     cases = {
         "no features": ({"output": {"folder": str(tmp_path / "x")}}, ["--input", caption_shards],
