@@ -5,7 +5,9 @@ of earlier stages are grouped by their planned shard; each group is downloaded w
 thread pool and written with :func:`babelshard.shards.bucket.write_shard`, in the same
 worker. Image bytes never cross a shuffle, which on a multi-process or distributed
 runner is most of the cost of moving them. ``FinishIndex`` writes the index last, as
-in ``WriteShards``.
+in ``WriteShards``. ``DownloadShards`` stops after the download and yields each shard
+as a :class:`~babelshard.shards.bucket.ShardUnit`, for per-shard stages (the model
+stages) that run before the shard is written (``WriteShardUnits``).
 """
 from __future__ import annotations
 

@@ -130,3 +130,14 @@ def test_the_model_stages_in_the_demo_build_score_filter_and_rerun_byte_identica
     shutil.rmtree(folder)
     run_demo(config, echo=lambda line: None)
     assert folder_digests(folder) == first
+
+
+def test_config_show_names_the_checksum_the_samples_record(checkpoints, tmp_path):
+    from babelshard.checkpoints import weights_checksum
+    from babelshard.pipelines.jobs.artifacts import artifact_checksums
+
+    cfg = features_job(str(tmp_path), checkpoints, sentence={"checkpoint": str(tmp_path / "missing")})
+    checksums = artifact_checksums(cfg)
+    assert checksums["features.clip.checkpoint"] == "sha256:" + weights_checksum(checkpoints["clip"])
+    assert checksums["features.grid.checkpoint"] == checksums["features.clip.checkpoint"]
+    assert checksums["features.sentence.checkpoint"] == "absent" and "features.clip_score.checkpoint" not in checksums
