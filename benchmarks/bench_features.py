@@ -86,17 +86,29 @@ def bench_stage(args: argparse.Namespace) -> dict:
         write_caption_shards(shards, pick_emoji(args.images), size=64, per_shard=args.per_shard)
         checkpoint = clip_checkpoint(root, args)
         records = list(iter_records(shards))
-        stage, plain = [], []
+        stage, plain = [], []  # (images per wall second, images per CPU second) per round
         for round_ in range(args.rounds):
-            started = time.perf_counter()
-            run_features(features_job(os.path.join(root, f"out{round_}"), checkpoint, args.batch), shards)
-            stage.append(len(records) / (time.perf_counter() - started))
-            started = time.perf_counter()
-            plain_loop(records, checkpoint, args.batch)
-            plain.append(len(records) / (time.perf_counter() - started))
-    return {"images": len(records), "clip": shape(args), "stage_images_per_s": [round(x, 1) for x in stage],
-            "plain_images_per_s": [round(x, 1) for x in plain],
-            "ratio_median": round(statistics.median(s / p for s, p in zip(stage, plain)), 3)}
+            output = os.path.join(root, f"out{round_}")
+            stage.append(rates(len(records), lambda: run_features(features_job(output, checkpoint, args.batch), shards)))
+            plain.append(rates(len(records), lambda: plain_loop(records, checkpoint, args.batch)))
+    ratio = lambda i: round(statistics.median(s[i] / p[i] for s, p in zip(stage, plain)), 3)  # noqa: E731
+    return {"images": len(records), "clip": shape(args), "torch_threads": torch_threads(),
+            "stage_images_per_s": [round(s[0], 1) for s in stage], "plain_images_per_s": [round(p[0], 1) for p in plain],
+            "stage_images_per_cpu_s": [round(s[1], 1) for s in stage], "plain_images_per_cpu_s": [round(p[1], 1) for p in plain],
+            "ratio_wall_median": ratio(0), "ratio_cpu_median": ratio(1)}
+
+
+def rates(images: int, fn) -> tuple[float, float]:
+    """Images per wall second and per process CPU second (the DirectRunner runs in this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return images / (time.perf_counter() - wall), images / (time.process_time() - cpu)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def shape(args: argparse.Namespace) -> str:
@@ -132,7 +144,7 @@ def run_steps(trainer, args: argparse.Namespace) -> list[tuple[float, float, flo
 
     source = iter(trainer.dataset)
     cycle, clock = itertools.cycle([next(source) for _ in range(args.batches)]), StepClock()
-    return [timed(lambda: float(train_step(trainer, cycle, clock)["loss"])) for _ in range(args.steps)]
+    return [timed(lambda: float(train_step(trainer, cycle, clock)[0]["loss"])) for _ in range(args.steps)]
 
 
 def bench_step(args: argparse.Namespace) -> dict:
