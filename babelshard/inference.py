@@ -96,14 +96,19 @@ class ModelStage(beam.PTransform):
 
     ``failure_drops(element, message)`` turns one input of a failed batch into Drops
     (default: one ``model_error`` Drop keyed by the record's key, stage ``name``). With
-    ``dead_letter=False`` a failure fails the run instead (a stage that never drops).
+    ``failures_to_main`` it may also return other items, which join the main output: a
+    stage whose element is a unit of work (a whole shard) returns the unit with its
+    records as Drops, so the unit is still written. With ``dead_letter=False`` a failure
+    fails the run instead (a stage that never drops).
     """
 
     def __init__(self, name: str, handler: StageModelHandler,
-                 failure_drops: Callable[[Any, str], list[Drop]] | None = None, *, dead_letter: bool = True):
+                 failure_drops: Callable[[Any, str], list[Drop]] | None = None, *, dead_letter: bool = True,
+                 failures_to_main: bool = False):
         super().__init__(label=name)
         self.name, self.handler, self.dead_letter = name, handler, dead_letter
         self.failure_drops = failure_drops or partial(record_failure_drops, name)
+        self.failures_to_main = failures_to_main
 
     def expand(self, elements):
         handler = self.handler.with_no_batching() if self.handler.prebatched else self.handler
@@ -128,6 +133,8 @@ class ModelStage(beam.PTransform):
             | "Failures" >> beam.ParDo(RouteFailures(self.name, self.failure_drops)).with_outputs(DROPS, main="main")
         )
         drops = (routed[DROPS], failed[DROPS]) | "Drops" >> beam.Flatten()
+        if self.failures_to_main:
+            return StageOutputs((routed.main, failed.main) | "Main" >> beam.Flatten(), drops)
         return StageOutputs(routed.main, drops)
 
 

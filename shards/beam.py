@@ -16,8 +16,8 @@ from apache_beam.metrics import Metrics
 
 from babelshard.stats import Drop, StageStats, merge_stats
 from babelshard.shards.bucket import (
-    EncodedSample, WrittenShard, completed_shard, encode_sample, key_by_shard, shard_count, shard_of, split_items,
-    write_shard,
+    EncodedSample, ShardUnit, WrittenShard, completed_shard, encode_sample, key_by_shard, shard_count, shard_of,
+    split_items, write_shard, write_unit,
 )
 from babelshard.shards.index import ShardInfo, build_index, write_index
 from babelshard.shards.writer import write_folder_stats
@@ -131,6 +131,41 @@ class WriteShards(beam.PTransform):
         )
         return (
             written
+            | "CollectShards" >> beam.combiners.ToList()
+            | "WriteIndex" >> beam.ParDo(FinishIndex(self.folder, self.stream, self.config_hash, self.extra), num_side)
+        )
+
+
+class WriteUnit(beam.DoFn):
+    """Writes one :class:`~babelshard.shards.bucket.ShardUnit` as its shard."""
+
+    def __init__(self, folder: str, config_hash: str):
+        self.folder, self.config_hash = folder, config_hash
+
+    def process(self, unit: ShardUnit, num_shards: int):
+        written = write_unit(self.folder, unit, num_shards, self.config_hash)
+        count_written(written)
+        yield written.stats
+
+
+class WriteShardUnits(beam.PTransform):
+    """``units | WriteShardUnits(folder, stream, num_shards, ...)``: each unit as its shard,
+    then the folder's stats and ``index.json`` (complete shards not among the units are
+    taken from disk). ``num_shards``: an int or a singleton PCollection."""
+
+    def __init__(self, folder: str, stream: str, num_shards: Any, config_hash: str, extra: dict | None = None):
+        super().__init__()
+        self.folder, self.stream, self.num_shards = folder, stream, num_shards
+        self.config_hash, self.extra = config_hash, extra
+
+    def expand(self, units):
+        num = self.num_shards
+        if isinstance(num, int):
+            num = units.pipeline | "ShardCount" >> beam.Create([num])
+        num_side = beam.pvalue.AsSingleton(num)
+        return (
+            units
+            | "WriteShard" >> beam.ParDo(WriteUnit(self.folder, self.config_hash), num_side)
             | "CollectShards" >> beam.combiners.ToList()
             | "WriteIndex" >> beam.ParDo(FinishIndex(self.folder, self.stream, self.config_hash, self.extra), num_side)
         )

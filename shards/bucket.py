@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
@@ -129,14 +129,17 @@ def write_shard(
     samples: list[EncodedSample],
     drops: list[Drop],
     config_hash: str,
+    counters: Mapping[str, int] | None = None,
 ) -> WrittenShard:
-    """Write shard ``number`` of ``num_shards`` from its samples and drops (any order)."""
+    """Write shard ``number`` of ``num_shards`` from its samples and drops (any order);
+    ``counters`` (e.g. a histogram) go into its stats as they are."""
     done = completed_shard(folder, number, num_shards, config_hash)
     if done is not None and done["samples"] == len(samples):
         return WrittenShard(done, skipped=True)
     stats = StageStats(inputs=len(samples) + len(drops), outputs=len(samples))
     for drop in drops:
         stats.drop(drop.stage, drop.reason)
+    stats.counters.update(counters or {})
     name = shard_name(number)
     info = ShardInfo(name, 0, 0, "", {})
     if samples:
@@ -157,3 +160,21 @@ def write_tar(folder: str, name: str, samples: Iterable[EncodedSample]) -> Shard
     except BaseException:
         shard.abort()
         raise
+
+
+@dataclass
+class ShardUnit:
+    """One shard as a unit of work for per-shard stages (model stages between the download
+    and the write, or between reading a shard and writing its copy): its number, its
+    records (with their images), its drops so far and counters for its stats."""
+
+    number: int
+    records: list[Any]
+    drops: list[Drop] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def write_unit(folder: str, unit: ShardUnit, num_shards: int, config_hash: str) -> WrittenShard:
+    """:func:`write_shard` of a :class:`ShardUnit`."""
+    samples = [encode_sample(record) for record in unit.records]
+    return write_shard(folder, unit.number, num_shards, samples, unit.drops, config_hash, unit.counters)

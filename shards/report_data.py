@@ -88,9 +88,18 @@ def add_caption_sample(report: FolderReport, sample: Mapping[str, Any]) -> None:
         share = switched_share(variant)
         if share is not None:
             report.switched_shares.append(share)
-    score = next((meta[key] for key in CLIP_SCORE_KEYS if key in meta), None)
+    score = clip_score_of(meta)
     if score is not None:
-        report.clip_scores.append(float(score))
+        report.clip_scores.append(score)
+
+
+def clip_score_of(meta: Mapping[str, Any]) -> float | None:
+    """A sample's CLIP score: a number under one of ``CLIP_SCORE_KEYS`` (as other tools write
+    it), or the English score of babelshard's model stages (``clip_score.scores.en``)."""
+    value = next((meta[key] for key in CLIP_SCORE_KEYS if key in meta), None)
+    if isinstance(value, Mapping):
+        value = value.get("scores", {}).get("en")
+    return None if value is None else float(value)
 
 
 def add_text_sample(report: FolderReport, sample: Mapping[str, Any]) -> None:

@@ -69,6 +69,21 @@ class RegionMembersConfig(StrictModel):
     max_regions: int = Field(100, ge=1, description="keep the first this many regions of an image")
 
 
+class TeacherFeaturesConfig(StrictModel):
+    """A frozen teacher's outputs precomputed into the caption shards (``babelshard features``
+    or a build's ``features`` section), read in place of running the teacher. Each sample's
+    provenance must name the configured teacher's weights (sha256) and the output the model
+    reads; a mismatch stops the run with one line."""
+
+    image: str = Field("clip_image", description="member of the teacher's image output, e.g. clip_image or clip_image_pooled")
+    text: str | None = Field("clip_text_en", description="member of its output for the English caption (null: run the teacher on text)")
+    sha256: str | None = Field(None, description="the teacher weights' checksum the features must carry; default the configured teacher's")
+    output: Literal["embeds", "pooled"] | None = Field(
+        None, description="what the model reads: pooled features (a trainable CLIP projector, mCLIP) or embeddings; "
+        "default from the model config"
+    )
+
+
 class StreamSettings(StrictModel):
     """What every stream has: shard folders of one kind and the sub-batch it gives per step."""
 
@@ -98,6 +113,7 @@ class CaptionStreamConfig(StreamSettings):
     image: ImageConfig | None = Field(None, description="decode images")
     features: str | None = Field(None, description="a precomputed feature member, e.g. 'clip' for clip.npy")
     teacher_tokens: bool = Field(False, description="also tokenize the English side with the teacher tokenizer")
+    teacher_features: TeacherFeaturesConfig | None = Field(None, description="read the teacher's precomputed outputs")
     codeswitch: OnlineCodeSwitchConfig | None = Field(None, description="switch English captions online")
     region_labels: str | None = Field(None, description="a class per image patch (pixel models), e.g. 'labels' for labels.npy")
     regions: RegionMembersConfig | None = Field(None, description="decode region or grid features (M3P)")
@@ -108,8 +124,8 @@ class CaptionStreamConfig(StreamSettings):
 
     @model_validator(mode="after")
     def _check(self) -> "CaptionStreamConfig":
-        if self.image is None and self.features is None and self.regions is None:
-            raise ValueError(f"caption stream {self.name!r} needs image, features or regions")
+        if self.image is None and self.features is None and self.regions is None and self.teacher_features is None:
+            raise ValueError(f"caption stream {self.name!r} needs image, features, regions or teacher_features")
         if not self.variants or min(self.variants.values()) < 0 or sum(self.variants.values()) <= 0:
             raise ValueError("variants need non-negative weights with a positive sum")
         return self

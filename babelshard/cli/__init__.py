@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from babelshard import __version__
-from babelshard.cli import benchmark, build, config, lexicon, report, text, train, translate, vocab
+from babelshard.cli import benchmark, build, config, features, lexicon, report, text, train, translate, vocab
 from babelshard.cli.backends import backend_message
 from babelshard.errors import exit_on_user_error
 
@@ -68,7 +68,7 @@ def publish(
     exit_on_user_error(publish_folder, source, destination, progress=True)
 
 
-for commands in (config, build, text, translate, lexicon, vocab, train, report, benchmark):
+for commands in (config, build, text, translate, features, lexicon, vocab, train, report, benchmark):
     commands.register(app)
 
 

@@ -5,7 +5,9 @@ of earlier stages are grouped by their planned shard; each group is downloaded w
 thread pool and written with :func:`babelshard.shards.bucket.write_shard`, in the same
 worker. Image bytes never cross a shuffle, which on a multi-process or distributed
 runner is most of the cost of moving them. ``FinishIndex`` writes the index last, as
-in ``WriteShards``.
+in ``WriteShards``. ``DownloadShards`` stops after the download and yields each shard
+as a :class:`~babelshard.shards.bucket.ShardUnit`, for per-shard stages (the model
+stages) that run before the shard is written (``WriteShardUnits``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from babelshard.pipelines.captions.download import Downloads
 from babelshard.pipelines.captions.plan import ShardPlan
 from babelshard.records import CaptionSample
 from babelshard.shards.beam import FinishIndex, count_written
-from babelshard.shards.bucket import EncodedSample, encode_sample, key_by_shard, split_items, write_shard
+from babelshard.shards.bucket import EncodedSample, ShardUnit, encode_sample, key_by_shard, split_items, write_shard
 from babelshard.stats import Drop
 
 
@@ -59,6 +61,41 @@ class DownloadShardDoFn(beam.DoFn):
             self.downloads.close()
 
 
+class DownloadUnitDoFn(DownloadShardDoFn):
+    """(shard number, its records and drops) -> a :class:`ShardUnit` of the downloaded samples and the drops."""
+
+    def __init__(self, settings: DownloadConfig):
+        self.settings = settings
+
+    def process(self, element: tuple[int, Iterable[CaptionSample | Drop]]):
+        number, items = element
+        unit = ShardUnit(number, [])
+        for result in download_results(items, self.downloads):
+            (unit.drops if isinstance(result, Drop) else unit.records).append(result)
+        yield unit
+
+
+def group_by_shard(inputs: dict, plan: ShardPlan):
+    """``{"records": ..., "drops": ...}`` grouped by planned shard: (shard number, its items)."""
+    num = beam.pvalue.AsSingleton(plan.num_shards)
+    records = inputs["records"] | "KeyRecords" >> beam.Map(key_by_shard, num)
+    drops = inputs["drops"] | "KeyDrops" >> beam.Map(key_by_shard, num)
+    return (records, drops) | "Merge" >> beam.Flatten() | "GroupByShard" >> beam.GroupByKey()
+
+
+class DownloadShards(beam.PTransform):
+    """``{"records": ..., "drops": ...} | DownloadShards(settings, plan)``: one :class:`ShardUnit`
+    per planned shard with records or drops, its images downloaded, for per-shard stages
+    (the model stages) before the shard is written."""
+
+    def __init__(self, settings: DownloadConfig, plan: ShardPlan):
+        super().__init__()
+        self.settings, self.plan = settings, plan
+
+    def expand(self, inputs):
+        return group_by_shard(inputs, self.plan) | "Download" >> beam.ParDo(DownloadUnitDoFn(self.settings))
+
+
 class DownloadAndWriteShards(beam.PTransform):
     """``{"records": ..., "drops": ...} | DownloadAndWriteShards(...)``: the index, as ``WriteShards``."""
 
@@ -69,13 +106,9 @@ class DownloadAndWriteShards(beam.PTransform):
 
     def expand(self, inputs):
         num = beam.pvalue.AsSingleton(self.plan.num_shards)
-        records = inputs["records"] | "KeyRecords" >> beam.Map(key_by_shard, num)
-        drops = inputs["drops"] | "KeyDrops" >> beam.Map(key_by_shard, num)
         download = DownloadShardDoFn(self.settings, self.folder, self.config_hash)
         written = (
-            (records, drops)
-            | "Merge" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
+            group_by_shard(inputs, self.plan)
             | "DownloadAndWrite" >> beam.ParDo(download, num).with_output_types(dict[str, Any])
         )
         return (

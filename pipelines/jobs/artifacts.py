@@ -139,4 +139,19 @@ def artifact_checksums(cfg: JobConfig) -> dict[str, str]:
     if cfg.codeswitch is not None:
         for i, source in enumerate(cfg.codeswitch.lexicons):
             checksums[f"codeswitch.lexicons[{i}]"] = lexicon_checksum(source)
+    if cfg.features is not None:
+        checksums.update(_feature_checkpoints(cfg))
     return dict(sorted(checksums.items()))
+
+
+def _feature_checkpoints(cfg: JobConfig) -> Iterator[tuple[str, str]]:
+    """The model stages' checkpoints, by the weights checksum their samples' provenance records."""
+    from babelshard.checkpoints import CheckpointError, weights_checksum
+
+    for section in ("clip", "sentence", "grid", "clip_score"):
+        path = getattr(getattr(cfg.features, section), "checkpoint", None)
+        if path and is_local(filesystem(path)[0]):
+            try:
+                yield f"features.{section}.checkpoint", "sha256:" + weights_checksum(path)
+            except CheckpointError:
+                yield f"features.{section}.checkpoint", ABSENT

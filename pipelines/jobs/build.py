@@ -3,7 +3,8 @@
 The caption stream reads like a list: read sources, clean, dedup, check language,
 translate, code-switch (all on records without images), plan shards, skip complete
 shards, then download and write each shard in one step, so image bytes never cross a
-shuffle. The text and parallel streams come from
+shuffle; model stages (``features``), where configured, run on each shard between its
+download and its write. The text and parallel streams come from
 ``babelshard.pipelines.jobs.text.add_text_streams``.
 """
 from __future__ import annotations
@@ -19,12 +20,13 @@ from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.pipelines.captions.cleaning import DedupCaptions, clean_stage, language_check_stage
-from babelshard.pipelines.captions.download_shards import DownloadAndWriteShards
+from babelshard.pipelines.captions.download_shards import DownloadAndWriteShards, DownloadShards
 from babelshard.pipelines.captions.plan import KeepPending, PlanShards
 from babelshard.pipelines.captions.read import ReadCaptionSources
+from babelshard.pipelines.features.beam import ComputeFeatures
 from babelshard.pipelines.jobs.mt_pairs import PairsOfSamples
 from babelshard.pipelines.jobs.text import add_text_streams
-from babelshard.shards.beam import WriteShards
+from babelshard.shards.beam import WriteShards, WriteShardUnits
 from babelshard.translate.transform import TranslateCaptions
 from babelshard.codeswitch.beam import CodeSwitchCaptions
 
@@ -45,6 +47,8 @@ def caption_config_hash(cfg: JobConfig) -> str:
         "codeswitch": cfg.codeswitch.model_dump(mode="json") if cfg.codeswitch else None,
         "samples_per_shard": cfg.output.samples_per_shard,
     }
+    if cfg.features is not None:  # absent otherwise, so configs without model stages keep their hash
+        parts["features"] = cfg.features.model_dump(mode="json", exclude={"input_folder"})
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
@@ -84,11 +88,23 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
     else:
         pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
         records, translated = add_caption_text_stages(pending, cfg)
-    index = {"records": records, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
-        captions.download, folder, plan, digest, index_extra(cfg, job=cfg.name)
-    )
+    index = write_caption_shards({"records": records, "drops": earlier_drops}, cfg, plan, digest)
     if writes_mt_pairs(cfg):
         write_mt_pairs(translated, index, plan, cfg)
+
+
+def write_caption_shards(inputs: dict, cfg: JobConfig, plan, digest: str):
+    """Download and write each planned shard; with model stages, they run on each shard
+    between its download and its write (in the same worker: no shuffle of images)."""
+    folder, extra = caption_folder(cfg), index_extra(cfg, job=cfg.name)
+    if cfg.features is None:
+        return inputs | "DownloadAndWriteShards" >> DownloadAndWriteShards(cfg.captions.download, folder, plan, digest, extra)
+    return (
+        inputs
+        | "DownloadShards" >> DownloadShards(cfg.captions.download, plan)
+        | "Features" >> ComputeFeatures(cfg.features)
+        | "WriteShards" >> WriteShardUnits(folder, CAPTION_STREAM, plan.num_shards, digest, extra)
+    )
 
 
 def add_caption_text_stages(records, cfg: JobConfig):

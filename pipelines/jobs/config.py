@@ -13,6 +13,7 @@ from pydantic import Field
 from babelshard.configbase import StrictModel, config_hash, load_model
 from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.pipelines.captions.config import CaptionJobConfig
+from babelshard.pipelines.features.config import FeaturesConfig
 from babelshard.pipelines.text.config import ParallelJobConfig, TextJobConfig
 from babelshard.translate.config import TranslateConfig
 
@@ -61,6 +62,9 @@ class JobConfig(StrictModel):
     captions: CaptionJobConfig | None = None
     translate: TranslateConfig | None = None
     codeswitch: CodeSwitchConfig | None = None
+    features: FeaturesConfig | None = Field(
+        None, description="model stages on the caption samples (in the build, or shard to shard with `babelshard features`)"
+    )
     text: TextJobConfig | None = None
     parallel: ParallelJobConfig | None = None
     demo: DemoConfig | None = None

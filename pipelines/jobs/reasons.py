@@ -17,6 +17,8 @@ from babelshard.pipelines.captions.fetch import FetchReason
 from babelshard.pipelines.captions.images import ImageReason
 from babelshard.pipelines.captions.sources import STAGE as READ_STAGE
 from babelshard.pipelines.captions.sources import SourceReason
+from babelshard.pipelines.features.score import STAGE as FEATURES_STAGE
+from babelshard.pipelines.features.score import FeatureReason
 from babelshard.pipelines.text.clean import STAGE as TEXT_STAGE
 from babelshard.pipelines.text.clean import TextReason
 from babelshard.pipelines.text.parallel_clean import STAGE as PARALLEL_STAGE
@@ -42,6 +44,7 @@ CATALOGUE: dict[str, tuple[str, tuple[Reasons, ...]]] = {
         "caption translation and its quality checks (drops of one language of a sample)",
         (TranslateReason, [LengthReason.EMPTY], FilterReason, [LanguageReason.MISMATCH], StageReason),
     ),
+    FEATURES_STAGE: ("model stages: teacher features, CLIP-score filter, grid features", (FeatureReason, StageReason)),
     TEXT_STAGE: (
         "monolingual text: cleaning, length bounds, dedup, language ID",
         ([r for r in LengthReason if r is not LengthReason.TOO_MANY_WORDS], TextReason, LanguageReason, StageReason),

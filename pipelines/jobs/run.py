@@ -63,11 +63,15 @@ def _counter(result, namespace: str, name: str) -> int | None:
 def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
     """Build and run the pipeline, wait for it, and summarise the caption stream."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
-    from babelshard.pipelines.jobs.remote import check_job_paths
+    from babelshard.pipelines.jobs.remote import check_job_paths, remote_runner
 
     started = time.monotonic()
     options = pipeline_options(cfg, argv)
     check_job_paths(cfg, options)
+    if cfg.features is not None and cfg.captions is not None and remote_runner(options) is None:
+        from babelshard.pipelines.features.models import check_checkpoints
+
+        check_checkpoints(cfg.features)
     pipeline = build_pipeline(cfg, options)
     result = pipeline.run()
     result.wait_until_finish()

@@ -82,6 +82,25 @@ def test_translate_command(portable, direct_build, job_configs, tmp_path):
     assert "es" in read_index(join(outputs["portable"], "caption")).languages
 
 
+def test_features_command(portable, direct_build, tmp_path):
+    from babelshard.train.models.tiny_checkpoints import save_tiny_clip
+
+    clip = save_tiny_clip(str(tmp_path / "clip"))
+    config = tmp_path / "features.yaml"
+    features = {"clip": {"checkpoint": clip, "pooled": True}, "clip_score": {"keep_fraction": {"en": 0.8}},
+                "grid": {"checkpoint": clip, "classes": ["red", "blue"]}, "batch_size": 4}
+    config.write_text(yaml.safe_dump({"name": "features", "output": {"folder": "unused"}, "features": features}))
+    outputs = {"direct": str(tmp_path / "direct"), "portable": str(tmp_path / "portable")}
+    for name, flags in (("direct", []), ("portable", portable.runner_flags())):
+        result = cli.invoke(app, ["features", str(config), "--input", join(direct_build, "caption"),
+                                  "--output", outputs[name], *flags])
+        assert result.exit_code == 0, result.output
+    digests = same_bytes(outputs["direct"], outputs["portable"])
+    assert "caption/index.json" in digests
+    record = next(iter_records(join(outputs["portable"], "caption")))
+    assert {"clip_image", "clip_image_pooled", "clip_text_en", "regions", "regions_box", "regions_cls"} <= set(record.features)
+
+
 def vocab_config(direct_build: str, output: str, beam: dict | None = None) -> VocabConfig:
     return parse_config(VocabConfig, {
         "name": "portable", "captions": [join(direct_build, "caption")], "text": [join(direct_build, "text")],

@@ -47,7 +47,8 @@ class TensorFields:
 class ImageInputs(TensorFields):
     """Pixels (batch, 3, H, W) for a ViT, precomputed features (batch, dim), or region
     features (batch, regions, dim) with ``region_mask`` (True at padding), box geometry
-    ``region_boxes`` and detector class distributions ``region_classes``."""
+    ``region_boxes`` and detector class distributions ``region_classes``;
+    ``teacher_image_features`` a frozen teacher's precomputed image outputs (batch, dim)."""
 
     image: torch.Tensor | None = None
     features: torch.Tensor | None = None
@@ -55,19 +56,22 @@ class ImageInputs(TensorFields):
     region_mask: torch.Tensor | None = None
     region_boxes: torch.Tensor | None = None
     region_classes: torch.Tensor | None = None
+    teacher_image_features: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class CaptionBatch(ImageInputs):
     """Image-caption pairs: the caption of each row in ``languages[i]`` (``variants[i]``:
     ``caption`` or ``codeswitched``); ``teacher_tokens`` are the English captions for a
-    frozen teacher's tokenizer, ``region_labels`` (batch, patches) MC-MRM's classes."""
+    frozen teacher's tokenizer, ``teacher_text_features`` the teacher's precomputed outputs
+    for them, ``region_labels`` (batch, patches) MC-MRM's classes."""
 
     keys: list[str]
     languages: list[str]
     tokens: torch.Tensor
     variants: list[str]
     teacher_tokens: torch.Tensor | None = None
+    teacher_text_features: torch.Tensor | None = None
     region_labels: torch.Tensor | None = None
 
 

@@ -12,6 +12,7 @@ from babelshard.records import CODESWITCHED_LANGUAGE, ENGLISH, CaptionView
 from babelshard.train.data.batches import CaptionBatch, encode
 from babelshard.train.data.decode import DecodeError, VisualItem, choose, decode_visual
 from babelshard.train.data.regions import collate_regions
+from babelshard.train.data.teacher_features import read_teacher_features
 from babelshard.train.data.tokenizer import Tokenizer
 from babelshard.train.stream_config import CaptionStreamConfig
 
@@ -31,6 +32,7 @@ class CaptionItem:
     teacher_text: str | None = None
     cs_variant: int | None = None
     more: tuple[tuple[str, str], ...] = ()  # further captions of the image: (text, language)
+    teacher_features: tuple[np.ndarray, np.ndarray | None] | None = None  # precomputed (image, English text)
 
 
 def codeswitched_text(view: CaptionView, rng: np.random.Generator) -> str | None:
@@ -59,8 +61,9 @@ def decode_caption(view: CaptionView, stream: CaptionStreamConfig, weights: Mapp
     if stream.teacher_tokens:
         teacher_text = view.caption(ENGLISH) if view.has_caption(ENGLISH) else text
     visual = decode_visual(view, stream.image, stream.features, stream.region_labels, rng, stream.regions)
+    teacher = read_teacher_features(view, stream.teacher_features) if stream.teacher_features is not None else None
     more = more_captions(view, langs, text, stream.captions_per_image - 1, rng)
-    return CaptionItem(view.key, text, lang, variant, visual, teacher_text, more=more)
+    return CaptionItem(view.key, text, lang, variant, visual, teacher_text, more=more, teacher_features=teacher)
 
 
 def more_captions(view: CaptionView, languages: list[str], taken: str, count: int,
@@ -86,7 +89,8 @@ def rows_per_caption(items: list[CaptionItem]) -> list[CaptionItem]:
     rows = []
     for item in items:
         rows.append(item)
-        rows.extend(CaptionItem(item.key, text, lang, CAPTION_VARIANT, item.visual, item.teacher_text)
+        rows.extend(CaptionItem(item.key, text, lang, CAPTION_VARIANT, item.visual, item.teacher_text,
+                                teacher_features=item.teacher_features)
                     for text, lang in item.more)
     return rows
 
@@ -98,6 +102,7 @@ def collate_captions(items: list[CaptionItem], tokenizer: Tokenizer, teacher: To
     if items[0].teacher_text is not None:
         teacher_tokens = encode(teacher, [it.teacher_text for it in items], [ENGLISH] * len(items))
     regions = collate_regions([it.visual.regions for it in items]) if items[0].visual.regions is not None else None
+    teacher = [it.teacher_features for it in items] if items[0].teacher_features is not None else None
     return CaptionBatch(
         keys=[it.key for it in items],
         languages=languages,
@@ -111,4 +116,6 @@ def collate_captions(items: list[CaptionItem], tokenizer: Tokenizer, teacher: To
         region_mask=None if regions is None else regions.mask,
         region_boxes=None if regions is None else regions.boxes,
         region_classes=None if regions is None else regions.classes,
+        teacher_image_features=None if teacher is None else _stacked([image for image, _ in teacher]),
+        teacher_text_features=None if teacher is None else _stacked([text for _, text in teacher]),
     )

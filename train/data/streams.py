@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from babelshard.configbase import ConfigError
+from babelshard.errors import UserError
 from babelshard.records import CaptionView, ParallelView, SampleView, TextView
 from babelshard.train.data.batches import CaptionBatch, PairBatch, StreamBatch, TextBatch
 from babelshard.train.data.captions import collate_captions, decode_caption
@@ -53,7 +54,7 @@ def decode_item(view: SampleView, stream: StreamConfig, weights: Mapping[str, fl
     """The stream kind's decoder, with every decoding failure turned into DecodeError."""
     try:
         return STREAM_KINDS[stream.kind].decode(view, stream, weights, rng)
-    except DecodeError:
+    except (DecodeError, UserError):  # a user error is the configuration's, not the sample's
         raise
     except DECODE_FAILURES as error:
         raise DecodeError(f"{type(error).__name__}: {error}") from None

@@ -30,6 +30,7 @@ from babelshard.train.data.batches import StreamBatch
 from babelshard.train.data.codeswitch_online import OnlineCodeSwitch
 from babelshard.train.data.mixer import MixedStream
 from babelshard.train.data.shardstream import ShardErrorBudget
+from babelshard.train.data.teacher_features import resolve_teacher_features
 from babelshard.train.data.tokenizer import Tokenizer, build_tokenizer
 from babelshard.train.loop.distributed import DistEnv, distributed
 from babelshard.train.loop.metrics import MetricsLog
@@ -113,7 +114,8 @@ def build_trainer(config: TrainConfig, env: DistEnv) -> Trainer:
     teacher_tokenizer = build_tokenizer(config.teacher_tokenizer) if config.teacher_tokenizer else tokenizer
     transforms = {s.name: OnlineCodeSwitch(s.codeswitch) for s in config.data.streams
                   if s.kind == "caption" and s.codeswitch is not None}
-    dataset = MixedStream(config.data.streams, tokenizer, teacher_tokenizer, seed=config.data.seed, rank=env.rank,
+    streams = resolve_teacher_features(config.data.streams, config.model)
+    dataset = MixedStream(streams, tokenizer, teacher_tokenizer, seed=config.data.seed, rank=env.rank,
                           world=env.world, accum_steps=config.optim.accum_steps,
                           samples_per_epoch=config.data.samples_per_epoch, transforms=transforms,
                           error_budget=shard_error_budget(config))

@@ -18,14 +18,13 @@ or ``torch.load(weights_only=True)`` for ``.bin``/``.pt`` files.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from babelshard.errors import UserError
+from babelshard.checkpoints import CheckpointError, checkpoint_type, no_download
 from babelshard.train.checkpoint_config import HFClipCheckpoint, OpenClipCheckpoint
 
 Adapter = Callable[[int, torch.Tensor], torch.Tensor]
@@ -33,33 +32,10 @@ CLIP_TYPES = ("clip",)
 TEXT_TYPES = ("xlm-roberta", "bert", "roberta", "xlm-roberta-xl", "distilbert")
 
 
-class CheckpointError(UserError):
-    """A checkpoint path that is missing, of the wrong kind, or needs a package not installed."""
-
-
-def checkpoint_type(path: str, expected: tuple[str, ...], what: str) -> str:
-    """The ``model_type`` of a transformers directory, which must be one of ``expected``."""
-    config = os.path.join(path, "config.json")
-    if not os.path.isfile(config):
-        raise CheckpointError(f"{path}: not a transformers checkpoint directory (no config.json); {what}")
-    with open(config, encoding="utf-8") as handle:
-        model_type = json.load(handle).get("model_type", "")
-    if model_type not in expected:
-        raise CheckpointError(f"{path}: a {model_type or 'unknown'!r} checkpoint; {what} needs {' or '.join(expected)}")
-    return model_type
-
-
-def _no_download() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()  # a per-file bar for every local load is noise in a training log
-
-
 def load_hf_clip(path: str) -> Any:
     """A ``transformers.CLIPModel`` from a local directory, in eval mode."""
     checkpoint_type(path, CLIP_TYPES, "a CLIP model")
-    _no_download()
+    no_download()
     from transformers import CLIPModel
 
     return CLIPModel.from_pretrained(path, local_files_only=True).eval()
@@ -68,7 +44,7 @@ def load_hf_clip(path: str) -> Any:
 def load_hf_text(path: str) -> Any:
     """A transformers text encoder (``AutoModel``: XLM-R, BERT, ...) from a local directory, in eval mode."""
     checkpoint_type(path, TEXT_TYPES, "a text encoder (XLM-R, BERT)")
-    _no_download()
+    no_download()
     from transformers import AutoModel
 
     return AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False).eval()

@@ -76,17 +76,37 @@ class FrozenAware(nn.Module):
 
 class TeacherStudent(FrozenAware):
     """A student beside a frozen English image-text teacher (MLA, mCLIP): images and the
-    teacher's text embeddings come from the teacher, without gradients."""
+    teacher's text embeddings come from the teacher, without gradients, or from the
+    teacher's outputs precomputed into the shards (``teacher_image_features``,
+    :meth:`teacher_text`)."""
 
     teacher: "ClipModel"
 
     def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
+        if inputs.teacher_image_features is not None:
+            return self.from_teacher_image(inputs.teacher_image_features)
         with torch.no_grad():
             return self.teacher.encode_image(inputs)
 
     def encode_teacher_text(self, tokens: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.teacher.encode_text(tokens)
+
+    def teacher_text(self, tokens: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """The teacher's embedding of English texts: from its precomputed outputs when given."""
+        if features is not None:
+            return self.from_teacher_text(features)
+        if tokens is None:
+            raise ValueError("the teacher's text needs teacher_tokens: true or teacher_features.text on the stream")
+        return self.encode_teacher_text(tokens)
+
+    def from_teacher_image(self, features: torch.Tensor) -> torch.Tensor:
+        """What :meth:`encode_image` gives for the teacher's precomputed image outputs."""
+        return features
+
+    def from_teacher_text(self, features: torch.Tensor) -> torch.Tensor:
+        """What :meth:`encode_teacher_text` gives for the teacher's precomputed text outputs."""
+        return features
 
 
 class ClipModel(FrozenAware):

@@ -86,7 +86,7 @@ class MCLIPModel(TeacherStudent):
         return teacher.text(tokens) if isinstance(teacher, ClipModel) else teacher.text_features(tokens)
 
     def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
-        if self.clip_projector is None:
+        if self.clip_projector is None or inputs.teacher_image_features is not None:
             return super().encode_image(inputs)
         with torch.no_grad():
             features = self._image_features(inputs)
@@ -98,6 +98,18 @@ class MCLIPModel(TeacherStudent):
         with torch.no_grad():
             features = self._text_features(tokens)
         return self.clip_projector["text"](features)
+
+    def from_teacher_image(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled features through the CLIP projector, or the teacher's embeddings as they are."""
+        return features if self.clip_projector is None else self.clip_projector["image"](features)
+
+    def from_teacher_text(self, features: torch.Tensor) -> torch.Tensor:
+        return features if self.clip_projector is None else self.clip_projector["text"](features)
+
+    @property
+    def teacher_output(self) -> str:
+        """What this model reads of the teacher: pooled features (a CLIP projector) or embeddings."""
+        return "embeds" if self.clip_projector is None else "pooled"
 
     def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.encoder_frozen):

@@ -1,10 +1,10 @@
 """Tiny random checkpoints in the real formats, for tests and benchmarks.
 
 Each function builds a model with the library's own classes (``CLIPConfig``/``CLIPModel``,
-``XLMRobertaConfig``/``XLMRobertaModel``, ``BertConfig``/``BertModel``; 2 layers, width
+``AltCLIPConfig``/``AltCLIPModel``, ``XLMRobertaConfig``/``XLMRobertaModel``, ``BertConfig``/``BertModel``; 2 layers, width
 32 by default), builds its tokenizer offline from a word list, and writes both with
 ``save_pretrained`` (safetensors) into a folder, exactly as a downloaded checkpoint lies
-on disk. A CLIP folder also gets a ``preprocessor_config.json``.
+on disk. A CLIP or AltCLIP folder also gets a ``preprocessor_config.json``.
 """
 from __future__ import annotations
 
@@ -42,6 +42,12 @@ def save_tiny_clip(folder: str, *, seed: int = 0, width: int = 32, layers: int =
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+    _save_clip_processor(folder, image_size, resize)
+    return folder
+
+
+def _save_clip_processor(folder: str, image_size: int, resize: int) -> None:
+    """CLIP's image processor settings (resize the shorter side, center crop, normalise)."""
     processor = {
         "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": resize},
         "resample": 3, "do_center_crop": True, "crop_size": {"height": image_size, "width": image_size},
@@ -50,18 +56,25 @@ def save_tiny_clip(folder: str, *, seed: int = 0, width: int = 32, layers: int =
     }
     with open(os.path.join(folder, "preprocessor_config.json"), "w", encoding="utf-8") as handle:
         json.dump(processor, handle, indent=2)
-    return folder
+
+
+def _xlmr_tokenizer(words: Iterable[str], max_positions: int):
+    """A unigram XLM-R tokenizer over ``words`` (and single characters)."""
+    from transformers import XLMRobertaTokenizer
+
+    pieces = sorted({f"\u2581{w}" for w in words} | set(_letters()) | {"\u2581"})
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [(piece, -float(len(piece))) for piece in pieces] + [("<mask>", 0.0)]
+    return XLMRobertaTokenizer(vocab=vocab, model_max_length=max_positions - 2)
 
 
 def save_tiny_xlmr(folder: str, words: Iterable[str], *, seed: int = 0, width: int = 32, layers: int = 2,
                    heads: int = 2, max_positions: int = 66) -> str:
     """A random ``XLMRobertaModel`` with a unigram tokenizer over ``words`` (and single characters)."""
-    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizer
+    from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    pieces = sorted({f"\u2581{w}" for w in words} | set(_letters()) | {"\u2581"})
-    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    vocab += [(piece, -float(len(piece))) for piece in pieces] + [("<mask>", 0.0)]
-    tokenizer = XLMRobertaTokenizer(vocab=vocab, model_max_length=max_positions - 2)
+    tokenizer = _xlmr_tokenizer(words, max_positions)
+    vocab = tokenizer.get_vocab()
     config = XLMRobertaConfig(vocab_size=len(vocab), hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
                               intermediate_size=2 * width, max_position_embeddings=max_positions, pad_token_id=1,
                               bos_token_id=0, eos_token_id=2)
@@ -89,4 +102,27 @@ def save_tiny_bert(folder: str, words: Iterable[str], *, seed: int = 0, width: i
     torch.manual_seed(seed)
     BertModel(config, add_pooling_layer=False).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_altclip(folder: str, words: Iterable[str], *, seed: int = 0, width: int = 32, layers: int = 2,
+                      heads: int = 2, embed_dim: int = 24, image_size: int = 32, patch_size: int = 8,
+                      resize: int = 36, max_positions: int = 66) -> str:
+    """A random ``AltCLIPModel`` (a CLIP vision tower and a multilingual XLM-R text tower)
+    with a unigram XLM-R tokenizer over ``words``, and the CLIP image processor."""
+    from transformers import AltCLIPConfig, AltCLIPModel
+
+    tokenizer = _xlmr_tokenizer(words, max_positions)
+    vocab = tokenizer.get_vocab()
+    text = dict(vocab_size=len(vocab), hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
+                intermediate_size=2 * width, max_position_embeddings=max_positions, project_dim=width,
+                pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    vision = dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers, num_attention_heads=heads,
+                  image_size=image_size, patch_size=patch_size)
+    torch.manual_seed(seed)
+    model = AltCLIPModel(AltCLIPConfig(text_config=text, vision_config=vision, projection_dim=embed_dim))
+    os.makedirs(folder, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    _save_clip_processor(folder, image_size, resize)
     return folder

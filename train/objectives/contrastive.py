@@ -220,10 +220,12 @@ class TriangleDistillation(Objective):
         english = [i for i, lang in enumerate(batch.languages) if lang == ENGLISH]
         ttc = student.new_zeros(())
         if len(english) > 1:  # per rank: English rows differ in number between ranks
-            if batch.teacher_tokens is None:
-                raise ValueError(f"objective {self.config.kind!r} needs teacher_tokens: true on stream {self.stream!r}")
+            if batch.teacher_tokens is None and batch.teacher_text_features is None:
+                raise ValueError(f"objective {self.config.kind!r} needs teacher_tokens: true or teacher_features.text "
+                                 f"on stream {self.stream!r}")
             rows = torch.tensor(english, device=student.device)
-            teacher = model.encode_teacher_text(batch.teacher_tokens.index_select(0, rows))
+            teacher = model.teacher_text(*(None if t is None else t.index_select(0, rows)
+                                           for t in (batch.teacher_tokens, batch.teacher_text_features)))
             ttc = symmetric_infonce(student.index_select(0, rows), teacher, student.new_tensor(self.ttc_scale), gather=False)
         loss = itc + self.config.ttc_weight * ttc
         return {"loss": loss, "itc": itc.detach(), "ttc": ttc.detach(), "logit_scale": scale.detach()}

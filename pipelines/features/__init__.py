@@ -1,0 +1,1 @@
+"""Model stages: frozen-teacher features, the CLIP-score filter and grid features (RunInference)."""
