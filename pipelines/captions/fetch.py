@@ -9,7 +9,12 @@ and adds what it lacks:
   loopback (unless allowed), link-local, multicast and reserved addresses, then
   connects to the address it checked (no DNS rebinding between check and connect);
 - only http(s) (and ``file://`` when enabled), no proxies from the environment;
-- a byte limit (``Content-Length`` first, then while reading) and a per-image deadline;
+- a byte limit (``Content-Length`` first, then while reading) and a per-image deadline
+  that bounds the whole exchange: every connect and every receive (headers and body)
+  waits at most the per-read timeout or the time left, whichever is shorter, so a
+  server that drips bytes cannot hold a download past its deadline;
+- URLs with credentials (``user:pass@host``) or an out-of-range port are invalid, and
+  a redirect is checked like the first URL before urllib looks at it;
 - retries only for 429, 5xx, timeouts and dropped connections, with exponential
   backoff and ``Retry-After``; per-host concurrency and request-rate limits.
 
@@ -67,6 +72,54 @@ class BlockedAddressError(OSError):
     """Raised inside the connection, before any packet goes to a refused address."""
 
 
+class DeadlineExceeded(TimeoutError):
+    """The image's deadline passed while connecting or waiting for bytes."""
+
+
+class _DeadlineReads:
+    """Socket mixin: each receive waits at most ``min(per_read, deadline - now)``.
+
+    The socket's own timeout bounds one wait; a server that sends a byte just before
+    each timeout would otherwise hold the request forever.
+    """
+
+    deadline: float | None = None
+    per_read: float | None = None
+    _waits_for_deadline = False
+
+    def _arm(self) -> None:
+        if self.deadline is None:
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded()
+        self._waits_for_deadline = self.per_read is None or left <= self.per_read
+        self.settimeout(left if self._waits_for_deadline else self.per_read)
+
+    def _receive(self, method, *args, **kwargs):
+        self._arm()
+        try:
+            return method(*args, **kwargs)
+        except TimeoutError:
+            if self._waits_for_deadline:
+                raise DeadlineExceeded() from None
+            raise
+
+    def recv(self, *args, **kwargs):
+        return self._receive(super().recv, *args, **kwargs)
+
+    def recv_into(self, *args, **kwargs):
+        return self._receive(super().recv_into, *args, **kwargs)
+
+
+class _DeadlineSocket(_DeadlineReads, socket.socket):
+    pass
+
+
+class _DeadlineSSLSocket(_DeadlineReads, ssl.SSLSocket):
+    pass
+
+
 @dataclass(frozen=True)
 class Fetched:
     data: bytes
@@ -84,8 +137,11 @@ def address_allowed(ip: str, allow_loopback: bool) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def guarded_create_connection(address, timeout=None, source_address=None, *, allow_loopback: bool = False, **_):
-    """``socket.create_connection`` that checks every resolved address first."""
+def guarded_create_connection(
+    address, timeout=None, source_address=None, *, allow_loopback: bool = False, deadline: float | None = None, **_
+):
+    """``socket.create_connection`` that checks every resolved address first; with a
+    ``deadline`` the socket bounds the connect and every later receive by it."""
     host, port = address
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     for *_, sockaddr in infos:
@@ -93,14 +149,28 @@ def guarded_create_connection(address, timeout=None, source_address=None, *, all
             raise BlockedAddressError(f"{host} resolves to {sockaddr[0]}")
     error: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
-        sock = socket.socket(family, kind, proto)
+        sock = _DeadlineSocket(family, kind, proto)
         try:
             if timeout is not None:
                 sock.settimeout(timeout)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DeadlineExceeded()
+                sock.settimeout(min(left, timeout) if timeout is not None else left)
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
+            sock.deadline, sock.per_read = deadline, timeout
             return sock
+        except DeadlineExceeded:
+            sock.close()
+            raise
+        except TimeoutError:
+            sock.close()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded() from None
+            raise
         except OSError as exc:
             error = exc
             sock.close()
@@ -108,15 +178,28 @@ def guarded_create_connection(address, timeout=None, source_address=None, *, all
 
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, allow_loopback: bool = False, **kwargs):
+    def __init__(self, *args, allow_loopback: bool = False, deadline: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._create_connection = functools.partial(guarded_create_connection, allow_loopback=allow_loopback)
+        self._create_connection = functools.partial(
+            guarded_create_connection, allow_loopback=allow_loopback, deadline=deadline
+        )
 
 
 class _GuardedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, allow_loopback: bool = False, **kwargs):
+    def __init__(self, *args, allow_loopback: bool = False, deadline: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._create_connection = functools.partial(guarded_create_connection, allow_loopback=allow_loopback)
+        self.deadline = deadline
+        self._create_connection = functools.partial(
+            guarded_create_connection, allow_loopback=allow_loopback, deadline=deadline
+        )
+
+    def connect(self) -> None:
+        super().connect()  # the TLS socket is a new object: give it the deadline too
+        self.sock.deadline, self.sock.per_read = self.deadline, self.timeout
+
+
+def _deadline_of(req) -> float | None:
+    return getattr(req, "babelshard_deadline", None)
 
 
 class _GuardedHTTPHandler(urllib.request.HTTPHandler):
@@ -125,16 +208,19 @@ class _GuardedHTTPHandler(urllib.request.HTTPHandler):
         self.allow_loopback = allow_loopback
 
     def http_open(self, req):
-        return self.do_open(functools.partial(_GuardedHTTPConnection, allow_loopback=self.allow_loopback), req)
+        factory = functools.partial(_GuardedHTTPConnection, allow_loopback=self.allow_loopback, deadline=_deadline_of(req))
+        return self.do_open(factory, req)
 
 
 class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
     def __init__(self, allow_loopback: bool):
-        super().__init__(context=ssl.create_default_context())
+        context = ssl.create_default_context()
+        context.sslsocket_class = _DeadlineSSLSocket
+        super().__init__(context=context)
         self.allow_loopback = allow_loopback
 
     def https_open(self, req):
-        factory = functools.partial(_GuardedHTTPSConnection, allow_loopback=self.allow_loopback)
+        factory = functools.partial(_GuardedHTTPSConnection, allow_loopback=self.allow_loopback, deadline=_deadline_of(req))
         return self.do_open(factory, req, context=self._context)
 
 
@@ -146,18 +232,34 @@ class _LimitedRedirectHandler(urllib.request.HTTPRedirectHandler):
         # HTTPError; ours trigger first, with their own reason.
         self.max_redirections = self.max_repeats = max_redirects + 1
 
+    def http_error_302(self, req, fp, code, msg, headers):
+        # urllib refuses a redirect to file:// and others with a bare HTTPError 302:
+        # check the target first, like the first URL, with our own reasons.
+        location = headers.get("location") or headers.get("uri")
+        if location is not None:
+            try:
+                check_http_url(urllib.parse.urljoin(req.full_url, location.strip()), "redirect to ")
+            except FetchError:
+                fp.close()
+                raise
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
         hops = getattr(req, "babelshard_hops", 0) + 1
-        if scheme not in ("http", "https"):
+        try:
+            check_http_url(newurl, "redirect to ")
+        except FetchError:
             fp.close()
-            raise FetchError(UNSUPPORTED_SCHEME, f"redirect to {scheme or 'a relative'} URL {newurl[:200]}")
+            raise
         if hops > self.max_redirects:
             fp.close()
             raise FetchError(TOO_MANY_REDIRECTS, f"more than {self.max_redirects}")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             new.babelshard_hops = hops
+            new.babelshard_deadline = _deadline_of(req)
         return new
 
 
@@ -231,9 +333,11 @@ def http_error(error: urllib.error.HTTPError) -> FetchError:
     return FetchError(HTTP_CLIENT_ERROR, f"HTTP {code}")
 
 
-def network_error(error: BaseException) -> FetchError:
+def network_error(error: BaseException, settings: DownloadConfig) -> FetchError:
     """Map urllib / socket / http.client errors to a reason."""
     cause = error.reason if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException) else error
+    if isinstance(cause, DeadlineExceeded):
+        return deadline_error(settings)
     if isinstance(cause, BlockedAddressError):
         return FetchError(BLOCKED_ADDRESS, str(cause))
     if isinstance(cause, (TimeoutError, socket.timeout)):
@@ -245,6 +349,10 @@ def network_error(error: BaseException) -> FetchError:
     return FetchError(CONNECTION_ERROR, f"{type(cause).__name__}: {cause}"[:300], retryable=True)
 
 
+def deadline_error(settings: DownloadConfig) -> FetchError:
+    return FetchError(TIMEOUT, f"image not complete within {settings.deadline:g} s", retryable=False)
+
+
 def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
     """The response body within the byte limit and the deadline."""
     declared = response.headers.get("Content-Length")
@@ -254,7 +362,7 @@ def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
     chunks, total = [], 0
     while True:
         if time.monotonic() > deadline:
-            raise FetchError(TIMEOUT, f"image not complete within {settings.deadline:g} s", retryable=False)
+            raise deadline_error(settings)
         chunk = response.read(CHUNK)
         if not chunk:
             break
@@ -280,6 +388,7 @@ def robots_disallowed(headers, settings: DownloadConfig) -> bool:
 
 def fetch_http_once(url: str, opener, settings: DownloadConfig, deadline: float) -> Fetched:
     request = urllib.request.Request(url, headers={"User-Agent": user_agent(settings.user_agent_token)})
+    request.babelshard_deadline = deadline
     try:
         with opener.open(request, timeout=settings.timeout) as response:
             if robots_disallowed(response.headers, settings):
@@ -291,7 +400,7 @@ def fetch_http_once(url: str, opener, settings: DownloadConfig, deadline: float)
     except urllib.error.HTTPError as error:
         raise http_error(error) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
-        raise network_error(error) from None
+        raise network_error(error, settings) from None
 
 
 def fetch_file(url: str, settings: DownloadConfig) -> Fetched:
@@ -310,20 +419,35 @@ def fetch_file(url: str, settings: DownloadConfig) -> Fetched:
         raise FetchError(HTTP_CLIENT_ERROR, f"cannot read {path}: {error}") from None
 
 
-def check_scheme(url: str, settings: DownloadConfig) -> tuple[str, str]:
-    """The URL's scheme and host, or a FetchError for schemes we do not fetch."""
+def check_http_url(url: str, what: str = "") -> tuple[str, str]:
+    return check_url(url, ("http", "https"), what)
+
+
+def check_url(url: str, allowed: tuple[str, ...], what: str = "") -> tuple[str, str]:
+    """The URL's scheme and host, or a FetchError: a scheme not in ``allowed``, no host,
+    a port out of range, credentials in the URL. ``what`` prefixes the detail."""
     try:
         parts = urllib.parse.urlsplit(url)
+        parts.port  # raises ValueError for a port out of range or not a number
     except ValueError as error:
-        raise FetchError(INVALID_URL, str(error)) from None
+        raise FetchError(INVALID_URL, f"{what}{error}") from None
     scheme = parts.scheme.lower()
-    allowed = ("http", "https", "file") if settings.allow_file_urls else ("http", "https")
     if scheme not in allowed:
-        hint = " (enable download.allow_file_urls)" if scheme == "file" else ""
-        raise FetchError(UNSUPPORTED_SCHEME, f"{scheme or 'no'} scheme{hint}")
-    if scheme != "file" and not parts.hostname:
-        raise FetchError(INVALID_URL, "no host")
-    return scheme, (parts.hostname or "").lower()
+        hint = " (enable download.allow_file_urls)" if scheme == "file" and not what else ""
+        raise FetchError(UNSUPPORTED_SCHEME, f"{what}{scheme or 'no'} scheme{hint}")
+    if scheme == "file":
+        return scheme, ""
+    if not parts.hostname:
+        raise FetchError(INVALID_URL, f"{what}URL with no host")
+    if parts.username is not None or parts.password is not None:
+        raise FetchError(INVALID_URL, f"{what}URL with credentials (user:password@host)")
+    return scheme, parts.hostname.lower()
+
+
+def check_scheme(url: str, settings: DownloadConfig) -> tuple[str, str]:
+    """The URL's scheme and host, or a FetchError for URLs we do not fetch."""
+    allowed = ("http", "https", "file") if settings.allow_file_urls else ("http", "https")
+    return check_url(url, allowed)
 
 
 def fetch_url(url: str, opener, limiter: HostLimiter, settings: DownloadConfig) -> Fetched:
@@ -331,10 +455,11 @@ def fetch_url(url: str, opener, limiter: HostLimiter, settings: DownloadConfig) 
     scheme, host = check_scheme(url, settings)
     if scheme == "file":
         return fetch_file(url, settings)
-    deadline = time.monotonic() + settings.deadline
+    deadline = None  # starts with the first request: waiting for the host's turn is not the image's time
     for attempt in range(settings.retries + 1):
         try:
             with limiter.slot(host):
+                deadline = deadline or time.monotonic() + settings.deadline
                 fetched = fetch_http_once(url, opener, settings, deadline)
             return Fetched(fetched.data, fetched.url, fetched.content_type, attempts=attempt + 1)
         except FetchError as error:
