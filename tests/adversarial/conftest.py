@@ -1,0 +1,123 @@
+"""The adversarial suite's own loopback server: it drips headers and bodies, stalls,
+and redirects to places a downloader must not go. Every slow route stops by itself
+(after ``DRIP_LIMIT`` seconds or when the client hangs up)."""
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from babelshard.pipelines.captions.config import DownloadConfig, ImageConfig
+
+DRIP_EVERY = 0.25  # seconds between two bytes: far below any per-read timeout used here
+DRIP_LIMIT = 30.0  # a dripping route gives up after this long even if nobody hangs up
+
+
+def small_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((40, 40)).convert("RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+class HostileHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def drip(self, data: bytes) -> None:
+        """Send ``data`` one byte at a time, DRIP_EVERY apart, until done, hung up or DRIP_LIMIT."""
+        stop = time.monotonic() + DRIP_LIMIT
+        for byte in data:
+            if time.monotonic() > stop:
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up: what it should do
+            time.sleep(DRIP_EVERY)
+
+    def redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        image = self.server.image
+        path = self.path
+        if path == "/ok.jpg":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            self.wfile.write(image)
+        elif path == "/drip-headers.jpg":
+            headers = "HTTP/1.1 200 OK\r\n" + "".join(f"X-Padding-{i}: {'x' * 40}\r\n" for i in range(100))
+            self.drip(headers.encode("ascii"))
+        elif path == "/drip-body.jpg":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            self.wfile.flush()
+            self.drip(image)
+        elif path == "/silent.jpg":
+            time.sleep(min(DRIP_LIMIT, 20.0))  # accepts, then says nothing
+        elif path.startswith("/redirect/"):
+            port = self.server.server_address[1]
+            self.redirect({
+                "file": "file:///etc/passwd",
+                "credentials": f"http://user:secret@127.0.0.1:{port}/ok.jpg",
+                "bad-port": "http://127.0.0.1:99999/ok.jpg",
+                "ok": "/ok.jpg",
+            }[path.rsplit("/", 1)[1]])
+        else:
+            self.send_error(404)
+
+
+class HostileServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), HostileHandler)
+        self.image = small_jpeg()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # clients that hang up on a dripping route are expected
+
+
+@pytest.fixture(scope="module")
+def hostile_server():
+    server = HostileServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def strict_settings():
+    """A 2 s deadline and a 1 s per-read timeout: each drip byte comes well within the timeout."""
+    return DownloadConfig(
+        thread_count=2, timeout=1.0, deadline=2.0, retries=2, backoff=0.01, max_backoff=0.05,
+        per_host_rate=0.0, allow_loopback=True,
+        image=ImageConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
