@@ -4,14 +4,43 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import fsspec
-from fsspec.core import url_to_fs
+from fsspec.core import split_protocol, url_to_fs
+
+from babelshard.errors import MissingDependencyError, UserError
+
+# Extras of babelshard that bring a store's fsspec driver.
+_EXTRAS = {"gs": "gcs", "gcs": "gcs", "s3": "s3", "s3a": "s3"}
+
+
+class StorageURLError(UserError):
+    """A URL whose protocol fsspec does not know, or whose filesystem cannot start."""
 
 
 def filesystem(url: str) -> tuple[Any, str]:
-    """The fsspec filesystem and the path inside it for ``url``."""
-    fs, path = url_to_fs(str(url))
+    """The fsspec filesystem and the path inside it for ``url``; a protocol that is
+    unknown or whose driver is not installed is a one-line error saying what to install."""
+    try:
+        fs, path = url_to_fs(str(url))
+    except ImportError as error:
+        protocol = split_protocol(str(url))[0]
+        extra = _EXTRAS.get(protocol)
+        hint = f" (or pip install 'babelshard[{extra}]')" if extra else ""
+        raise MissingDependencyError(f"{url}: the {protocol}:// filesystem is not installed: {error}{hint}") from None
+    except ValueError as error:
+        raise StorageURLError(f"{url}: {error}; known protocols include file, memory, gs, s3") from None
+    except OSError as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise StorageURLError(f"{url}: cannot start its filesystem: {first_line}") from None
     return fs, path
+
+
+def open_binary(url: str, decompress: bool = False):
+    """A file opened for reading; with ``decompress``, .gz/.bz2/.xz/.zst are decompressed."""
+    from fsspec.core import OpenFile
+    from fsspec.utils import infer_compression
+
+    fs, path = filesystem(url)
+    return OpenFile(fs, path, mode="rb", compression=infer_compression(path) if decompress else None)
 
 
 def is_local(fs: Any) -> bool:
@@ -27,7 +56,7 @@ def join(url: str, *names: str) -> str:
 
 
 def read_bytes(url: str) -> bytes:
-    with fsspec.open(str(url), "rb") as handle:
+    with open_binary(url) as handle:
         return handle.read()
 
 

@@ -1,35 +1,63 @@
 """``ReadCaptionSources``: every configured source read with a Beam file source.
 
-Line formats (TSV, JSONL) use ``ReadFromText`` and parquet ``ReadFromParquet``, both
-split within files; whole-file formats (CSV with quoted newlines, COCO and Karpathy
-JSON, Flickr token files) go through ``fileio.MatchFiles`` / ``ReadMatches`` and are
-parsed per file; Multi30K-style aligned files are read together per source.
+Line formats (TSV, JSONL) use ``LineSource`` (bytes per line, decoded per row) and
+parquet ``ReadFromParquet``, both split within files; whole-file formats (CSV with
+quoted newlines, COCO and Karpathy JSON, Flickr token files) go through
+``fileio.MatchFiles`` / ``ReadMatches`` and are parsed per file; Multi30K-style
+aligned files are read together per source. Source files are checked when the
+pipeline is built (``checks.check_source_files``). Drops of bad lines get their line
+numbers in ``LocateLines``, one scan per file that has any.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io import fileio
 
 from babelshard.configbase import ConfigError
-from babelshard.fs import filesystem
+from babelshard.pipelines.captions.checks import check_source_files
 from babelshard.pipelines.captions.config import AlignedSource, TableSource
 from babelshard.pipelines.captions.sources import (
     STAGE,
+    Located,
     Parsed,
+    locate,
     parse_file,
-    parse_jsonl_line,
-    parse_tsv_line,
+    parse_line,
     read_aligned,
     table_row_to_record,
 )
+from babelshard.pipelines.captions.textfiles import LineSource, line_numbers
 from babelshard.stage import ApplyStage
+from babelshard.stats import Drop
 
 
 def parse_matched_file(readable: Any, src: Any) -> Iterator[Parsed]:
-    text = readable.read().decode("utf-8-sig")
-    yield from parse_file(readable.metadata.path, text, src)
+    yield from parse_file(readable.metadata.path, readable.read(), src)
+
+
+def number_lines(item: tuple[str, Iterable[tuple[int, Drop]]]) -> Iterator[Drop]:
+    """The drops of one file's bad lines, each detail starting with its line number."""
+    path, located = item
+    located = list(located)
+    numbers = line_numbers(path, (offset for offset, _ in located))
+    for offset, drop in located:
+        yield locate(drop, path, numbers[offset])
+
+
+class LocateLines(beam.PTransform):
+    """``Located`` drops to drops naming file and line; other items pass through."""
+
+    def expand(self, items):
+        located, parsed = items | "SplitLocated" >> beam.Partition(lambda item, _: 0 if isinstance(item, Located) else 1, 2)
+        numbered = (
+            located
+            | "ByFile" >> beam.Map(lambda item: (item.path, (item.offset, item.drop)))
+            | "GroupByFile" >> beam.GroupByKey()
+            | "NumberLines" >> beam.FlatMap(number_lines)
+        )
+        return (parsed, numbered) | "Merge" >> beam.Flatten()
 
 
 def pass_through(record: Parsed) -> Parsed:
@@ -46,12 +74,8 @@ class ReadSource(beam.PTransform):
     def expand(self, pbegin):
         src = self.src
         if isinstance(src, TableSource) and src.format in ("tsv", "jsonl"):
-            skip = 1 if src.format == "tsv" and src.header else 0
-            parse = parse_tsv_line if src.format == "tsv" else parse_jsonl_line
-            lines = pbegin | "Lines" >> beam.io.ReadFromText(src.path, skip_header_lines=skip)
-            if src.format == "jsonl":
-                lines = lines | "NonEmpty" >> beam.Filter(lambda line: bool(line.strip()))
-            return lines | "Parse" >> beam.Map(parse, src)
+            lines = pbegin | "Lines" >> beam.io.Read(LineSource(src.path))
+            return lines | "Parse" >> beam.FlatMap(parse_line, src) | "LocateLines" >> LocateLines()
         if isinstance(src, TableSource) and src.format == "parquet":
             rows = pbegin | "Rows" >> beam.io.ReadFromParquet(src.path)
             return rows | "Parse" >> beam.Map(table_row_to_record, src)
@@ -64,28 +88,6 @@ class ReadSource(beam.PTransform):
             | "Open" >> fileio.ReadMatches()
         )
         return files | "Parse" >> beam.FlatMap(parse_matched_file, src)
-
-
-def source_paths(index: int, src: Any) -> Iterator[tuple[str, str]]:
-    """(config key, path or glob) of every file a source reads."""
-    yield f"captions.sources.{index}.path", src.path
-    if isinstance(src, AlignedSource):
-        for lang, path in sorted(src.captions.items()):
-            yield f"captions.sources.{index}.captions.{lang}", path
-
-
-def check_source_files(sources: list[Any]) -> None:
-    """A clear ConfigError, naming the key, for a source path that matches no file.
-    Stores whose fsspec driver is not installed are left to Beam's own check."""
-    for index, src in enumerate(sources):
-        for key, path in source_paths(index, src):
-            try:
-                fs, inner = filesystem(path)
-                found = fs.glob(inner) if any(ch in inner for ch in "*?[") else fs.exists(inner)
-            except ImportError:
-                continue
-            if not found:
-                raise ConfigError(f"{key}: no file matches {path}")
 
 
 class ReadCaptionSources(beam.PTransform):

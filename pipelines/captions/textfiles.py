@@ -1,0 +1,91 @@
+"""Reading caption text files as bytes, so that a bad byte is one row's problem.
+
+``LineSource`` is a splittable Beam file source like ``ReadFromText``, but it yields
+each line's raw bytes with its file and byte offset: decoding happens per line, where
+an invalid byte becomes a counted drop instead of a crash. Line numbers cost a scan
+from the start of the file, so they are computed afterwards and only for the lines
+that need one (:func:`line_numbers`). :func:`text_problem` tells a file that is not
+UTF-8 text at all (UTF-16, UTF-32, binary) from one with a few bad bytes.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator, NamedTuple
+
+from apache_beam.io import filebasedsource
+
+from babelshard.fs import open_binary
+
+UTF8_BOM = b"\xef\xbb\xbf"
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32LE (byte-order mark)"),
+    (b"\x00\x00\xfe\xff", "UTF-32BE (byte-order mark)"),
+    (b"\xff\xfe", "UTF-16LE (byte-order mark)"),
+    (b"\xfe\xff", "UTF-16BE (byte-order mark)"),
+)
+SNIFF_BYTES = 4096
+
+
+class Line(NamedTuple):
+    path: str
+    offset: int  # of the line's first byte in the (decompressed) file
+    data: bytes  # without the line end
+
+
+class LineSource(filebasedsource.FileBasedSource):
+    """Lines of every file matching a glob as :class:`Line` (split by byte ranges;
+    compressed files, named by their extension, are read whole)."""
+
+    def read_records(self, file_name: str, range_tracker) -> Iterator[Line]:
+        start = range_tracker.start_position()
+        with self.open_file(file_name) as handle:
+            position = 0
+            if start > 0:
+                # The line that straddles ``start`` belongs to the previous range.
+                handle.seek(start - 1)
+                position = start - 1 + len(handle.readline())
+            while range_tracker.try_claim(position):
+                raw = handle.readline()
+                if not raw:
+                    return
+                yield Line(file_name, position, raw.rstrip(b"\n").rstrip(b"\r"))
+                position += len(raw)
+
+
+def text_problem(head: bytes) -> str | None:
+    """Why the first bytes of a file say it is not UTF-8 text, or None.
+
+    UTF-16 and UTF-32 with a byte-order mark, NUL bytes every other byte (UTF-16
+    without one) and other NUL bytes (binary) are whole-file problems; stray invalid
+    bytes are not (those rows are dropped one by one).
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    if b"\0" not in head:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > len(odd) // 2 and even.count(0) == 0:
+        return "UTF-16LE (no byte-order mark)"
+    if even.count(0) > len(even) // 2 and odd.count(0) == 0:
+        return "UTF-16BE (no byte-order mark)"
+    return "binary (NUL bytes)"
+
+
+def read_head(path: str) -> bytes:
+    with open_binary(path, decompress=True) as handle:
+        return handle.read(SNIFF_BYTES)
+
+
+def line_numbers(path: str, offsets: Iterable[int]) -> dict[int, int]:
+    """1-based line number of each byte offset (a line's first byte), in one scan."""
+    numbers, line, position = {}, 1, 0
+    with open_binary(path, decompress=True) as handle:
+        for target in sorted(set(offsets)):
+            while position < target:
+                chunk = handle.read(min(1 << 20, target - position))
+                if not chunk:
+                    break
+                line += chunk.count(b"\n")
+                position += len(chunk)
+            numbers[target] = line
+    return numbers
