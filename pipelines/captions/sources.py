@@ -168,7 +168,7 @@ def table_row_to_record(row: Mapping[str, Any], src: TableSource) -> Parsed:
             texts[lang] = _caption_field(row, column, src.caption_lists)
         hashed = _text_field(row, src.hash_column) if src.hash_column else ""
     except TypeError as error:
-        raw = json.dumps({k: _jsonable(v) for k, v in sorted(row.items())}, ensure_ascii=False)
+        raw = json.dumps(dict(sorted(row.items())), ensure_ascii=False, default=str)
         return Drop(stable_key(src.name, "malformed", raw), STAGE, MALFORMED_ROW, detail=f"{error}: {snippet(raw)}")
     meta = {column: _jsonable(row.get(column)) for column in src.extra_columns if column in row}
     if hashed:

@@ -55,13 +55,14 @@ def text_problem(head: bytes) -> str | None:
     """Why the first bytes of a file say it is not UTF-8 text, or None.
 
     UTF-16 and UTF-32 with a byte-order mark, NUL bytes every other byte (UTF-16
-    without one) and other NUL bytes (binary) are whole-file problems; stray invalid
-    bytes are not (those rows are dropped one by one).
+    without one) and NUL bytes making more than 1/64 of the head (binary) are
+    whole-file problems; stray invalid or NUL bytes are not (those rows are dropped
+    one by one).
     """
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
-    if b"\0" not in head:
+    if head.count(0) * 64 <= len(head):
         return None
     even, odd = head[0::2], head[1::2]
     if odd.count(0) > len(odd) // 2 and even.count(0) == 0:

@@ -4,7 +4,6 @@ and redirects to places a downloader must not go. Every slow route stops by itse
 from __future__ import annotations
 
 import io
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -117,7 +116,46 @@ def strict_settings():
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def read_sources(tmp_path):
+    """Run ReadCaptionSources in a TestPipeline: (records, drops) as plain tuples,
+    records as (url, captions per language, extra captions), drops as (reason, detail)."""
+    import json
+
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    from babelshard.pipelines.captions.read import ReadCaptionSources
+
+    def record_row(record) -> str:
+        captions = {lang: caption.text for lang, caption in record.captions.items()}
+        extra = {lang: list(texts) for lang, texts in record.extra_captions.items()}
+        return json.dumps([record.url, captions, extra], sort_keys=True)
+
+    def run(sources, name: str = "read"):
+        folder = tmp_path / f"{name}-out"
+        with TestPipeline() as pipeline:
+            read = pipeline | ReadCaptionSources(sources)
+            read.main | "Records" >> beam.Map(record_row) | "WriteRecords" >> beam.io.WriteToText(
+                str(folder / "records.jsonl"), shard_name_template=""
+            )
+            read.drops | "Drops" >> beam.Map(lambda d: json.dumps([d.reason, d.detail])) | "WriteDrops" >> beam.io.WriteToText(
+                str(folder / "drops.jsonl"), shard_name_template=""
+            )
+        rows = lambda name: sorted(json.loads(line) for line in (folder / name).read_text(encoding="utf-8").splitlines())  # noqa: E731
+        return rows("records.jsonl"), [tuple(row) for row in rows("drops.jsonl")]
+
+    return run
+
+
+def table_source(**fields):
+    from babelshard.configbase import parse_config
+    from babelshard.pipelines.captions.config import CaptionJobConfig
+
+    return parse_config(CaptionJobConfig, {"sources": [fields]}).sources[0]
+
+
+@pytest.fixture
+def make_source():
+    """A source config from keyword fields, validated like the YAML would be."""
+    return table_source
