@@ -69,12 +69,23 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
+PARTIAL_MARK = ".partial-"
+
+
+def partial_name(path: str) -> str:
+    """The hidden name a file is written under before it is moved to ``path``."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}{PARTIAL_MARK}{os.getpid()}")
+
+
 def write_bytes_atomic(url: str, data: bytes) -> None:
-    """Write a small file so that readers see either nothing or the whole file."""
+    """Write a file so that readers see either nothing or the whole file: under a
+    hidden temporary name, then moved, on local disks; object stores make a single
+    PUT visible whole."""
     fs, path = filesystem(url)
     if is_local(fs):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        partial = f"{path}.partial-{os.getpid()}"
+        partial = partial_name(path)
         with open(partial, "wb") as handle:
             handle.write(data)
             handle.flush()

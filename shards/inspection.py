@@ -9,7 +9,7 @@ from rich.table import Table
 
 from babelshard.shards.index import read_index
 from babelshard.shards.publish import find_shard_folders
-from babelshard.shards.reader import iter_samples, verify_folder
+from babelshard.shards.reader import check_sizes, iter_samples, verify_folder
 
 
 def human_bytes(size: int) -> str:
@@ -58,13 +58,15 @@ def inspect_path(path: str, samples: int = 3, verify: bool = False, console: Con
         overview.add_column(column, justify="right" if column in ("shards", "samples", "bytes") else "left")
     indexes = []
     for folder in folders:
-        index = verify_folder(folder) if verify else read_index(folder)
+        index = verify_folder(folder) if verify else check_sizes(folder)
         indexes.append((folder, index))
         languages = ", ".join(f"{lang} {count:,}" for lang, count in index.languages.items())
         overview.add_row(folder, index.stream, str(len(index.shards)), f"{index.samples:,}", human_bytes(index.bytes), languages)
     console.print(overview)
     if verify:
         console.print(f"[green]verified[/green]: every shard's size and sha256 match its index ({len(folders)} folder(s))")
+    else:
+        console.print(f"every shard's size matches its index ({len(folders)} folder(s)); --verify also checks sha256")
     for folder, index in indexes:
         if samples <= 0:
             break
