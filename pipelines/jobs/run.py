@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.pipelines.jobs.lock import locked_folder
 from babelshard.fs import exists, join, read_text
 from babelshard.shards.index import read_index
 
@@ -61,13 +62,15 @@ def _counter(result, namespace: str, name: str) -> int | None:
 
 
 def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
-    """Build and run the pipeline, wait for it, and summarise the caption stream."""
+    """Build and run the pipeline, wait for it, and summarise the caption stream. The
+    output folder is locked for the run: a second run on it is refused."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
 
     started = time.monotonic()
-    pipeline = build_pipeline(cfg, pipeline_options(cfg, argv))
-    result = pipeline.run()
-    result.wait_until_finish()
+    with locked_folder(cfg.output.folder):
+        pipeline = build_pipeline(cfg, pipeline_options(cfg, argv))
+        result = pipeline.run()
+        result.wait_until_finish()
     seconds = time.monotonic() - started
     streams = []
     if cfg.captions is not None:

@@ -15,6 +15,7 @@ from babelshard.pipelines.captions.config import DownloadConfig, ImageConfig
 
 DRIP_EVERY = 0.25  # seconds between two bytes: far below any per-read timeout used here
 DRIP_LIMIT = 30.0  # a dripping route gives up after this long even if nobody hangs up
+GATE_LIMIT = 300.0  # a gated route serves after this long even if the test never opens the gate
 
 
 def small_jpeg() -> bytes:
@@ -67,6 +68,18 @@ class HostileHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             self.drip(image)
+        elif path.startswith(("/slow/", "/gated/")):  # a distinct real image per number, a little late
+            from babelshard.testing import png_image
+
+            time.sleep(0.05)
+            if path.startswith("/gated/"):
+                self.server.gate.wait(GATE_LIMIT)  # until the test opens the gate
+            data = png_image(int(path.rsplit("/", 1)[1].split(".")[0]))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         elif path == "/silent.jpg":
             time.sleep(min(DRIP_LIMIT, 20.0))  # accepts, then says nothing
         elif path.startswith("/redirect/"):
@@ -87,6 +100,7 @@ class HostileServer(ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), HostileHandler)
         self.image = small_jpeg()
+        self.gate = threading.Event()
 
     @property
     def url(self) -> str:
