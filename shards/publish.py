@@ -143,6 +143,7 @@ def publish_one(source: str, destination: str, report: PublishReport, say: Calla
 
 def publish_folder(source: str, destination: str, progress: bool = False) -> PublishReport:
     """Publish ``source`` (a shard folder, or a tree of them) to ``destination``."""
+    filesystem(destination)  # a destination no installed filesystem can reach fails before any work
     folders = find_shard_folders(source)
     if not folders:
         raise ShardIndexError(f"{source}: no {INDEX_NAME} found; refusing to publish an unfinished run")

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
 from pydantic import Field, model_validator
 
-from babelshard.configbase import ConfigError, StrictModel, load_model, parse_config, read_yaml
+from babelshard.configbase import ConfigError, StrictModel, apply_overrides, load_model, parse_config, read_yaml
 from babelshard.train.fusion_config import FusionConfig, FusionObjectiveConfig, OnlineCodeSwitchConfig
 
 
@@ -213,26 +212,6 @@ class TrainConfig(StrictModel):
             if objective.stream not in streams:
                 raise ValueError(f"objective {objective.kind!r} reads unknown stream {objective.stream!r}")
         return self
-
-
-def apply_overrides(data: Any, overrides: list[str]) -> Any:
-    """``a.b.c=value`` overrides (value parsed as YAML); list items by index, ``streams.0.batch_size=8``."""
-    data = data if isinstance(data, dict) else {}
-    for item in overrides:
-        path, sep, raw = item.partition("=")
-        if not sep or not path:
-            raise ConfigError(f"override {item!r}: expected key.path=value")
-        node: Any = data
-        parts = path.split(".")
-        for part in parts[:-1]:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        last = parts[-1]
-        value = yaml.safe_load(raw)
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-    return data
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
