@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
-from apache_beam.io import fileio
+from apache_beam.io import filebasedsource, fileio
 
 from babelshard.configbase import ConfigError
 from babelshard.pipelines.captions.checks import check_source_files
@@ -28,9 +28,29 @@ from babelshard.pipelines.captions.sources import (
     read_aligned,
     table_row_to_record,
 )
-from babelshard.pipelines.captions.textfiles import LineSource, line_numbers
+from babelshard.pipelines.captions.textfiles import Line, line_numbers
 from babelshard.stage import ApplyStage
 from babelshard.stats import Drop
+
+
+class LineSource(filebasedsource.FileBasedSource):
+    """Lines of every file matching a glob as :class:`Line` (split by byte ranges;
+    compressed files, named by their extension, are read whole)."""
+
+    def read_records(self, file_name: str, range_tracker) -> Iterator[Line]:
+        start = range_tracker.start_position()
+        with self.open_file(file_name) as handle:
+            position = 0
+            if start > 0:
+                # The line that straddles ``start`` belongs to the previous range.
+                handle.seek(start - 1)
+                position = start - 1 + len(handle.readline())
+            while range_tracker.try_claim(position):
+                raw = handle.readline()
+                if not raw:
+                    return
+                yield Line(file_name, position, raw.rstrip(b"\n").rstrip(b"\r"))
+                position += len(raw)
 
 
 def parse_matched_file(readable: Any, src: Any) -> Iterator[Parsed]:

@@ -1,17 +1,15 @@
 """Reading caption text files as bytes, so that a bad byte is one row's problem.
 
-``LineSource`` is a splittable Beam file source like ``ReadFromText``, but it yields
-each line's raw bytes with its file and byte offset: decoding happens per line, where
-an invalid byte becomes a counted drop instead of a crash. Line numbers cost a scan
-from the start of the file, so they are computed afterwards and only for the lines
-that need one (:func:`line_numbers`). :func:`text_problem` tells a file that is not
+A :class:`Line` is one line's raw bytes with its file and byte offset (read by
+``read.LineSource``): decoding happens per line, where an invalid byte becomes a
+counted drop instead of a crash. Line numbers cost a scan from the start of the file,
+so they are computed afterwards and only for the lines that need one
+(:func:`line_numbers`). :func:`text_problem` tells a file that is not
 UTF-8 text at all (UTF-16, UTF-32, binary) from one with a few bad bytes.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple
-
-from apache_beam.io import filebasedsource
+from typing import Iterable, NamedTuple
 
 from babelshard.fs import open_binary
 
@@ -29,26 +27,6 @@ class Line(NamedTuple):
     path: str
     offset: int  # of the line's first byte in the (decompressed) file
     data: bytes  # without the line end
-
-
-class LineSource(filebasedsource.FileBasedSource):
-    """Lines of every file matching a glob as :class:`Line` (split by byte ranges;
-    compressed files, named by their extension, are read whole)."""
-
-    def read_records(self, file_name: str, range_tracker) -> Iterator[Line]:
-        start = range_tracker.start_position()
-        with self.open_file(file_name) as handle:
-            position = 0
-            if start > 0:
-                # The line that straddles ``start`` belongs to the previous range.
-                handle.seek(start - 1)
-                position = start - 1 + len(handle.readline())
-            while range_tracker.try_claim(position):
-                raw = handle.readline()
-                if not raw:
-                    return
-                yield Line(file_name, position, raw.rstrip(b"\n").rstrip(b"\r"))
-                position += len(raw)
 
 
 def text_problem(head: bytes) -> str | None:
