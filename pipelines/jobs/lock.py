@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from babelshard.errors import UserError
-from babelshard.fs import filesystem, is_local, join
+from babelshard.fs import PARTIAL_MARK, filesystem, is_local, join
 
 LOCK_NAME = ".babelshard.lock"
 TOKEN_VARIABLE = "BABELSHARD_RUN_TOKEN"
@@ -139,6 +139,22 @@ def acquire(folder: str) -> dict[str, Any]:
     raise FolderLockedError(f"{folder}: could not take {LOCK_NAME}: another run took it at the same time")
 
 
+def remove_leftovers(folder: str) -> list[str]:
+    """Hidden partial files a killed run left in the folder tree (``.shard-N.tar.partial``,
+    ``.stats.json.partial-PID``), removed once the lock is ours: no run is writing them.
+    Object stores have none (files appear there whole)."""
+    fs, root = filesystem(folder)
+    if not is_local(fs):
+        return []
+    removed = []
+    for path, _, names in os.walk(root):
+        for name in names:
+            if name.startswith(".") and (name.endswith(".partial") or PARTIAL_MARK in name):
+                os.remove(os.path.join(path, name))
+                removed.append(os.path.join(path, name))
+    return removed
+
+
 def release(folder: str, info: dict[str, Any]) -> None:
     fs, root = filesystem(folder)
     path = f"{root.rstrip('/')}/{LOCK_NAME}"
@@ -148,8 +164,10 @@ def release(folder: str, info: dict[str, Any]) -> None:
 
 @contextmanager
 def locked_folder(folder: str) -> Iterator[dict[str, Any]]:
-    """Hold ``folder``'s lock while the block runs; processes started meanwhile carry its token."""
+    """Hold ``folder``'s lock while the block runs; processes started meanwhile carry its
+    token. Partial files of an earlier, killed run are removed first."""
     info = acquire(folder)
+    remove_leftovers(folder)
     previous = os.environ.get(TOKEN_VARIABLE)
     os.environ[TOKEN_VARIABLE] = info["token"]
     try:

@@ -86,7 +86,7 @@ def names_in(folder: str) -> list[str]:
 
 BUILD_KILL_POINTS = {
     "locked, nothing written": lambda folder: ".babelshard.lock" in names_in(os.path.dirname(folder)),
-    "mid-shard": lambda folder: any(n.startswith(".shard-") for n in names_in(folder)),
+    "mid-shard": lambda folder: any(n.startswith(".shard-") and n.endswith(".tar.partial") for n in names_in(folder)),
     "three shards complete": lambda folder: sum(n.endswith(".stats.json") for n in names_in(folder)) >= 3,
 }
 
@@ -157,6 +157,19 @@ def test_a_lock_outlives_its_driver_while_a_worker_of_the_run_lives(tmp_path):
     assert json.loads((tmp_path / "out" / LOCK_NAME).read_text())["token"] == taken["token"] != "t0ken"
     release(folder, taken)
     assert not (tmp_path / "out" / LOCK_NAME).exists()
+
+
+def test_a_run_that_takes_the_lock_removes_a_killed_runs_partial_files(tmp_path):
+    from babelshard.pipelines.jobs.lock import locked_folder
+
+    caption = tmp_path / "out" / "caption"
+    caption.mkdir(parents=True)
+    leftovers = [".shard-000001.tar.partial", ".shard-000001.stats.json.partial-4242", ".index.json.partial-17"]
+    kept = ["shard-000000.tar", "shard-000000.stats.json", ".hidden-but-not-partial"]
+    for name in leftovers + kept:
+        (caption / name).write_bytes(b"x")
+    with locked_folder(str(tmp_path / "out")):
+        assert sorted(os.listdir(caption)) == sorted(kept)
 
 
 # ---- publishes ------------------------------------------------------------------
