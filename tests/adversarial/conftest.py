@@ -68,12 +68,13 @@ class HostileHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             self.drip(image)
-        elif path.startswith(("/slow/", "/gated/")):  # a distinct real image per number, a little late
+        elif path.startswith("/gated/"):  # a distinct real image per number, when the gate is open
             from babelshard.testing import png_image
 
+            with self.server.lock:
+                self.server.waiting += 1
+            self.server.gate.wait(GATE_LIMIT)
             time.sleep(0.05)
-            if path.startswith("/gated/"):
-                self.server.gate.wait(GATE_LIMIT)  # until the test opens the gate
             data = png_image(int(path.rsplit("/", 1)[1].split(".")[0]))
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
@@ -100,7 +101,10 @@ class HostileServer(ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), HostileHandler)
         self.image = small_jpeg()
-        self.gate = threading.Event()
+        self.gate = threading.Event()  # open unless a test closes it
+        self.gate.set()
+        self.lock = threading.Lock()
+        self.waiting = 0  # requests that have reached a closed or open gate
 
     @property
     def url(self) -> str:

@@ -56,7 +56,7 @@ def kill_group(process: subprocess.Popen) -> None:
 def captions_tsv(tmp_path_factory, hostile_server) -> str:
     """One caption file for every build here (its path is part of the config hash)."""
     tsv = tmp_path_factory.mktemp("captions") / "captions.tsv"
-    rows = "".join(f"picture number {i}\t{hostile_server.url}/slow/{i}.png\n" for i in range(60))
+    rows = "".join(f"picture number {i}\t{hostile_server.url}/gated/{i}.png\n" for i in range(60))
     tsv.write_text(rows + "bad line\n", encoding="utf-8")
     return str(tsv)
 
@@ -84,10 +84,10 @@ def names_in(folder: str) -> list[str]:
     return os.listdir(folder) if os.path.isdir(folder) else []
 
 
-BUILD_KILL_POINTS = {
-    "locked, nothing written": lambda folder: ".babelshard.lock" in names_in(os.path.dirname(folder)),
-    "mid-shard": lambda folder: any(n.startswith(".shard-") and n.endswith(".tar.partial") for n in names_in(folder)),
-    "three shards complete": lambda folder: sum(n.endswith(".stats.json") for n in names_in(folder)) >= 3,
+BUILD_KILL_POINTS = {  # (close the image server's gate first?, the condition to kill at)
+    "locked, nothing written": (False, lambda folder, server: ".babelshard.lock" in names_in(os.path.dirname(folder))),
+    "a shard's downloads in flight": (True, lambda folder, server: server.waiting > 0),
+    "three shards complete": (False, lambda folder, server: sum(n.endswith(".stats.json") for n in names_in(folder)) >= 3),
 }
 
 
@@ -102,12 +102,20 @@ def clean_build(tmp_path_factory, captions_tsv):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", sorted(BUILD_KILL_POINTS))
-def test_a_build_killed_then_rerun_ends_byte_identical(tmp_path, captions_tsv, clean_build, point):
+def test_a_build_killed_then_rerun_ends_byte_identical(tmp_path, hostile_server, captions_tsv, clean_build, point):
     config = write_job(tmp_path, "out", captions_tsv)
     caption = str(tmp_path / "out" / "caption")
-    process = start_build(config)
-    wait_for(lambda: BUILD_KILL_POINTS[point](caption), process, point)
-    kill_group(process)
+    hold, condition = BUILD_KILL_POINTS[point]
+    with hostile_server.lock:
+        hostile_server.waiting = 0
+    if hold:
+        hostile_server.gate.clear()
+    try:
+        process = start_build(config)
+        wait_for(lambda: condition(caption, hostile_server), process, point)
+        kill_group(process)
+    finally:
+        hostile_server.gate.set()
     with pytest.raises(ShardIndexError):
         read_index(caption)  # killed: nothing looks finished
     rerun = subprocess.run([sys.executable, "-m", "babelshard.cli", "build", config], capture_output=True, text=True, timeout=600)
