@@ -13,11 +13,10 @@ from typing import Any, Iterator, Mapping
 
 from babelshard.pipelines.captions.config import CocoSource, KarpathySource
 from babelshard.pipelines.captions.sources import (
-    EXCLUDED_SPLIT,
-    MALFORMED_ROW,
     STAGE,
     Parsed,
     SourceFileError,
+    SourceReason,
     make_record,
     resolve_url,
     snippet,
@@ -70,7 +69,7 @@ def _field(item: Any, name: str, types: tuple[type, ...], where: str, required: 
 def _malformed(src: Any, path: str, item: Any, error: MalformedItem) -> Drop:
     raw = json.dumps(item, ensure_ascii=False, sort_keys=True, default=str)
     key = stable_key(src.name, "malformed", raw)
-    return Drop(key, STAGE, MALFORMED_ROW, detail=f"{path}: {error}: {snippet(raw)}")
+    return Drop(key, STAGE, SourceReason.MALFORMED_ROW, detail=f"{path}: {error}: {snippet(raw)}")
 
 
 def coco_captions(annotations: list, src: CocoSource, path: str) -> tuple[dict[Any, list], list[Drop]]:
@@ -138,7 +137,7 @@ def karpathy_records(data: Mapping[str, Any], src: KarpathySource, path: str = "
             continue
         url = resolve_url(posixpath.join(folder, filename), src.image_root)
         if src.splits is not None and split not in src.splits:
-            yield Drop(stable_key(src.name, url), STAGE, EXCLUDED_SPLIT, detail=split, url=url)
+            yield Drop(stable_key(src.name, url), STAGE, SourceReason.EXCLUDED_SPLIT, detail=split, url=url)
             continue
         meta = {"split": split, "image_id": image.get("cocoid", image.get("imgid"))}
         yield make_record(src.name, url, {"en": texts[0] if texts else ""}, meta=meta, extra_captions={"en": texts[1:]})

@@ -19,18 +19,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from babelshard.pipelines.captions.config import ImageConfig
+from babelshard.stats import Reason
 
-NOT_AN_IMAGE = "not_an_image"
-DECOMPRESSION_BOMB = "decompression_bomb"
-TRUNCATED_IMAGE = "truncated_image"
-DECODE_ERROR = "decode_error"
-IMAGE_TOO_SMALL = "image_too_small"
-ASPECT_RATIO = "aspect_ratio_too_large"
-HASH_MISMATCH = "hash_mismatch"
-REASONS = (NOT_AN_IMAGE, DECOMPRESSION_BOMB, TRUNCATED_IMAGE, DECODE_ERROR, IMAGE_TOO_SMALL, ASPECT_RATIO, HASH_MISMATCH)
+
+class ImageReason(Reason):
+    """Drop reasons of the download stage that come from checking and resizing the image."""
+
+    NOT_AN_IMAGE = "not_an_image", "the bytes are not an image PIL can open"
+    DECOMPRESSION_BOMB = "decompression_bomb", "the declared pixel count is above max_pixels"
+    TRUNCATED_IMAGE = "truncated_image", "the image container has no end marker"
+    DECODE_ERROR = "decode_error", "img2dataset's Resizer could not decode or resize the image"
+    IMAGE_TOO_SMALL = "image_too_small", "smaller than min_image_size"
+    ASPECT_RATIO = "aspect_ratio_too_large", "aspect ratio above max_aspect_ratio"
+    HASH_MISMATCH = "hash_mismatch", "the image's sha256 differs from the source's hash column"
+
 
 # img2dataset's Resizer messages -> our reasons.
-_RESIZER_REASONS = {"image too small": IMAGE_TOO_SMALL, "aspect ratio too large": ASPECT_RATIO}
+_RESIZER_REASONS = {"image too small": ImageReason.IMAGE_TOO_SMALL, "aspect ratio too large": ImageReason.ASPECT_RATIO}
 # The Resizer silences C-level output by swapping file descriptors 1 and 2, and the
 # header check changes warning filters; neither is thread-safe. img2dataset resizes in
 # one thread per process, and so do we: image work in a process takes this lock.
@@ -91,9 +96,9 @@ def read_header(data: bytes) -> tuple[str, int, int]:
             with Image.open(io.BytesIO(data)) as image:
                 return (image.format or "").upper(), image.width, image.height
         except Image.DecompressionBombError as error:
-            raise ImageError(DECOMPRESSION_BOMB, str(error)[:200]) from None
+            raise ImageError(ImageReason.DECOMPRESSION_BOMB, str(error)[:200]) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            raise ImageError(NOT_AN_IMAGE, f"{len(data)} bytes, {str(error)[:150]}") from None
+            raise ImageError(ImageReason.NOT_AN_IMAGE, f"{len(data)} bytes, {str(error)[:150]}") from None
 
 
 def is_truncated(data: bytes, image_format: str) -> bool:
@@ -113,9 +118,9 @@ def check_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     """The header's format and size, or an ImageError for non-images, bombs and truncation."""
     image_format, width, height = read_header(data)
     if width * height > max_pixels:
-        raise ImageError(DECOMPRESSION_BOMB, f"{width}x{height} = {width * height} pixels > {max_pixels}")
+        raise ImageError(ImageReason.DECOMPRESSION_BOMB, f"{width}x{height} = {width * height} pixels > {max_pixels}")
     if is_truncated(data, image_format):
-        raise ImageError(TRUNCATED_IMAGE, f"{image_format} of {len(data)} bytes has no end marker")
+        raise ImageError(ImageReason.TRUNCATED_IMAGE, f"{image_format} of {len(data)} bytes has no end marker")
     return image_format, width, height
 
 
@@ -139,7 +144,7 @@ def resize_image(data: bytes, resizer: Any) -> ResizedImage:
     """img2dataset's Resizer on the bytes; its error messages become reasons."""
     image, width, height, original_width, original_height, error = resizer(io.BytesIO(data))
     if error is not None:
-        raise ImageError(_RESIZER_REASONS.get(error, DECODE_ERROR), error)
+        raise ImageError(_RESIZER_REASONS.get(error, ImageReason.DECODE_ERROR), error)
     return ResizedImage(image, width, height, original_width, original_height)
 
 

@@ -1,25 +1,27 @@
 """``ReadCaptionSources``: every configured source read with a Beam file source.
 
 Line formats (TSV, JSONL) use ``LineSource`` (bytes per line, decoded per row) and
-parquet ``ReadFromParquet``, both split within files; whole-file formats (CSV with
-quoted newlines, COCO and Karpathy JSON, Flickr token files) go through
-``fileio.MatchFiles`` / ``ReadMatches`` and are parsed per file; Multi30K-style
-aligned files are read together per source. Source files are checked when the
-pipeline is built (``checks.check_source_files``). Drops of bad lines get their line
-numbers in ``LocateLines``, one scan per file that has any.
+parquet ``ReadFromParquet``, both split within files, each line or row parsed by a
+per-record stage; whole-file formats (CSV with quoted newlines, COCO and Karpathy JSON,
+Flickr token files) and Multi30K-style aligned files (read together per source) go
+through the reader stage (:class:`~babelshard.stage.ReadFiles`), one plain generator per
+matched file. Source files are checked when the pipeline is built
+(``checks.check_source_files``). Drops of bad lines get their line numbers in
+``LocateLines``, one scan per file that has any.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io import filebasedsource, fileio
+from apache_beam.io.filesystems import FileSystems
 
 from babelshard.configbase import ConfigError
 from babelshard.pipelines.captions.checks import check_source_files
 from babelshard.pipelines.captions.config import AlignedSource, TableSource
 from babelshard.pipelines.captions.sources import (
-    STAGE,
     Located,
     Parsed,
     locate,
@@ -29,7 +31,7 @@ from babelshard.pipelines.captions.sources import (
     table_row_to_record,
 )
 from babelshard.pipelines.captions.textfiles import Line, line_numbers
-from babelshard.stage import ApplyStage
+from babelshard.stage import ApplyStage, GroupStage, ReadFiles, StageOutputs
 from babelshard.stats import Drop
 
 
@@ -53,61 +55,71 @@ class LineSource(filebasedsource.FileBasedSource):
                 position += len(raw)
 
 
-def parse_matched_file(readable: Any, src: Any) -> Iterator[Parsed]:
-    yield from parse_file(readable.metadata.path, readable.read(), src)
+def parse_source_file(path: str, src: Any) -> Iterator[Parsed]:
+    """A whole-file source's records (compression detected from the file name)."""
+    with FileSystems.open(path) as handle:
+        data = handle.read()
+    yield from parse_file(path, data, src)
 
 
-def number_lines(item: tuple[str, Iterable[tuple[int, Drop]]]) -> Iterator[Drop]:
+def read_aligned_files(path: str, src: AlignedSource) -> Iterator[Parsed]:
+    """An aligned source from its image list ``path`` and its caption files, read together."""
+    yield from read_aligned(src)
+
+
+def number_lines(path: str, located: Iterable[Located]) -> Iterator[Drop]:
     """The drops of one file's bad lines, each detail starting with its line number."""
-    path, located = item
     located = list(located)
-    numbers = line_numbers(path, (offset for offset, _ in located))
-    for offset, drop in located:
-        yield locate(drop, path, numbers[offset])
+    numbers = line_numbers(path, (item.offset for item in located))
+    for item in located:
+        yield locate(item.drop, path, numbers[item.offset])
+
+
+def located_path(item: Located) -> str:
+    return item.path
+
+
+def split_located(item: Any, _count: int) -> int:
+    return 0 if isinstance(item, Located) else 1
 
 
 class LocateLines(beam.PTransform):
-    """``Located`` drops to drops naming file and line; other items pass through."""
+    """``Located`` items to drops naming file and line (a group stage per file); other
+    items pass through. Outputs ``.main`` (the other items) and ``.drops``."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
 
     def expand(self, items):
-        located, parsed = items | "SplitLocated" >> beam.Partition(lambda item, _: 0 if isinstance(item, Located) else 1, 2)
-        numbered = (
-            located
-            | "ByFile" >> beam.Map(lambda item: (item.path, (item.offset, item.drop)))
-            | "GroupByFile" >> beam.GroupByKey()
-            | "NumberLines" >> beam.FlatMap(number_lines)
-        )
-        return (parsed, numbered) | "Merge" >> beam.Flatten()
+        located, parsed = items | "SplitLocated" >> beam.Partition(split_located, 2)
+        numbered = located | "NumberLines" >> GroupStage(self.name, number_lines, key=located_path)
+        return StageOutputs(parsed, numbered.drops)
 
 
-def pass_through(record: Parsed) -> Parsed:
-    return record
+class ReadCaptionSource(beam.PTransform):
+    """One source to its caption records and drops (``.main``, ``.drops``).
 
-
-class ReadSource(beam.PTransform):
-    """One source to a PCollection of caption records and drops (not yet split)."""
+    Line formats count in two stages: ``read_<source>`` (lines in; records, drops and
+    lines still to be numbered out) and ``read_<source>_lines`` (those lines, all drops)."""
 
     def __init__(self, src: Any):
         super().__init__(label=f"Read[{src.name}]")
         self.src = src
 
     def expand(self, pbegin):
-        src = self.src
+        src, name = self.src, f"read_{self.src.name}"
         if isinstance(src, TableSource) and src.format in ("tsv", "jsonl"):
             lines = pbegin | "Lines" >> beam.io.Read(LineSource(src.path))
-            return lines | "Parse" >> beam.FlatMap(parse_line, src) | "LocateLines" >> LocateLines()
+            parsed = lines | "Parse" >> ApplyStage(name, partial(parse_line, src=src))
+            numbered = parsed.main | "LocateLines" >> LocateLines(f"{name}_lines")
+            drops = (parsed.drops, numbered.drops) | "MergeDrops" >> beam.Flatten()
+            return StageOutputs(numbered.main, drops)
         if isinstance(src, TableSource) and src.format == "parquet":
             rows = pbegin | "Rows" >> beam.io.ReadFromParquet(src.path)
-            return rows | "Parse" >> beam.Map(table_row_to_record, src)
-        if isinstance(src, AlignedSource):
-            # One element naming the source; the DoFn reads its files (they must be read together).
-            return pbegin | "Source" >> beam.Create([src]) | "Parse" >> beam.FlatMap(read_aligned)
-        files = (
-            pbegin
-            | "Match" >> fileio.MatchFiles(src.path, empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
-            | "Open" >> fileio.ReadMatches()
-        )
-        return files | "Parse" >> beam.FlatMap(parse_matched_file, src)
+            return rows | "Parse" >> ApplyStage(name, partial(table_row_to_record, src=src))
+        read_file = partial(read_aligned_files if isinstance(src, AlignedSource) else parse_source_file, src=src)
+        return pbegin | "Files" >> ReadFiles(name, [src.path], read_file, empty_match=fileio.EmptyMatchTreatment.DISALLOW)
 
 
 class ReadCaptionSources(beam.PTransform):
@@ -121,6 +133,7 @@ class ReadCaptionSources(beam.PTransform):
         if not self.sources:
             raise ConfigError("captions.sources is empty: name at least one caption source")
         check_source_files(self.sources)
-        parts = [pbegin | ReadSource(src) for src in self.sources]
-        merged = tuple(parts) | "MergeSources" >> beam.Flatten()
-        return merged | "Split" >> ApplyStage(STAGE, pass_through)
+        parts = [pbegin | ReadCaptionSource(src) for src in self.sources]
+        records = tuple(part.main for part in parts) | "MergeSources" >> beam.Flatten()
+        drops = tuple(part.drops for part in parts) | "MergeDrops" >> beam.Flatten()
+        return StageOutputs(records, drops)

@@ -25,17 +25,24 @@ from babelshard.fs import read_bytes
 from babelshard.pipelines.captions.config import AlignedSource, FlickrTokenSource, TableSource
 from babelshard.pipelines.captions.textfiles import UTF8_BOM, Line, text_problem
 from babelshard.records import Caption, CaptionSample, stable_key
-from babelshard.stats import Drop
+from babelshard.stats import Drop, Reason
 
 STAGE = "read"
-# Drop reasons of this stage.
-MALFORMED_ROW = "malformed_row"
-MISSING_URL = "missing_url"
-MISSING_CAPTION = "missing_caption"
-EXCLUDED_SPLIT = "excluded_split"
-BAD_ENCODING = "bad_encoding"
-REASONS = (MALFORMED_ROW, MISSING_URL, MISSING_CAPTION, EXCLUDED_SPLIT, BAD_ENCODING)
 SNIPPET = 200  # characters of a bad line kept in its drop's detail
+
+
+class SourceReason(Reason):
+    """Drop reasons of reading caption sources."""
+
+    MALFORMED_ROW = "malformed_row", (
+        "a row, line or COCO/Karpathy item that cannot be parsed (wrong field count, not JSON, not an object, "
+        "a missing or mistyped field)"
+    )
+    MISSING_URL = "missing_url", "a row without an image URL"
+    MISSING_CAPTION = "missing_caption", "a row without an English caption"
+    EXCLUDED_SPLIT = "excluded_split", "a Karpathy image in a split the source does not keep"
+    BAD_ENCODING = "bad_encoding", "a row or line with bytes that are not UTF-8 text, or a NUL byte"
+
 
 Parsed = CaptionSample | Drop
 
@@ -100,13 +107,13 @@ def make_record(
     if bad is not None:
         safe = url.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         key = stable_key(source, "bad_encoding", (identity or safe).encode("utf-8", "surrogatepass").hex())
-        return Drop(key, STAGE, BAD_ENCODING, detail=f"{bad} is not valid UTF-8 text", url=safe)
+        return Drop(key, STAGE, SourceReason.BAD_ENCODING, detail=f"{bad} is not valid UTF-8 text", url=safe)
     key = stable_key(source, identity if identity else url)
     if not url:
-        return Drop(stable_key(source, "no-url", identity or repr(sorted(captions.items()))), STAGE, MISSING_URL)
+        return Drop(stable_key(source, "no-url", identity or repr(sorted(captions.items()))), STAGE, SourceReason.MISSING_URL)
     english = captions.get("en", "")
     if not english or not english.strip():
-        return Drop(key, STAGE, MISSING_CAPTION, url=url)
+        return Drop(key, STAGE, SourceReason.MISSING_CAPTION, url=url)
     return CaptionSample(
         key=key,
         source=source,
@@ -169,7 +176,7 @@ def table_row_to_record(row: Mapping[str, Any], src: TableSource) -> Parsed:
         hashed = _text_field(row, src.hash_column) if src.hash_column else ""
     except TypeError as error:
         raw = json.dumps(dict(sorted(row.items())), ensure_ascii=False, default=str)
-        return Drop(stable_key(src.name, "malformed", raw), STAGE, MALFORMED_ROW, detail=f"{error}: {snippet(raw)}")
+        return Drop(stable_key(src.name, "malformed", raw), STAGE, SourceReason.MALFORMED_ROW, detail=f"{error}: {snippet(raw)}")
     meta = {column: _jsonable(row.get(column)) for column in src.extra_columns if column in row}
     if hashed:
         meta["sha256"] = hashed.strip().lower()
@@ -191,7 +198,7 @@ def decode_line(line: Line, src: Any) -> str | Drop:
     if problem is None:
         return text
     shown = data.decode("utf-8", errors="replace").replace("\0", "\ufffd")
-    return Drop(stable_key(src.name, "bad_encoding", data.hex()), STAGE, BAD_ENCODING, detail=f"{problem}: {snippet(shown)}")
+    return Drop(stable_key(src.name, "bad_encoding", data.hex()), STAGE, SourceReason.BAD_ENCODING, detail=f"{problem}: {snippet(shown)}")
 
 
 def parse_line(line: Line, src: TableSource) -> Iterator[Parsed | Located]:
@@ -206,7 +213,7 @@ def parse_line(line: Line, src: TableSource) -> Iterator[Parsed | Located]:
     if src.format == "jsonl" and not text.strip():
         return
     parsed = parse_tsv_line(text, src) if src.format == "tsv" else parse_jsonl_line(text, src)
-    if isinstance(parsed, Drop) and parsed.reason == MALFORMED_ROW:
+    if isinstance(parsed, Drop) and parsed.reason == SourceReason.MALFORMED_ROW:
         yield Located(line.path, line.offset, parsed)
     else:
         yield parsed
@@ -222,7 +229,7 @@ def parse_tsv_line(line: str, src: TableSource) -> Parsed:
     columns = src.columns or []
     if len(values) != len(columns):
         detail = f"{len(values)} fields, expected {len(columns)}: {snippet(line)}"
-        return Drop(stable_key(src.name, "malformed", line), STAGE, MALFORMED_ROW, detail=detail)
+        return Drop(stable_key(src.name, "malformed", line), STAGE, SourceReason.MALFORMED_ROW, detail=detail)
     return table_row_to_record(dict(zip(columns, values)), src)
 
 
@@ -231,10 +238,10 @@ def parse_jsonl_line(line: str, src: TableSource) -> Parsed:
         row = json.loads(line)
     except json.JSONDecodeError as error:
         detail = f"not JSON: {error.msg}: {snippet(line)}"
-        return Drop(stable_key(src.name, "malformed", line), STAGE, MALFORMED_ROW, detail=detail)
+        return Drop(stable_key(src.name, "malformed", line), STAGE, SourceReason.MALFORMED_ROW, detail=detail)
     if not isinstance(row, dict):
         detail = f"not a JSON object: {snippet(line)}"
-        return Drop(stable_key(src.name, "malformed", line), STAGE, MALFORMED_ROW, detail=detail)
+        return Drop(stable_key(src.name, "malformed", line), STAGE, SourceReason.MALFORMED_ROW, detail=detail)
     return table_row_to_record(row, src)
 
 
@@ -250,7 +257,7 @@ def parse_csv_text(text: str, src: TableSource, path: str = "") -> Iterator[Pars
         if any(has_surrogates(value) for value in values):
             shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             key = stable_key(src.name, "bad_encoding", raw.encode("utf-8", "surrogateescape").hex())
-            yield Drop(key, STAGE, BAD_ENCODING, detail=f"{where}invalid UTF-8: {snippet(shown)}")
+            yield Drop(key, STAGE, SourceReason.BAD_ENCODING, detail=f"{where}invalid UTF-8: {snippet(shown)}")
             continue
         if columns is None:
             columns = values
@@ -259,7 +266,7 @@ def parse_csv_text(text: str, src: TableSource, path: str = "") -> Iterator[Pars
             continue
         if len(values) != len(columns):
             detail = f"{where}{len(values)} fields, expected {len(columns)}: {snippet(raw)}"
-            yield Drop(stable_key(src.name, "malformed", raw), STAGE, MALFORMED_ROW, detail=detail)
+            yield Drop(stable_key(src.name, "malformed", raw), STAGE, SourceReason.MALFORMED_ROW, detail=detail)
             continue
         yield table_row_to_record(dict(zip(columns, values)), src)
 
@@ -327,7 +334,7 @@ def flickr_token_records(text: str, src: FlickrTokenSource, path: str = "") -> I
         if not caption or not number.isdigit():
             shown = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             detail = f"{path} line {number_of_line}: expected image#n<TAB>caption: {snippet(shown)}"
-            yield Drop(stable_key(src.name, "malformed", shown), STAGE, MALFORMED_ROW, detail=detail)
+            yield Drop(stable_key(src.name, "malformed", shown), STAGE, SourceReason.MALFORMED_ROW, detail=detail)
             continue
         grouped[image].append((int(number), caption))
     for image, items in grouped.items():

@@ -65,10 +65,13 @@ def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
     """Build and run the pipeline, wait for it, and summarise the caption stream. The
     output folder is locked for the run: a second run on it is refused."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
+    from babelshard.pipelines.jobs.remote import check_job_paths
 
     started = time.monotonic()
+    options = pipeline_options(cfg, argv)
+    check_job_paths(cfg, options)
     with locked_folder(cfg.output.folder):
-        pipeline = build_pipeline(cfg, pipeline_options(cfg, argv))
+        pipeline = build_pipeline(cfg, options)
         result = pipeline.run()
         result.wait_until_finish()
     seconds = time.monotonic() - started
