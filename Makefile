@@ -9,9 +9,7 @@ PYTEST_ARGS ?= -q --durations=20
 
 venv: $(VENV)/.installed
 
-# The Debian packages first: pip builds PyICU against libicu-dev.
 $(VENV)/.installed: pyproject.toml
-	@bash infra/install-debian-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"

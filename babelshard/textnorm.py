@@ -2,8 +2,8 @@
 the trainer, and the one length check every stream applies. Plain functions, no Beam."""
 from __future__ import annotations
 
+import functools
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -42,7 +42,6 @@ WORD_PATTERN = regex.compile(
 _ASCII_SPLIT = re.compile(r"([A-Za-z0-9]++(?:['\-][A-Za-z0-9]++)*+|[^A-Za-z0-9\s])")
 _ASCII_WORDS = re.compile(r"[A-Za-z0-9]++(?:['\-][A-Za-z0-9]++)*+|[^A-Za-z0-9\s]")
 _UNSPACED_TOKEN = regex.compile(_UNSPACED_RUN)
-_segmenters = threading.local()
 
 
 def clean_text(text: str) -> str:
@@ -99,22 +98,21 @@ def split_words(text: str) -> list[str]:
 
 def segment_unspaced(run: str) -> list[str]:
     """The words of a run of letters of scripts written without spaces, by ICU's
-    BreakIterator (one per thread: an iterator holds its text)."""
-    iterator = getattr(_segmenters, "words", None)
-    if iterator is None:
-        try:
-            import icu
-        except ImportError:
-            raise MissingDependencyError(
-                "word segmentation of Chinese, Japanese, Thai, Lao, Khmer and Myanmar needs PyICU: "
-                "pip install PyICU (it builds against the Debian packages libicu-dev and pkg-config)"
-            ) from None
-        iterator = _segmenters.words = icu.BreakIterator.createWordInstance(icu.Locale.getRoot())
-        _segmenters.unicode_string = icu.UnicodeString
-    units = _segmenters.unicode_string(run)  # ICU's offsets count UTF-16 code units
-    iterator.setText(units)
-    bounds = [0, *iterator]
-    return [str(units[start:stop]) for start, stop in zip(bounds, bounds[1:])]
+    dictionary-based word break iterator (icu4py, whose wheels bundle ICU)."""
+    WordBreaker, root = _icu_word_breaking()
+    return list(WordBreaker(run, root))
+
+
+@functools.cache
+def _icu_word_breaking() -> tuple[type, object]:
+    try:
+        from icu4py.breakers import WordBreaker
+        from icu4py.locale import Locale
+    except ImportError:
+        raise MissingDependencyError(
+            "word segmentation of Chinese, Japanese, Thai, Lao, Khmer and Myanmar needs icu4py: pip install icu4py"
+        ) from None
+    return WordBreaker, Locale("")  # ICU's root locale: the break dictionaries go by script
 
 
 def is_word(token: str) -> bool:
@@ -157,7 +155,7 @@ class LengthReason(Reason):
     EMPTY = "empty", "nothing left once NFC, control characters and whitespace are taken out"
     TOO_SHORT = "too_short", "fewer characters than min_chars"
     TOO_LONG = "too_long", "more characters than max_chars"
-    TOO_FEW_WORDS = "too_few_words", "fewer word tokens than min_words (each CJK character is one)"
+    TOO_FEW_WORDS = "too_few_words", "fewer word tokens than min_words (Chinese, Japanese, Thai, ... words as ICU segments them)"
     TOO_MANY_WORDS = "too_many_words", "more word tokens than max_words"
 
 
