@@ -3,7 +3,7 @@
 Each preset in configs/ is built as configured (model, objectives, batch sizes), with its
 caption folders pointed at ``--data`` (default: the demo shards, ``babelshard demo
 --output out/demo``). ``--batches`` mixed batches are decoded first (in this process),
-then ``--steps`` optimizer steps run on them through part 1's ``train_step``: the
+then ``--steps`` optimizer steps run on them through ``train_step``: the
 figures are model time only (forward, backward, optimizer), not data loading, which is
 timed separately per batch (the first batch, which reads whole shards, is left out).
 CPU figures are the median step's wall time and the process CPU time it used (torch on

@@ -165,7 +165,7 @@ class EvalConfig(StrictModel):
     verify: bool = Field(False, description="check each shard's size and sha256 against the index")
     output: str | None = Field(None, description="JSON file for the results; default <loop.output>/eval.json")
     scorers: list[Literal["embedding", "itm", "rerank", "consistency"]] | None = Field(
-        None, min_length=1, description="fusion presets: results per scorer; default part 1's embedding evaluation"
+        None, min_length=1, description="fusion presets: results per scorer; default the embedding evaluation"
     )
     itm_images: int | None = Field(
         None, ge=1, description="itm: score only the first N images (N² model passes per language); default every image"

@@ -84,7 +84,7 @@ def lid_predictions(model, text: str, k: int = 5) -> list[tuple[str, float]]:
     return [(label.replace("__label__", ""), float(score)) for label, score in zip(labels, scores)]
 
 
-def check_language(
+def check_translation_language(
     translation: str, source: str, target: str, predictions: list[tuple[str, float]] | None, config: FilterConfig
 ) -> Failure | None:
     """Not in the target language (``lid_mismatch``): fastText's best label is not the
@@ -129,5 +129,5 @@ def check_translation(
         or check_repeats(source, translation, config.max_ngram, config.max_repeats)
         or check_length_ratio(source, translation, bounds, config.length_ratio_min_chars)
         or check_score(score, config.min_score)
-        or check_language(translation, source_language, target, predictions, config)
+        or check_translation_language(translation, source_language, target, predictions, config)
     )

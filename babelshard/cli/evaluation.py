@@ -95,7 +95,7 @@ def prepared_folder(benchmark: Any, cache: str | None) -> str:
 
 
 def evaluate_model(path: str, cfg: Any, section: Any) -> dict[str, Any]:
-    """One model file on one eval section: part 1's results, or ``{scorer: results}``."""
+    """One model file on one eval section: the embedding evaluation's results, or ``{scorer: results}``."""
     import torch
 
     from babelshard.train.data.tokenizer import build_tokenizer

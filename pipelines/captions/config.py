@@ -110,8 +110,8 @@ class CleaningConfig(StrictModel):
         return LengthBounds(self.min_chars, self.max_chars, self.min_words, self.max_words)
 
 
-class ImageConfig(StrictModel):
-    """img2dataset's ``Resizer`` settings."""
+class ResizeConfig(StrictModel):
+    """How downloaded images are checked, resized and encoded (img2dataset's ``Resizer`` settings)."""
 
     image_size: int = Field(256, ge=8)
     resize_mode: Literal["no", "keep_ratio", "center_crop", "border", "keep_ratio_largest"] = "border"
@@ -125,7 +125,7 @@ class ImageConfig(StrictModel):
     downscale_interpolation: str = "area"
 
     @model_validator(mode="after")
-    def _png_quality(self) -> "ImageConfig":
+    def _png_quality(self) -> "ResizeConfig":
         if self.encode_format == "png" and self.encode_quality > 9:
             raise ValueError("for png, encode_quality is the compression level 0-9")
         return self
@@ -149,7 +149,7 @@ class DownloadConfig(StrictModel):
     allow_file_urls: bool = False
     user_agent_token: str = "babelshard"
     disallowed_header_directives: list[str] = Field(default_factory=lambda: list(ROBOTS_DIRECTIVES))
-    image: ImageConfig = ImageConfig()
+    image: ResizeConfig = ResizeConfig()
 
 
 class CaptionJobConfig(StrictModel):

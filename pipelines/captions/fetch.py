@@ -151,13 +151,19 @@ class HostLimiter:
             semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self.concurrency))
         with semaphore:
             if self.rate > 0:
-                with self._lock:
-                    now = time.monotonic()
-                    start = max(now, self._next_start.get(host, now))
-                    self._next_start[host] = start + 1.0 / self.rate
+                now = time.monotonic()
+                start = self.reserve_start(host, now)
                 if start > now:
                     time.sleep(start - now)
             yield
+
+    def reserve_start(self, host: str, now: float) -> float:
+        """When a request to ``host`` asked for at ``now`` may start: starts are spaced
+        ``1 / rate`` apart, the next one never before ``now``."""
+        with self._lock:
+            start = max(now, self._next_start.get(host, now))
+            self._next_start[host] = start + 1.0 / self.rate
+        return start
 
 
 def user_agent(token: str) -> str:

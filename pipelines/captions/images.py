@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from babelshard.pipelines.captions.config import ImageConfig
+from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.stats import Reason
 
 
@@ -124,7 +124,7 @@ def check_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     return image_format, width, height
 
 
-def make_resizer(settings: ImageConfig) -> Any:
+def make_resizer(settings: ResizeConfig) -> Any:
     resizer = import_img2dataset("resizer")
     return resizer.Resizer(
         image_size=settings.image_size,

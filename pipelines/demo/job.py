@@ -19,7 +19,7 @@ from babelshard.pipelines.captions.config import (
     CaptionJobConfig,
     CleaningConfig,
     DownloadConfig,
-    ImageConfig,
+    ResizeConfig,
     TableSource,
 )
 from babelshard.pipelines.jobs.build import pipeline_options
@@ -40,7 +40,7 @@ def default_demo_config(output: str = DEFAULT_OUTPUT) -> JobConfig:
         per_host_concurrency=16,
         per_host_rate=0.0,
         allow_loopback=True,
-        image=ImageConfig(image_size=64, resize_mode="border", encode_format="jpg", encode_quality=90),
+        image=ResizeConfig(image_size=64, resize_mode="border", encode_format="jpg", encode_quality=90),
     )
     return JobConfig(
         name="openmoji-demo",

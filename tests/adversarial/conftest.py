@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from babelshard.pipelines.captions.config import DownloadConfig, ImageConfig
+from babelshard.pipelines.captions.config import DownloadConfig, ResizeConfig
 
 DRIP_EVERY = 0.25  # seconds between two bytes: far below any per-read timeout used here
 DRIP_LIMIT = 30.0  # a dripping route gives up after this long even if nobody hangs up
@@ -130,7 +130,7 @@ def strict_settings():
     return DownloadConfig(
         thread_count=2, timeout=1.0, deadline=2.0, retries=2, backoff=0.01, max_backoff=0.05,
         per_host_rate=0.0, allow_loopback=True,
-        image=ImageConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8),
+        image=ResizeConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8),
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from babelshard.pipelines.captions.config import DownloadConfig, ImageConfig
+from babelshard.pipelines.captions.config import DownloadConfig, ResizeConfig
 
 SLOW_SECONDS = 2.0
 
@@ -181,5 +181,5 @@ def download_settings():
         per_host_concurrency=8,
         per_host_rate=0.0,
         allow_loopback=True,
-        image=ImageConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8),
+        image=ResizeConfig(image_size=32, resize_mode="border", encode_format="jpg", min_image_size=8),
     )

@@ -124,5 +124,5 @@ def test_random_model_output_is_wrong_language(toy_engine, lid):
     [result] = toy_engine(max_decoding_length=12).translate([source], "en", "es")
     predictions = filters.lid_predictions(lid, result.text)
     assert predictions[0][0] != "es"
-    assert reason(filters.check_language(result.text, "en", "es", predictions, CONFIG)) == LanguageReason.MISMATCH
-    assert filters.check_language(result.text, "en", predictions[0][0], predictions, CONFIG) is None
+    assert reason(filters.check_translation_language(result.text, "en", "es", predictions, CONFIG)) == LanguageReason.MISMATCH
+    assert filters.check_translation_language(result.text, "en", predictions[0][0], predictions, CONFIG) is None

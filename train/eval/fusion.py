@@ -77,7 +77,7 @@ def make_scorer(name: ScorerName, lang: str, embeddings: Embeddings, translation
 def evaluate_fusion(model: torch.nn.Module, tokenizer: Any, config: EvalConfig, scorer: ScorerName = "embedding",
                     device: str = "cpu", data: EvalSet | None = None,
                     translations: QueryTranslations | None = None) -> dict[str, Any]:
-    """One scorer's results, part 1's shape plus ``scorer`` (and ``translations`` for consistency)."""
+    """One scorer's results, the embedding evaluation's shape plus ``scorer`` (and ``translations`` for consistency)."""
     data = data if data is not None else load_eval_set(config)
     if scorer == "itm":
         data = first_images(data, config.itm_images)

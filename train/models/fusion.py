@@ -7,7 +7,7 @@ target; monolingual text passes with no context and the cross-attention is skipp
 so one stack serves unpaired text, translation pairs and image-text pairs (the
 unified mVLP architecture).
 
-Every fusion model answers, besides part 1's ``encode_image`` / ``encode_text``:
+Every fusion model answers, like the dual encoder, ``encode_image`` / ``encode_text``:
 ``image_context(images)`` (a batch, or pixels), ``text_context(tokens, langs)``, ``fused_text(tokens, langs,
 context)``, ``concat_text(a, a_langs, b, b_langs)``, ``mlm_logits(states)`` and
 ``match_logits(tokens, langs, context)``; the objectives in ``mlm_objectives`` and
@@ -91,7 +91,7 @@ def pixels_of(images: ImageInputs | torch.Tensor) -> torch.Tensor:
 
 
 def vit_states(vit: TinyViT, images: torch.Tensor, zeroed: torch.Tensor | None = None) -> torch.Tensor:
-    """All final states of part 1's tiny ViT (class token first, then patches); patches
+    """All final states of the small ViT (class token first, then patches); patches
     flagged in ``zeroed`` (batch, patches) enter as zero embeddings."""
     patches = vit.patch_embed(images).flatten(2).transpose(1, 2)
     if zeroed is not None:
@@ -137,7 +137,7 @@ class UnifiedModel(FrozenAware):
         self.mlm_head = MaskedLMHead(width, vocab.size)
         self.itm_head = nn.Linear(width, 2)
 
-    # part 1's interface (contrastive objectives, retrieval evaluation)
+    # the dual-encoder interface (contrastive objectives, retrieval evaluation)
     def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
         return self.image_proj(vit_states(self.visual, inputs.image)[:, 0])
 

@@ -158,7 +158,7 @@ class SingleStreamModel(FrozenAware):
             masks.append(no_pad if patches.mask is None else patches.mask)
         return self.encoder(torch.cat(parts, dim=1), torch.cat(masks, dim=1))
 
-    # part 1's interface: each modality alone through the shared layers, mean-pooled
+    # the dual-encoder interface: each modality alone through the shared layers, mean-pooled
     def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
         context = self.image_context(inputs)
         states = self.joint(None, None, context)

@@ -8,7 +8,7 @@ parameter count is the artifact's ``num_tokens × d``. Its rows start at the vec
 the vocabulary was built from: each language-specific token at its word's aligned fastText vector, each shared
 token at its cluster's centroid (:meth:`HybridVocab.initial_embeddings`); a linear map
 takes them to the encoder's width when ``d`` differs (SMALR: 300-d fastText). A transformer
-above it (part 1's ``TextTransformer``) gives token states for masked cross-language
+above it (the ``TextTransformer``) gives token states for masked cross-language
 modeling (``mclm``) and a pooled sentence embedding for the contrastive objective.
 
 Consistency (evaluation): a text is scored against an image together with its

@@ -1,6 +1,6 @@
-"""Fixtures of the fusion-encoder tests: real OpenMoji shards (part 1's toy data: rendered
+"""Fixtures of the fusion-encoder tests: real OpenMoji shards (the toy data: rendered
 emoji, CLDR captions in 14 languages, code-switched variants), real mixed batches from
-part 1's stream mixer, tiny model configs and a short optimisation helper."""
+the stream mixer, tiny model configs and a short optimisation helper."""
 from __future__ import annotations
 
 import itertools

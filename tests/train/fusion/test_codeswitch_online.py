@@ -39,7 +39,7 @@ def test_mix_ratio_in_the_mixer(tokenizer, stream_of):
 
 
 def test_switched_captions_are_the_stage_functions_output(toy, stream_of):
-    """Items decoded by part 1's decoder from the real shards, switched online, equal
+    """Items decoded by the caption decoder from the real shards, switched online, equal
     ``code_switch`` of the English caption with the drawn variant number."""
     switch = OnlineCodeSwitch(OnlineCodeSwitchConfig(lexicon=LEXICON, alpha=0.5))
     stream = stream_of("caption", languages=["en"])

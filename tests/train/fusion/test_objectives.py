@@ -1,4 +1,4 @@
-"""Each fusion objective, built by part 1's factory, lowers its loss on real OpenMoji
+"""Each fusion objective, built by the objective factory, lowers its loss on real OpenMoji
 batches (tiny models, AdamW, batches cycled); negatives are sampled as specified."""
 from __future__ import annotations
 

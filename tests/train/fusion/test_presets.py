@@ -1,5 +1,5 @@
 """The M3P, unified mVLP and SMALR presets in configs/, end to end at test size on the
-toy OpenMoji shards through part 1's loop: training, model file, retrieval evaluation
+toy OpenMoji shards through the training loop: training, model file, retrieval evaluation
 per language with each configured scorer; and exact resumption with online code-switching."""
 from __future__ import annotations
 
