@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import fsspec
 from fsspec.core import split_protocol, url_to_fs
 
 from babelshard.errors import MissingDependencyError, UserError
@@ -16,18 +17,31 @@ class StorageURLError(UserError):
     """A URL whose protocol fsspec does not know, or whose filesystem cannot start."""
 
 
+def protocol_problem(protocol: str) -> str:
+    """Why fsspec has no filesystem for ``protocol``: a protocol it does not know, or
+    one whose backend package is not installed (named, with the babelshard extra)."""
+    from fsspec.registry import known_implementations
+
+    known = known_implementations.get(protocol)
+    if known is None:
+        return f"{protocol}:// is not a storage protocol fsspec knows (known: file, memory, s3, gs, az, http, ...)"
+    package = known["class"].split(".", 1)[0]
+    extra = _EXTRAS.get(protocol)
+    hint = f" (or pip install 'babelshard[{extra}]')" if extra else ""
+    return f"{protocol}:// paths need the fsspec backend {package}: pip install {package}{hint}"
+
+
 def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec filesystem and the path inside it for ``url``; a protocol that is
     unknown or whose driver is not installed is a one-line error saying what to install."""
+    protocol = split_protocol(str(url))[0]
     try:
         fs, path = url_to_fs(str(url))
-    except ImportError as error:
-        protocol = split_protocol(str(url))[0]
-        extra = _EXTRAS.get(protocol)
-        hint = f" (or pip install 'babelshard[{extra}]')" if extra else ""
-        raise MissingDependencyError(f"{url}: the {protocol}:// filesystem is not installed: {error}{hint}") from None
+    except ImportError:
+        raise MissingDependencyError(f"{url}: {protocol_problem(protocol)}") from None
     except ValueError as error:
-        raise StorageURLError(f"{url}: {error}; known protocols include file, memory, gs, s3") from None
+        unknown = protocol is not None and protocol not in fsspec.available_protocols()
+        raise StorageURLError(f"{url}: {protocol_problem(protocol) if unknown else error}") from None
     except OSError as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise StorageURLError(f"{url}: cannot start its filesystem: {first_line}") from None

@@ -85,7 +85,7 @@ def test_a_gs_url_without_gcsfs_says_what_to_install(tmp_path, finished, command
         (tmp_path / "job.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         result = cli("build", str(tmp_path / "job.yaml"))
     line = one_error_line(result)
-    assert "gs:// filesystem is not installed" in line and "gcsfs" in line, line
+    assert "gs:// paths need the fsspec backend gcsfs: pip install gcsfs" in line, line
 
 
 @pytest.mark.parametrize("url", ["nosuchprotocol://bucket/shards", "hdfs://namenode/shards"])
