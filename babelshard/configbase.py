@@ -73,7 +73,43 @@ def read_yaml(path: str | Path) -> Any:
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+
+
+def apply_overrides(data: Any, overrides: list[str]) -> Any:
+    """``a.b.c=value`` overrides (value parsed as safe YAML); list items by index,
+    ``streams.0.batch_size=8``. Any mistake is a :class:`ConfigError` naming the override."""
+    data = data if isinstance(data, dict) else {}
+    for item in overrides:
+        path, sep, raw = item.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"override {item!r}: expected key.path=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            problem = " ".join(str(error).split())
+            raise ConfigError(f"override {item!r}: the value is not plain YAML ({problem})") from None
+        node: Any = data
+        parts = path.split(".")
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {item!r}: {where}: a list of {len(node)} item(s) needs an index below {len(node)}")
+                index = int(part)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:depth])} is a value, not a section")
+    return data
 
 
 def load_model(model: type[M], path: str | Path) -> M:

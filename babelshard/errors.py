@@ -7,6 +7,10 @@ class UserError(ValueError):
     """Bad config, bad or unfinished data, a missing installable dependency."""
 
 
+class MissingDependencyError(UserError):
+    """A package the asked-for work needs is not installed; the message names it."""
+
+
 def exit_on_user_error(fn, *args, **kwargs):
     """Run a CLI command body: a user error prints one clear line and exits 2."""
     import typer

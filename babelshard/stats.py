@@ -7,6 +7,7 @@ invariant ``inputs = samples + drops`` holds per shard and per run.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -46,7 +47,17 @@ class Drop:
     url: str = ""
 
     def as_row(self) -> dict[str, str]:
-        return {"key": self.key, "stage": self.stage, "reason": self.reason, "detail": self.detail, "url": self.url}
+        detail = deterministic_detail(self.detail)
+        return {"key": self.key, "stage": self.stage, "reason": self.reason, "detail": detail, "url": self.url}
+
+
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
+
+
+def deterministic_detail(detail: str) -> str:
+    """A drop's detail without the memory addresses that error texts may quote
+    (``<_io.BytesIO object at 0x7f...>``), so identical runs write identical failures."""
+    return _ADDRESS.sub("", detail)
 
 
 @dataclass

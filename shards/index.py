@@ -5,6 +5,7 @@ A folder without ``index.json`` is an unfinished run.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
@@ -17,11 +18,20 @@ from babelshard.shards.card import write_card_files
 INDEX_NAME = "index.json"
 INDEX_VERSION = 1
 STREAMS = ("caption", "text", "parallel")
+# The only shard names an index may list: plain file names, no folders, no "..".
+SHARD_NAME = re.compile(r"shard-[0-9]{6,}\.tar")
 
 
 class ShardIndexError(UserError):
     """An index.json that is missing, unreadable or of an unknown version."""
 
+
+def check_shard_name(name: Any, where: str = INDEX_NAME) -> str:
+    """``name`` if it is a plain shard file name (``shard-NNNNNN.tar``); an index that
+    names anything else (``../outside.tar``, ``/etc/passwd``) is refused."""
+    if not isinstance(name, str) or SHARD_NAME.fullmatch(name) is None:
+        raise ShardIndexError(f"{where}: shard name {name!r} is not a plain shard file name (shard-NNNNNN.tar); refusing the index")
+    return name
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,9 @@ def parse_index(data: Mapping[str, Any], where: str = INDEX_NAME) -> ShardIndex:
         raise ShardIndexError(f"{where}: unsupported index version {version!r}; this babelshard reads version {INDEX_VERSION}")
     try:
         shards = tuple(
-            ShardInfo(s["name"], int(s["samples"]), int(s["bytes"]), s["sha256"], dict(s.get("languages", {})))
+            ShardInfo(
+                check_shard_name(s["name"], where), int(s["samples"]), int(s["bytes"]), s["sha256"], dict(s.get("languages", {}))
+            )
             for s in data["shards"]
         )
         return ShardIndex(

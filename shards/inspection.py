@@ -10,7 +10,7 @@ from rich.table import Table
 from babelshard.records import CODESWITCH_MEMBER, IMAGE_EXTENSIONS, CaptionView, feature_name, member_language
 from babelshard.shards.index import ShardIndex, read_index
 from babelshard.shards.publish import find_shard_folders
-from babelshard.shards.reader import iter_samples, verify_folder
+from babelshard.shards.reader import check_sizes, iter_samples, verify_folder
 from babelshard.shards.report_data import folder_stats
 
 
@@ -66,7 +66,7 @@ def inspect_json(path: str, samples: int = 3, verify: bool = False) -> str:
     folders = find_shard_folders(path)
     if not folders:
         read_index(path)  # raises the clear "no index.json" error
-    documents = [folder_json(folder, verify_folder(folder) if verify else read_index(folder), samples) for folder in folders]
+    documents = [folder_json(folder, verify_folder(folder) if verify else check_sizes(folder), samples) for folder in folders]
     return json.dumps({"path": path, "verified": verify, "folders": documents}, indent=1, ensure_ascii=False)
 
 
@@ -94,7 +94,7 @@ def inspect_path(path: str, samples: int = 3, verify: bool = False, console: Con
         overview.add_column(column, justify="right" if column in ("shards", "samples", "bytes") else "left")
     indexes = []
     for folder in folders:
-        index = verify_folder(folder) if verify else read_index(folder)
+        index = verify_folder(folder) if verify else check_sizes(folder)
         indexes.append((folder, index))
         languages = ", ".join(f"{lang} {count:,}" for lang, count in index.languages.items())
         overview.add_row(folder, index.stream, str(len(index.shards)), f"{index.samples:,}", human_bytes(index.bytes), languages)
@@ -103,6 +103,8 @@ def inspect_path(path: str, samples: int = 3, verify: bool = False, console: Con
         print_drops(folder, console)
     if verify:
         console.print(f"[green]verified[/green]: every shard's size and sha256 match its index ({len(folders)} folder(s))")
+    else:
+        console.print(f"every shard's size matches its index ({len(folders)} folder(s)); --verify also checks sha256")
     for folder, index in indexes:
         if samples <= 0:
             break

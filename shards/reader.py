@@ -70,3 +70,17 @@ def verify_folder(folder: str) -> ShardIndex:
     for shard in index.shards:
         open_shard_bytes(folder, shard, verify=True)
     return index
+
+
+def check_sizes(folder: str, index: ShardIndex | None = None) -> ShardIndex:
+    """Every listed shard exists with the size the index gives (no reading: cheap on
+    any store); a missing or cut shard is a :class:`ShardIntegrityError` naming it."""
+    index = index or read_index(folder)
+    fs, path = filesystem(folder)
+    sizes = {entry["name"].rstrip("/").rsplit("/", 1)[-1]: entry.get("size") for entry in fs.ls(path, detail=True)}
+    for shard in index.shards:
+        if shard.name not in sizes:
+            raise ShardIntegrityError(f"{join(folder, shard.name)}: listed in index.json but missing")
+        if sizes[shard.name] != shard.bytes:
+            raise ShardIntegrityError(f"{join(folder, shard.name)}: {sizes[shard.name]} bytes, index says {shard.bytes}")
+    return index

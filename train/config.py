@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
 from pydantic import Field, model_validator
 
-from babelshard.configbase import ConfigError, StrictModel, load_model, parse_config, read_yaml
+from babelshard.configbase import ConfigError, StrictModel, apply_overrides, load_model, parse_config, read_yaml
 from babelshard.train.model_config import ClipModelConfig, ModelConfig, image_checkpoint
 from babelshard.train.objective_config import ObjectiveConfig
 from babelshard.train.stream_config import PROCESSOR_SETS, ImageConfig, StreamConfig
@@ -266,26 +265,6 @@ def _with_processor(section: Any, folder: str) -> Any:
     if "processor" in image or set(image) & set(PROCESSOR_SETS):
         return section
     return {**section, "image": {**image, "processor": folder}}
-
-
-def apply_overrides(data: Any, overrides: list[str]) -> Any:
-    """``a.b.c=value`` overrides (value parsed as YAML); list items by index, ``streams.0.batch_size=8``."""
-    data = data if isinstance(data, dict) else {}
-    for item in overrides:
-        path, sep, raw = item.partition("=")
-        if not sep or not path:
-            raise ConfigError(f"override {item!r}: expected key.path=value")
-        node: Any = data
-        parts = path.split(".")
-        for part in parts[:-1]:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        last = parts[-1]
-        value = yaml.safe_load(raw)
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-    return data
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:

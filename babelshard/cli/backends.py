@@ -2,12 +2,16 @@
 
 fsspec raises them from its registry (``gs://`` without gcsfs, an unknown protocol),
 Beam from its own filesystem registry; either surfaces deep inside a command as a long
-traceback, so the command line turns them into one line naming what to install.
+traceback, so the command line turns them into one line naming what to install. Paths
+opened through :func:`babelshard.fs.filesystem` are already a one-line error naming the
+path, with the same words (:func:`babelshard.fs.protocol_problem`).
 """
 from __future__ import annotations
 
 import re
 from typing import Iterator
+
+from babelshard.fs import protocol_problem
 
 BEAM_EXTRAS = {"gs": "gcp", "s3": "aws", "azfs": "azure"}
 BEAM_NO_FILESYSTEM = "Unable to get filesystem from specified path"
@@ -34,16 +38,6 @@ def fsspec_protocol(error: BaseException) -> str | None:
     return None
 
 
-def fsspec_message(protocol: str) -> str:
-    from fsspec.registry import known_implementations
-
-    known = known_implementations.get(protocol)
-    if known is None:
-        return f"{protocol}:// is not a storage protocol fsspec knows (known: file, memory, s3, gs, az, http, ...)"
-    package = known["class"].split(".", 1)[0]
-    return f"{protocol}:// paths need the fsspec backend {package}: pip install {package}"
-
-
 def beam_message(error: BaseException) -> str:
     match = re.search(r"Path specified: (\S+)", str(error))
     path = match.group(1) if match else "this path"
@@ -59,7 +53,7 @@ def backend_message(error: BaseException) -> str | None:
         if isinstance(item, (ImportError, ValueError)):
             protocol = fsspec_protocol(item)
             if protocol is not None:
-                return fsspec_message(protocol)
+                return protocol_problem(protocol)
         if isinstance(item, ValueError) and str(item).startswith(BEAM_NO_FILESYSTEM):
             return beam_message(item)
     return None

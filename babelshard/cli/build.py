@@ -13,9 +13,23 @@ import typer
 BEAM_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+# Beam logs an exception raised in a transform, with its traceback, before it re-raises
+# it; for a user error the CLI's one line says all there is to say.
+BEAM_ERROR_LOGGERS = ("apache_beam.runners.common", "apache_beam.runners.worker.sdk_worker")
+
+
+def _hide_user_error_tracebacks(record: logging.LogRecord) -> bool:
+    from babelshard.errors import UserError
+
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, UserError)
+
+
 def _quiet_beam_import() -> None:
     """Beam warns at import about an optional GCP client we do not use."""
     logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
+    for name in BEAM_ERROR_LOGGERS:
+        logging.getLogger(name).addFilter(_hide_user_error_tracebacks)
 
 
 def _run(fn, *args) -> None:

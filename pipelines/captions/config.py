@@ -35,6 +35,11 @@ class TableSource(_SourceBase):
     header: bool = Field(False, description="TSV: skip the first line of each file")
     url_column: str = "url"
     caption_column: str = Field("caption", description="the English caption")
+    caption_lists: bool = Field(
+        False,
+        description="the caption column and language columns hold lists of captions: the first item is the caption, "
+        "the rest extra captions (otherwise a list cell is a malformed row)",
+    )
     language_columns: dict[str, str] = Field(default_factory=dict, description="language -> column of a human caption")
     key_column: str | None = Field(None, description="identity column for keys (default: the URL)")
     hash_column: str | None = Field(None, description="column with the expected sha256 of the image bytes")

@@ -7,9 +7,15 @@ and adds what it lacks:
 
 - every connection (the first and each redirect) resolves the host, refuses private,
   loopback (unless allowed), link-local, multicast and reserved addresses, then
-  connects to the address it checked (no DNS rebinding between check and connect);
+  connects to the address it checked (no DNS rebinding between check and connect;
+  :mod:`babelshard.pipelines.captions.connections`);
 - only http(s) (and ``file://`` when enabled), no proxies from the environment;
-- a byte limit (``Content-Length`` first, then while reading) and a per-image deadline;
+- a byte limit (``Content-Length`` first, then while reading) and a per-image deadline
+  that bounds the whole exchange: every connect and every receive (headers and body)
+  waits at most the per-read timeout or the time left, whichever is shorter, so a
+  server that drips bytes cannot hold a download past its deadline;
+- URLs with credentials (``user:pass@host``) or an out-of-range port are invalid, and
+  a redirect is checked like the first URL before urllib looks at it;
 - retries only for 429, 5xx, timeouts and dropped connections, with exponential
   backoff and ``Retry-After``; per-host concurrency and request-rate limits.
 
@@ -17,12 +23,9 @@ Failures raise :class:`FetchError` with an enumerated ``reason``.
 """
 from __future__ import annotations
 
-import functools
 import http.client
-import ipaddress
 import os
 import socket
-import ssl
 import threading
 import time
 import urllib.error
@@ -34,6 +37,13 @@ from typing import Iterator
 
 from babelshard import __version__
 from babelshard.pipelines.captions.config import DownloadConfig
+from babelshard.pipelines.captions.connections import (
+    BlockedAddressError,
+    DeadlineExceeded,
+    GuardedHTTPHandler,
+    GuardedHTTPSHandler,
+    deadline_of,
+)
 from babelshard.stats import Reason
 
 
@@ -41,7 +51,7 @@ class FetchReason(Reason):
     """Drop reasons of the download stage that come from fetching."""
 
     UNSUPPORTED_SCHEME = "unsupported_scheme", "the URL (or a redirect) is not http(s) (or file:// when allowed)"
-    INVALID_URL = "invalid_url", "the URL cannot be parsed or has no host"
+    INVALID_URL = "invalid_url", "the URL cannot be parsed, has no host, a bad port, or credentials (user:password@)"
     BLOCKED_ADDRESS = "blocked_address", "the host resolves to a private, loopback or otherwise non-public address"
     NOT_FOUND = "not_found", "HTTP 404 or 410, or no such local file"
     HTTP_CLIENT_ERROR = "http_client_error", "another HTTP 4xx, or a local file that cannot be read"
@@ -65,79 +75,12 @@ class FetchError(Exception):
         self.retryable, self.retry_after = retryable, retry_after
 
 
-class BlockedAddressError(OSError):
-    """Raised inside the connection, before any packet goes to a refused address."""
-
-
 @dataclass(frozen=True)
 class Fetched:
     data: bytes
     url: str
     content_type: str
     attempts: int = 1
-
-
-def address_allowed(ip: str, allow_loopback: bool) -> bool:
-    address = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return allow_loopback
-    return address.is_global and not address.is_multicast
-
-
-def guarded_create_connection(address, timeout=None, source_address=None, *, allow_loopback: bool = False, **_):
-    """``socket.create_connection`` that checks every resolved address first."""
-    host, port = address
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    for *_, sockaddr in infos:
-        if not address_allowed(sockaddr[0], allow_loopback):
-            raise BlockedAddressError(f"{host} resolves to {sockaddr[0]}")
-    error: OSError | None = None
-    for family, kind, proto, _, sockaddr in infos:
-        sock = socket.socket(family, kind, proto)
-        try:
-            if timeout is not None:
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            error = exc
-            sock.close()
-    raise error or OSError(f"could not connect to {host}:{port}")
-
-
-class _GuardedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, allow_loopback: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = functools.partial(guarded_create_connection, allow_loopback=allow_loopback)
-
-
-class _GuardedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, allow_loopback: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = functools.partial(guarded_create_connection, allow_loopback=allow_loopback)
-
-
-class _GuardedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, allow_loopback: bool):
-        super().__init__()
-        self.allow_loopback = allow_loopback
-
-    def http_open(self, req):
-        return self.do_open(functools.partial(_GuardedHTTPConnection, allow_loopback=self.allow_loopback), req)
-
-
-class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, allow_loopback: bool):
-        super().__init__(context=ssl.create_default_context())
-        self.allow_loopback = allow_loopback
-
-    def https_open(self, req):
-        factory = functools.partial(_GuardedHTTPSConnection, allow_loopback=self.allow_loopback)
-        return self.do_open(factory, req, context=self._context)
 
 
 class _LimitedRedirectHandler(urllib.request.HTTPRedirectHandler):
@@ -148,18 +91,34 @@ class _LimitedRedirectHandler(urllib.request.HTTPRedirectHandler):
         # HTTPError; ours trigger first, with their own reason.
         self.max_redirections = self.max_repeats = max_redirects + 1
 
+    def http_error_302(self, req, fp, code, msg, headers):
+        # urllib refuses a redirect to file:// and others with a bare HTTPError 302:
+        # check the target first, like the first URL, with our own reasons.
+        location = headers.get("location") or headers.get("uri")
+        if location is not None:
+            try:
+                check_http_url(urllib.parse.urljoin(req.full_url, location.strip()), "redirect to ")
+            except FetchError:
+                fp.close()
+                raise
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
         hops = getattr(req, "babelshard_hops", 0) + 1
-        if scheme not in ("http", "https"):
+        try:
+            check_http_url(newurl, "redirect to ")
+        except FetchError:
             fp.close()
-            raise FetchError(FetchReason.UNSUPPORTED_SCHEME, f"redirect to {scheme or 'a relative'} URL {newurl[:200]}")
+            raise
         if hops > self.max_redirects:
             fp.close()
             raise FetchError(FetchReason.TOO_MANY_REDIRECTS, f"more than {self.max_redirects}")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             new.babelshard_hops = hops
+            new.babelshard_deadline = deadline_of(req)
         return new
 
 
@@ -167,8 +126,8 @@ def build_opener(settings: DownloadConfig) -> urllib.request.OpenerDirector:
     """An opener with only the handlers we trust: no proxies, no ftp, no file."""
     opener = urllib.request.OpenerDirector()
     for handler in (
-        _GuardedHTTPHandler(settings.allow_loopback),
-        _GuardedHTTPSHandler(settings.allow_loopback),
+        GuardedHTTPHandler(settings.allow_loopback),
+        GuardedHTTPSHandler(settings.allow_loopback),
         _LimitedRedirectHandler(settings.max_redirects),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -239,9 +198,11 @@ def http_error(error: urllib.error.HTTPError) -> FetchError:
     return FetchError(FetchReason.HTTP_CLIENT_ERROR, f"HTTP {code}")
 
 
-def network_error(error: BaseException) -> FetchError:
+def network_error(error: BaseException, settings: DownloadConfig) -> FetchError:
     """Map urllib / socket / http.client errors to a reason."""
     cause = error.reason if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException) else error
+    if isinstance(cause, DeadlineExceeded):
+        return deadline_error(settings)
     if isinstance(cause, BlockedAddressError):
         return FetchError(FetchReason.BLOCKED_ADDRESS, str(cause))
     if isinstance(cause, (TimeoutError, socket.timeout)):
@@ -253,6 +214,10 @@ def network_error(error: BaseException) -> FetchError:
     return FetchError(FetchReason.CONNECTION_ERROR, f"{type(cause).__name__}: {cause}"[:300], retryable=True)
 
 
+def deadline_error(settings: DownloadConfig) -> FetchError:
+    return FetchError(FetchReason.TIMEOUT, f"image not complete within {settings.deadline:g} s", retryable=False)
+
+
 def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
     """The response body within the byte limit and the deadline."""
     declared = response.headers.get("Content-Length")
@@ -262,7 +227,7 @@ def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
     chunks, total = [], 0
     while True:
         if time.monotonic() > deadline:
-            raise FetchError(FetchReason.TIMEOUT, f"image not complete within {settings.deadline:g} s", retryable=False)
+            raise deadline_error(settings)
         chunk = response.read(CHUNK)
         if not chunk:
             break
@@ -288,6 +253,7 @@ def robots_disallowed(headers, settings: DownloadConfig) -> bool:
 
 def fetch_http_once(url: str, opener, settings: DownloadConfig, deadline: float) -> Fetched:
     request = urllib.request.Request(url, headers={"User-Agent": user_agent(settings.user_agent_token)})
+    request.babelshard_deadline = deadline
     try:
         with opener.open(request, timeout=settings.timeout) as response:
             if robots_disallowed(response.headers, settings):
@@ -299,7 +265,7 @@ def fetch_http_once(url: str, opener, settings: DownloadConfig, deadline: float)
     except urllib.error.HTTPError as error:
         raise http_error(error) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
-        raise network_error(error) from None
+        raise network_error(error, settings) from None
 
 
 def fetch_file(url: str, settings: DownloadConfig) -> Fetched:
@@ -318,20 +284,35 @@ def fetch_file(url: str, settings: DownloadConfig) -> Fetched:
         raise FetchError(FetchReason.HTTP_CLIENT_ERROR, f"cannot read {path}: {error}") from None
 
 
-def check_scheme(url: str, settings: DownloadConfig) -> tuple[str, str]:
-    """The URL's scheme and host, or a FetchError for schemes we do not fetch."""
+def check_http_url(url: str, what: str = "") -> tuple[str, str]:
+    return check_url(url, ("http", "https"), what)
+
+
+def check_url(url: str, allowed: tuple[str, ...], what: str = "") -> tuple[str, str]:
+    """The URL's scheme and host, or a FetchError: a scheme not in ``allowed``, no host,
+    a port out of range, credentials in the URL. ``what`` prefixes the detail."""
     try:
         parts = urllib.parse.urlsplit(url)
+        parts.port  # raises ValueError for a port out of range or not a number
     except ValueError as error:
-        raise FetchError(FetchReason.INVALID_URL, str(error)) from None
+        raise FetchError(FetchReason.INVALID_URL, f"{what}{error}") from None
     scheme = parts.scheme.lower()
-    allowed = ("http", "https", "file") if settings.allow_file_urls else ("http", "https")
     if scheme not in allowed:
-        hint = " (enable download.allow_file_urls)" if scheme == "file" else ""
-        raise FetchError(FetchReason.UNSUPPORTED_SCHEME, f"{scheme or 'no'} scheme{hint}")
-    if scheme != "file" and not parts.hostname:
-        raise FetchError(FetchReason.INVALID_URL, "no host")
-    return scheme, (parts.hostname or "").lower()
+        hint = " (enable download.allow_file_urls)" if scheme == "file" and not what else ""
+        raise FetchError(FetchReason.UNSUPPORTED_SCHEME, f"{what}{scheme or 'no'} scheme{hint}")
+    if scheme == "file":
+        return scheme, ""
+    if not parts.hostname:
+        raise FetchError(FetchReason.INVALID_URL, f"{what}URL with no host")
+    if parts.username is not None or parts.password is not None:
+        raise FetchError(FetchReason.INVALID_URL, f"{what}URL with credentials (user:password@host)")
+    return scheme, parts.hostname.lower()
+
+
+def check_scheme(url: str, settings: DownloadConfig) -> tuple[str, str]:
+    """The URL's scheme and host, or a FetchError for URLs we do not fetch."""
+    allowed = ("http", "https", "file") if settings.allow_file_urls else ("http", "https")
+    return check_url(url, allowed)
 
 
 def fetch_url(url: str, opener, limiter: HostLimiter, settings: DownloadConfig) -> Fetched:
@@ -339,10 +320,11 @@ def fetch_url(url: str, opener, limiter: HostLimiter, settings: DownloadConfig) 
     scheme, host = check_scheme(url, settings)
     if scheme == "file":
         return fetch_file(url, settings)
-    deadline = time.monotonic() + settings.deadline
+    deadline = None  # starts with the first request: waiting for the host's turn is not the image's time
     for attempt in range(settings.retries + 1):
         try:
             with limiter.slot(host):
+                deadline = deadline or time.monotonic() + settings.deadline
                 fetched = fetch_http_once(url, opener, settings, deadline)
             return Fetched(fetched.data, fetched.url, fetched.content_type, attempts=attempt + 1)
         except FetchError as error:

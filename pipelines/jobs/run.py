@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.pipelines.jobs.lock import locked_folder
 from babelshard.fs import exists, join, read_text
 from babelshard.shards.index import read_index
 
@@ -61,7 +62,8 @@ def _counter(result, namespace: str, name: str) -> int | None:
 
 
 def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
-    """Build and run the pipeline, wait for it, and summarise the caption stream."""
+    """Build and run the pipeline, wait for it, and summarise the caption stream. The
+    output folder is locked for the run: a second run on it is refused."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
     from babelshard.pipelines.jobs.remote import check_job_paths, remote_runner
 
@@ -72,9 +74,10 @@ def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
         from babelshard.pipelines.features.models import check_checkpoints
 
         check_checkpoints(cfg.features)
-    pipeline = build_pipeline(cfg, options)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with locked_folder(cfg.output.folder):
+        pipeline = build_pipeline(cfg, options)
+        result = pipeline.run()
+        result.wait_until_finish()
     seconds = time.monotonic() - started
     streams = []
     if cfg.captions is not None:

@@ -66,7 +66,7 @@ class TextCleanConfig(StrictModel):
     split_sentences: bool = True
     min_chars: int = Field(10, ge=1)
     max_chars: int = Field(2000, ge=1)
-    min_words: int = Field(2, ge=0, description="word tokens (each CJK character is one)")
+    min_words: int = Field(2, ge=0, description="word tokens (Chinese, Japanese, Thai, ... words as ICU segments them)")
     dedup: bool = Field(True, description="keep one sentence per language and normalised text")
     chinese: ChineseScript = Field("keep", description="t2s: Traditional to Simplified (needs opencc) for zh sources")
 

@@ -59,7 +59,7 @@ def pair_problem(src: str, tgt: str, score: float | None, filters: PairFilterCon
 
 
 def length_ratio(src: str, tgt: str) -> float:
-    """Longer over shorter side in word tokens (each CJK character is a token, so scripts compare fairly)."""
+    """Longer over shorter side in word tokens (unspaced scripts in ICU's dictionary words, so scripts compare fairly)."""
     a, b = max(count_words(src), 1), max(count_words(tgt), 1)
     return max(a, b) / min(a, b)
 

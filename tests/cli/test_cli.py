@@ -134,11 +134,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_a_path_without_its_storage_backend_is_one_line():
     unknown = run_cli("inspect", "nosuchproto://bucket/data")
     assert unknown.returncode == 2
-    assert unknown.stderr.strip() == "error: nosuchproto:// is not a storage protocol fsspec knows (known: file, memory, s3, gs, az, http, ...)"
+    assert unknown.stderr.strip() == (
+        "error: nosuchproto://bucket/data: nosuchproto:// is not a storage protocol fsspec knows "
+        "(known: file, memory, s3, gs, az, http, ...)"
+    )
     if importlib.util.find_spec("gcsfs") is None:
         missing = run_cli("inspect", "gs://bucket/data")
         assert missing.returncode == 2
-        assert missing.stderr.strip() == "error: gs:// paths need the fsspec backend gcsfs: pip install gcsfs"
+        assert missing.stderr.strip() == (
+            "error: gs://bucket/data: gs:// paths need the fsspec backend gcsfs: pip install gcsfs "
+            "(or pip install 'babelshard[gcs]')"
+        )
 
 
 def test_beam_without_a_filesystem_for_a_scheme_is_named():

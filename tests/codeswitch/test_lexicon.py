@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from babelshard.codeswitch.lexfile import Pair
-from babelshard.codeswitch.lexicon import Lexicon, LexiconBuild, term_key
+from babelshard.codeswitch.lexicon import Lexicon, LexiconBuild, option_text, option_tokens, term_key
 
 
 def _pairs(rows, lang="de", origin="test"):
@@ -48,8 +48,11 @@ def test_translation_length_languages_and_source_filters(fra_pairs, cldr_pairs):
 
 def test_multi_token_translations_keep_text_and_tokens():
     lexicon = Lexicon.from_pairs(_pairs([("red apple", "roter Apfel", 1.0), ("apple", "Apfel", 1.0)]) +
-                                 _pairs([("ice cream", "アイスクリーム", 1.0)], lang="ja"))
+                                 _pairs([("ice cream", "アイスクリーム", 1.0), ("strawberry", "いちごの果物", 1.0)], lang="ja"))
     langs, options, _ = lexicon.entries["red apple"]
     assert options[0] == (("roter Apfel", "roter", "Apfel"),)
     assert lexicon.entries["apple"][1][0] == ("Apfel",)
-    assert lexicon.entries["ice cream"][1][0][0][0] == "アイスクリーム"  # CJK: one text, one token per character
+    # Japanese: ICU's segmenter gives the words; one word is a plain option, several keep the text.
+    assert lexicon.entries["ice cream"][1][0][0] == "アイスクリーム"
+    strawberry = lexicon.entries["strawberry"][1][0][0]
+    assert option_text(strawberry) == "いちごの果物" and option_tokens(strawberry) == ("いちご", "の", "果物")

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from babelshard.pipelines.captions.download import download_record, make_download_resources
-from babelshard.pipelines.captions.fetch import address_allowed
+from babelshard.pipelines.captions.connections import address_allowed
 from babelshard.records import Caption, CaptionSample, stable_key
 from babelshard.stats import Drop
 

@@ -192,3 +192,43 @@ def test_missing_source_files_are_config_errors_naming_the_key(tmp_path):
         check_source_files([globbed])
     with pytest.raises(ConfigError, match=r"captions.sources.1.captions.en: no file matches"):
         check_source_files([globbed.model_copy(update={"path": str(tmp_path / "*.txt")}), aligned])
+
+
+def read_counters(result, namespace: str) -> dict[str, int]:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    totals: dict[str, int] = {}
+    for item in result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]:
+        totals[item.key.metric.name] = totals.get(item.key.metric.name, 0) + item.committed
+    return totals
+
+
+def test_line_sources_count_every_line_and_every_drop_once(tmp_path):
+    lines = [
+        json.dumps({"url": "http://x/1.jpg", "caption": "one"}).encode(),
+        b"not json",
+        b"",
+        json.dumps({"url": "", "caption": "no url"}).encode(),
+        b'{"url": "http://x/5.jpg", "caption": "bad \xff byte"}',
+        json.dumps({"url": "http://x/6.jpg", "caption": "six"}).encode(),
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    pipeline = TestPipeline()
+    read = pipeline | ReadCaptionSources([source(name="j", format="jsonl", path=str(path))])
+    read.drops | "Drops" >> beam.Map(lambda d: json.dumps([d.reason, d.detail])) | beam.io.WriteToText(
+        str(tmp_path / "drops.jsonl"), shard_name_template=""
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    drops = sorted(tuple(json.loads(line)) for line in (tmp_path / "drops.jsonl").read_text(encoding="utf-8").splitlines())
+    assert [reason for reason, _ in drops] == ["bad_encoding", "malformed_row", "missing_url"]
+    assert [detail.split(":")[0] for reason, detail in drops if reason != "missing_url"] == [f"{path} line 5", f"{path} line 2"]
+    parse, numbered = read_counters(result, "read_j"), read_counters(result, "read_j_lines")
+    assert parse["inputs"] == len(lines)
+    # the parse stage passes lines still to be numbered on; the numbering stage drops them all
+    assert numbered["inputs"] == 2 and "outputs" not in numbered
+    dropped = {name: count for counts in (parse, numbered) for name, count in counts.items() if name.startswith("dropped/")}
+    assert sum(dropped.values()) == len(drops)
+    assert dropped == {f"dropped/{reason}": 1 for reason, _ in drops}
+    assert parse["outputs"] == 2 + numbered["inputs"]  # two records and the two lines to number
