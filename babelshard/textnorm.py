@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import regex
 
 from babelshard.errors import MissingDependencyError
-from babelshard.stats import Reason
+from babelshard.stats import reason_enum
 
 # Zero-width and bidi control characters that survive NFC and break tokenization.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e"), None)
@@ -151,12 +151,7 @@ def normalize_for_key(text: str) -> str:
     return clean_text(text).casefold()
 
 
-class LengthReason(Reason):
-    EMPTY = "empty", "nothing left once NFC, control characters and whitespace are taken out"
-    TOO_SHORT = "too_short", "fewer characters than min_chars"
-    TOO_LONG = "too_long", "more characters than max_chars"
-    TOO_FEW_WORDS = "too_few_words", "fewer word tokens than min_words (Chinese, Japanese, Thai, ... words as ICU segments them)"
-    TOO_MANY_WORDS = "too_many_words", "more word tokens than max_words"
+LengthReason = reason_enum("LengthReason", __name__)
 
 
 @dataclass(frozen=True)

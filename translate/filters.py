@@ -9,20 +9,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from babelshard.langid import LanguageReason, accepted_labels
-from babelshard.stats import Reason
+from babelshard.stats import reason_enum
 from babelshard.textnorm import LengthReason, is_word, normalize_for_key, tokenize_words
 from babelshard.translate.config import FilterConfig
 
 
-class FilterReason(Reason):
-    """Quality-check reasons of a translation, besides ``empty`` (LengthReason) and
-    ``lid_mismatch`` (LanguageReason)."""
-
-    IDENTICAL = "identical_to_source", "the translation is the source text (after normalisation)"
-    COPY = "copy_of_source", "at least max_copy_ratio of the translation's words are source words"
-    REPEATED_NGRAMS = "repeated_ngrams", "an n-gram repeated back to back more than max_repeats times (a decoding loop)"
-    LENGTH_RATIO = "length_ratio", "translation chars / source chars outside the configured bounds"
-    LOW_SCORE = "low_score", "the engine's score is below filters.min_score"
+FilterReason = reason_enum("FilterReason", __name__)
 
 
 Failure = tuple[str, str]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from babelshard.records import Caption, CaptionSample, ParallelPair, stable_key
-from babelshard.stats import Drop, Reason
+from babelshard.stats import Drop, Reason, reason_enum
 from babelshard.textnorm import clean_text
 from babelshard.translate.cache import CacheEntry, cache_key
 from babelshard.translate.config import FilterConfig, TranslateConfig
@@ -22,9 +22,7 @@ STAGE = "translate"  # drop reasons: TranslateReason, filters.FilterReason, Leng
 KEPT_HUMAN = "kept_human"  # a marker, not a drop: the sample keeps its human caption
 
 
-class TranslateReason(Reason):
-    EMPTY_SOURCE = "empty_source", "the sample has no source-language caption to translate"
-    ENGINE_ERROR = "engine_error", "the engine raised on this text, even alone (or on its whole batch)"
+TranslateReason = reason_enum("TranslateReason", __name__)
 
 Identities = Mapping[str, tuple[str, str]]  # target language -> (engine kind, model id)
 

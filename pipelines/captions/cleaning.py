@@ -12,7 +12,7 @@ from babelshard.langid import LanguageIdConfig, language_verdict, predict_in_chu
 from babelshard.pipelines.captions.config import CleaningConfig
 from babelshard.records import CaptionSample
 from babelshard.stage import ApplyStage, GroupStage
-from babelshard.stats import Drop, Reason
+from babelshard.stats import Drop, reason_enum
 from babelshard.textnorm import clean_text, count_words, length_problem
 
 CLEAN_STAGE = "clean"  # drop reasons: babelshard.textnorm.LengthReason
@@ -21,9 +21,7 @@ LANGUAGE_STAGE = "language"  # drop reasons: babelshard.langid.LanguageReason, b
 CAPTION_LANGUAGE = "en"  # the ``txt`` caption every sample has
 
 
-class DedupReason(Reason):
-    DUPLICATE_PAIR = "duplicate_pair", "same URL and same caption as the kept record"
-    DUPLICATE_URL = "duplicate_url", "same URL as the kept record, another caption"
+DedupReason = reason_enum("DedupReason", __name__)
 
 
 def clean_caption(record: CaptionSample, settings: CleaningConfig) -> CaptionSample | Drop:

@@ -44,25 +44,10 @@ from babelshard.pipelines.captions.connections import (
     GuardedHTTPSHandler,
     deadline_of,
 )
-from babelshard.stats import Reason
+from babelshard.stats import reason_enum
 
 
-class FetchReason(Reason):
-    """Drop reasons of the download stage that come from fetching."""
-
-    UNSUPPORTED_SCHEME = "unsupported_scheme", "the URL (or a redirect) is not http(s) (or file:// when allowed)"
-    INVALID_URL = "invalid_url", "the URL cannot be parsed, has no host, a bad port, or credentials (user:password@)"
-    BLOCKED_ADDRESS = "blocked_address", "the host resolves to a private, loopback or otherwise non-public address"
-    NOT_FOUND = "not_found", "HTTP 404 or 410, or no such local file"
-    HTTP_CLIENT_ERROR = "http_client_error", "another HTTP 4xx, or a local file that cannot be read"
-    HTTP_SERVER_ERROR = "http_server_error", "HTTP 5xx after the configured retries"
-    RATE_LIMITED = "rate_limited", "HTTP 429 after the configured retries"
-    TIMEOUT = "timeout", "no answer within the timeout, or the image not complete within the deadline"
-    CONNECTION_ERROR = "connection_error", "name resolution failed, or the connection broke after the configured retries"
-    INCOMPLETE_READ = "incomplete_read", "fewer bytes than Content-Length, after the configured retries"
-    TOO_MANY_REDIRECTS = "too_many_redirects", "more redirects than max_redirects"
-    TOO_LARGE = "too_large", "more bytes than max_bytes"
-    ROBOTS_DISALLOWED = "robots_disallowed", "an X-Robots-Tag header names a disallowed directive (noai, noimageai, ...)"
+FetchReason = reason_enum("FetchReason", __name__)
 
 
 CHUNK = 1 << 16

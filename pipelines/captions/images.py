@@ -19,19 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from babelshard.pipelines.captions.config import ResizeConfig
-from babelshard.stats import Reason
+from babelshard.stats import reason_enum
 
 
-class ImageReason(Reason):
-    """Drop reasons of the download stage that come from checking and resizing the image."""
-
-    NOT_AN_IMAGE = "not_an_image", "the bytes are not an image PIL can open"
-    DECOMPRESSION_BOMB = "decompression_bomb", "the declared pixel count is above max_pixels"
-    TRUNCATED_IMAGE = "truncated_image", "the image container has no end marker"
-    DECODE_ERROR = "decode_error", "img2dataset's Resizer could not decode or resize the image"
-    IMAGE_TOO_SMALL = "image_too_small", "smaller than min_image_size"
-    ASPECT_RATIO = "aspect_ratio_too_large", "aspect ratio above max_aspect_ratio"
-    HASH_MISMATCH = "hash_mismatch", "the image's sha256 differs from the source's hash column"
+ImageReason = reason_enum("ImageReason", __name__)
 
 
 # img2dataset's Resizer messages -> our reasons.

@@ -25,23 +25,13 @@ from babelshard.fs import read_bytes
 from babelshard.pipelines.captions.config import AlignedSource, FlickrTokenSource, TableSource
 from babelshard.pipelines.captions.textfiles import UTF8_BOM, Line, text_problem
 from babelshard.records import Caption, CaptionSample, stable_key
-from babelshard.stats import Drop, Reason
+from babelshard.stats import Drop, reason_enum
 
 STAGE = "read"
 SNIPPET = 200  # characters of a bad line kept in its drop's detail
 
 
-class SourceReason(Reason):
-    """Drop reasons of reading caption sources."""
-
-    MALFORMED_ROW = "malformed_row", (
-        "a row, line or COCO/Karpathy item that cannot be parsed (wrong field count, not JSON, not an object, "
-        "a missing or mistyped field)"
-    )
-    MISSING_URL = "missing_url", "a row without an image URL"
-    MISSING_CAPTION = "missing_caption", "a row without an English caption"
-    EXCLUDED_SPLIT = "excluded_split", "a Karpathy image in a split the source does not keep"
-    BAD_ENCODING = "bad_encoding", "a row or line with bytes that are not UTF-8 text, or a NUL byte"
+SourceReason = reason_enum("SourceReason", __name__)
 
 
 Parsed = CaptionSample | Drop

@@ -15,17 +15,14 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from babelshard.pipelines.features.config import ClipScoreConfig
-from babelshard.stats import Reason
+from babelshard.stats import reason_enum
 
 STAGE = "features"
 HISTOGRAM = "clip_score/hist"
 REMOVED = "clip_score/removed"
 
 
-class FeatureReason(Reason):
-    CLIP_SCORE = "clip_score", "the English caption's (or every caption's) image-text cosine is below its language's threshold or outside its keep_fraction"
-    NO_IMAGE = "no_image", "the sample has no image member and an image model is configured"
-    IMAGE_UNREADABLE = "image_unreadable", "the image member could not be decoded for the model stages"
+FeatureReason = reason_enum("FeatureReason", __name__)
 
 
 def cosine(images: np.ndarray, texts: np.ndarray) -> np.ndarray:

@@ -18,14 +18,13 @@ from typing import Iterable
 from babelshard.langid import LanguageIdConfig, accepted_labels, language_verdict, lid_code, predict_in_chunks
 from babelshard.pipelines.text.config import TextCleanConfig
 from babelshard.records import TextSample, stable_key
-from babelshard.stats import Drop, Reason
+from babelshard.stats import Drop, reason_enum
 from babelshard.textnorm import LengthReason, clean_text, length_problem
 
 STAGE = "text"
 
 
-class TextReason(Reason):
-    DUPLICATE = "duplicate", "same normalised text (for pairs: both sides) already kept"
+TextReason = reason_enum("TextReason", __name__)
 
 # Sentence ends. Latin-like scripts: . ! ? … followed by space and not by a lowercase
 # letter. CJK and other scripts whose full stops need no following space: 。！？ etc.

@@ -13,21 +13,13 @@ from babelshard.langid import LanguageIdConfig, language_verdict, predict_in_chu
 from babelshard.pipelines.text.clean import dedup_key, is_chinese, to_simplified
 from babelshard.pipelines.text.config import PairFilterConfig
 from babelshard.records import ParallelPair
-from babelshard.stats import Drop, Reason
+from babelshard.stats import Drop, Reason, reason_enum
 from babelshard.textnorm import clean_text, count_words, length_problem
 
 STAGE = "parallel"
 
 
-class PairReason(Reason):
-    EMPTY_SIDE = "empty_side", "a side is empty after NFC and removing control characters"
-    IDENTICAL_SIDES = "identical_sides", "both sides the same after case folding (copied, not translated)"
-    SCORE_BELOW_THRESHOLD = "score_below_threshold", "aligner score (WikiMatrix margin) below filters.min_score"
-    LENGTH_RATIO = "length_ratio", "the longer side has more than max_length_ratio times the words of the shorter"
-    SOURCE_LID_MISMATCH = "source_lid_mismatch", "fastText's best language for the source side is not the claimed one"
-    TARGET_LID_MISMATCH = "target_lid_mismatch", "fastText's best language for the target side is not the claimed one"
-    SOURCE_LID_LOW_SCORE = "source_lid_low_score", "the source side's claimed language wins below lid.min_score"
-    TARGET_LID_LOW_SCORE = "target_lid_low_score", "the target side's claimed language wins below lid.min_score"
+PairReason = reason_enum("PairReason", __name__)
 
 
 def prepare_pair(pair: ParallelPair, filters: PairFilterConfig, converter=None) -> ParallelPair | Drop:

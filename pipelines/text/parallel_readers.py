@@ -14,21 +14,14 @@ import xml.etree.ElementTree as ET
 from typing import IO, Any, Iterable, Iterator
 
 from babelshard.records import ParallelPair, stable_key
-from babelshard.stats import Drop, Reason
+from babelshard.stats import Drop, Reason, reason_enum
 from babelshard.pipelines.text.po import iter_po_entries
 from babelshard.pipelines.text.readers import ReadReason, decode_line, keyed_lines, line_key
 
 STAGE = "read"  # also ReadReason: invalid_utf8, malformed
 
 
-class PairReadReason(Reason):
-    """Drop reasons of reading parallel sources, besides :class:`ReadReason`."""
-
-    UNALIGNED = "unaligned", "a Moses line with no partner (the two files differ in length)"
-    MISSING_SIDE = "missing_side", "a TMX unit without a <tuv> in one of the two languages"
-    UNTRANSLATED = "untranslated", "a .po entry with an empty msgstr"
-    FUZZY = "fuzzy", "a .po entry flagged fuzzy (unreviewed), unless include_fuzzy"
-    OBSOLETE = "obsolete", "a #~ (obsolete) .po entry"
+PairReadReason = reason_enum("PairReadReason", __name__)
 Lines = Iterable[bytes]
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _COMPRESSED = r"(\.(?:gz|xz|bz2|zst|zstd|lzma|deflate))?"

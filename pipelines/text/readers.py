@@ -13,19 +13,12 @@ import re
 from typing import Any, Callable, Iterable, Iterator
 
 from babelshard.records import TextSample, stable_key
-from babelshard.stats import Drop, Reason
+from babelshard.stats import Drop, reason_enum
 
 STAGE = "read"
 
 
-class ReadReason(Reason):
-    """Drop reasons of reading text and parallel sources."""
-
-    INVALID_UTF8 = "invalid_utf8", "a line (a side, a .po entry) that is not UTF-8"
-    MALFORMED = "malformed", (
-        "a JSONL line that is not an object with the text (or id) field; a TSV line with too few columns "
-        "or a score that is not a number"
-    )
+ReadReason = reason_enum("ReadReason", __name__)
 Lines = Iterable[bytes]
 _DOC_OPEN = re.compile(rb"^<doc(\s[^>]*)?>\s*$")
 _DOC_CLOSE = re.compile(rb"^</doc>\s*$")
