@@ -52,6 +52,14 @@ def reason_enum(name: str, module: str) -> type[Reason]:
 StageReason = reason_enum("StageReason", __name__)
 
 
+class DropError(Exception):
+    """An error a stage turns into a :class:`Drop`: its reason and detail."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
 @dataclass(frozen=True)
 class Drop:
     """A record that did not become a sample, with the stage and reason why."""

@@ -5,6 +5,7 @@ import contextlib
 import io
 import os
 import shutil
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterator, Sequence
 
 from babelshard.records import Caption, CaptionSample, stable_key
@@ -481,3 +482,16 @@ class PortableServices:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: no request log on stderr, and redirects."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()

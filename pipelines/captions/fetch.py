@@ -44,7 +44,7 @@ from babelshard.pipelines.captions.connections import (
     GuardedHTTPSHandler,
     deadline_of,
 )
-from babelshard.stats import reason_enum
+from babelshard.stats import DropError, reason_enum
 
 
 FetchReason = reason_enum("FetchReason", __name__)
@@ -53,10 +53,9 @@ FetchReason = reason_enum("FetchReason", __name__)
 CHUNK = 1 << 16
 
 
-class FetchError(Exception):
+class FetchError(DropError):
     def __init__(self, reason: str, detail: str = "", retryable: bool = False, retry_after: float | None = None):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason, self.detail = reason, detail
+        super().__init__(reason, detail)
         self.retryable, self.retry_after = retryable, retry_after
 
 

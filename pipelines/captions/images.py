@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from babelshard.pipelines.captions.config import ResizeConfig
-from babelshard.stats import reason_enum
+from babelshard.stats import DropError, reason_enum
 
 
 ImageReason = reason_enum("ImageReason", __name__)
@@ -36,10 +36,8 @@ _IMPORT_LOCK = threading.RLock()
 _LOADED: dict[str, Any] = {}
 
 
-class ImageError(Exception):
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason, self.detail = reason, detail
+class ImageError(DropError):
+    """An image that fails a check or cannot be decoded or resized."""
 
 
 @dataclass(frozen=True)

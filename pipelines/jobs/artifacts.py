@@ -12,9 +12,9 @@ import hashlib
 import importlib.metadata
 import os
 import shlex
-from functools import lru_cache
 from typing import Iterator
 
+from babelshard.checkpoints import file_sha256
 from babelshard.codeswitch.config import LexiconSource
 from babelshard.codeswitch.lexicons.dictd import dict_path_for
 from babelshard.fs import filesystem, is_local
@@ -25,16 +25,6 @@ from babelshard.translate.config import ApertiumEngineConfig, CTranslate2EngineC
 
 ABSENT = "absent"
 APERTIUM_MODE_FOLDERS = ("/usr/share/apertium/modes", "/usr/local/share/apertium/modes")
-_CHUNK = 1 << 20
-
-
-@lru_cache(maxsize=256)
-def _local_file_digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_checksum(url: str) -> str:
@@ -46,8 +36,7 @@ def file_checksum(url: str) -> str:
         return f"{fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]}:{fs.checksum(path)}"
     if os.path.isdir(path):
         return folder_checksum(path)
-    status = os.stat(path)
-    return "sha256:" + _local_file_digest(os.path.realpath(path), status.st_size, status.st_mtime_ns)
+    return "sha256:" + file_sha256(path)
 
 
 def folder_checksum(folder: str) -> str:

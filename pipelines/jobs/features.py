@@ -28,13 +28,13 @@ from babelshard.pipelines.features.beam import ComputeFeatures
 from babelshard.pipelines.features.config import FeaturesConfig
 from babelshard.pipelines.features.models import check_checkpoints
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
+from babelshard.pipelines.jobs.shard_jobs import CAPTION_FOLDER, input_and_output, namespace_counters
 from babelshard.pipelines.jobs.remote import check_worker_paths, remote_runner
 from babelshard.pipelines.jobs.translate import read_shard
 from babelshard.shards.beam import WriteShardUnits
 from babelshard.shards.bucket import ShardUnit, completed_shard
 from babelshard.shards.index import ShardIndex, ShardInfo, read_index
 
-CAPTION_FOLDER = "caption"
 
 
 def features_config_hash(settings: FeaturesConfig, input_folder: str, index: ShardIndex) -> str:
@@ -98,14 +98,7 @@ def features_paths(cfg: JobConfig, input_folder: str | None, output: str | None)
 def run_features(cfg: JobConfig, input_folder: str | None = None, output: str | None = None,
                  argv: Sequence[str] = ()) -> FeaturesSummary:
     """Build and run the shard-to-shard job; returns where it wrote and what it skipped."""
-    if cfg.features is None:
-        raise ConfigError("the config has no `features` section")
-    source = input_folder or cfg.features.input_folder
-    if not source:
-        raise ConfigError("no input: set features.input_folder or pass --input")
-    target = output or cfg.output.folder
-    if join(target, CAPTION_FOLDER).rstrip("/") == source.rstrip("/"):
-        raise ConfigError(f"the output {target!r} would overwrite the input {source!r}")
+    source, target = input_and_output(cfg.features, "features", input_folder, output, cfg.output.folder)
     options = PipelineOptions([*cfg.beam.as_flags(), *argv])
     check_worker_paths(features_paths(cfg, input_folder, output), options)
     if remote_runner(options) is None:
@@ -119,13 +112,4 @@ def run_features(cfg: JobConfig, input_folder: str | None = None, output: str | 
 
 
 def feature_counters(result) -> dict[str, int]:
-    from apache_beam.metrics.metric import MetricsFilter
-
-    try:
-        found = result.metrics().query(MetricsFilter().with_namespace("features"))["counters"]
-    except Exception:  # noqa: BLE001 - not every runner reports metrics; the summary does without
-        return {}
-    totals: dict[str, int] = {}
-    for item in found:
-        totals[item.key.metric.name] = totals.get(item.key.metric.name, 0) + (item.committed or item.attempted or 0)
-    return dict(sorted(totals.items()))
+    return namespace_counters(result, "features")

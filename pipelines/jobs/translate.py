@@ -22,6 +22,7 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
+from babelshard.pipelines.jobs.shard_jobs import CAPTION_FOLDER, input_and_output, namespace_counters
 from babelshard.pipelines.jobs.remote import check_worker_paths
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
@@ -34,7 +35,6 @@ from babelshard.translate.apertium_engine import ApertiumEngine
 from babelshard.translate.config import ApertiumEngineConfig, TranslateConfig
 from babelshard.translate.transform import TranslateCaptions, resolve_identities
 
-CAPTION_FOLDER = "caption"
 PARALLEL_FOLDER = "parallel-mt"  # the folder `babelshard build` writes MT pairs to
 FAILURES_FOLDER = "translate-failures"
 DROP_SCHEMA = pa.schema([(name, pa.string()) for name in ("key", "stage", "reason", "detail", "url")])
@@ -112,14 +112,7 @@ def check_apertium_pairs(translate: TranslateConfig) -> None:
 def run_translate(cfg: JobConfig, input_folder: str | None = None, output: str | None = None,
                   argv: Sequence[str] = ()) -> TranslateSummary:
     """Build and run the translation job; returns where it wrote and its counters."""
-    if cfg.translate is None:
-        raise ConfigError("the config has no `translate` section")
-    source = input_folder or cfg.translate.input_folder
-    if not source:
-        raise ConfigError("no input: set translate.input_folder or pass --input")
-    target = output or cfg.output.folder
-    if join(target, CAPTION_FOLDER).rstrip("/") == source.rstrip("/"):
-        raise ConfigError(f"the output {target!r} would overwrite the input {source!r}")
+    source, target = input_and_output(cfg.translate, "translate", input_folder, output, cfg.output.folder)
     options = PipelineOptions([*cfg.beam.as_flags(), *argv])
     check_worker_paths(translate_paths(cfg, input_folder, output), options)
     if "Direct" in str(options.view_as(StandardOptions).runner or "DirectRunner"):
@@ -144,13 +137,4 @@ def translate_paths(cfg: JobConfig, input_folder: str | None, output: str | None
 
 
 def translate_counters(result) -> dict[str, int]:
-    from apache_beam.metrics.metric import MetricsFilter
-
-    try:
-        found = result.metrics().query(MetricsFilter().with_namespace("translate"))["counters"]
-    except Exception:  # noqa: BLE001 - not every runner reports metrics; the summary does without
-        return {}
-    totals: dict[str, int] = {}
-    for item in found:
-        totals[item.key.metric.name] = totals.get(item.key.metric.name, 0) + (item.committed or item.attempted or 0)
-    return dict(sorted(totals.items()))
+    return namespace_counters(result, "translate")

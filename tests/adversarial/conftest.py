@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from PIL import Image
 
 from babelshard.pipelines.captions.config import DownloadConfig, ResizeConfig
+from babelshard.testing import QuietHandler
 
 DRIP_EVERY = 0.25  # seconds between two bytes: far below any per-read timeout used here
 DRIP_LIMIT = 30.0  # a dripping route gives up after this long even if nobody hangs up
@@ -24,11 +25,8 @@ def small_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-class HostileHandler(BaseHTTPRequestHandler):
+class HostileHandler(QuietHandler):
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:
-        pass
 
     def drip(self, data: bytes) -> None:
         """Send ``data`` one byte at a time, DRIP_EVERY apart, until done, hung up or DRIP_LIMIT."""
@@ -42,12 +40,6 @@ class HostileHandler(BaseHTTPRequestHandler):
             except OSError:
                 return  # the client gave up: what it should do
             time.sleep(DRIP_EVERY)
-
-    def redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
     def do_GET(self) -> None:  # noqa: N802
         image = self.server.image

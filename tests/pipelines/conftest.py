@@ -8,7 +8,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -16,6 +16,7 @@ from PIL import Image
 
 from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.pipelines.demo.job import default_demo_config
+from babelshard.testing import QuietHandler
 
 SLOW_SECONDS = 2.0
 
@@ -88,10 +89,7 @@ class MisbehavingServer(ThreadingHTTPServer):
         pass  # clients that time out hang up on the slow route
 
 
-class MisbehavingHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
+class MisbehavingHandler(QuietHandler):
     def send_body(self, data: bytes, content_type: str, status: int = 200, headers=(), length: int | None = None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -100,12 +98,6 @@ class MisbehavingHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-
-    def redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
     def do_GET(self) -> None:  # noqa: N802
         server: MisbehavingServer = self.server

@@ -35,10 +35,19 @@ def save_tiny_clip(folder: str, *, seed: int = 0, width: int = 32, layers: int =
     text = dict(vocab_size=len(vocab), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers,
                 num_attention_heads=heads, max_position_embeddings=max_positions,
                 bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|pad|>"])
-    vision = dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers, num_attention_heads=heads,
-                  image_size=image_size, patch_size=patch_size)
+    vision = _vision_settings(width, layers, heads, image_size, patch_size)
     torch.manual_seed(seed)
     model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=embed_dim))
+    return _save_clip_checkpoint(folder, model, tokenizer, image_size, resize)
+
+
+def _vision_settings(width: int, layers: int, heads: int, image_size: int, patch_size: int) -> dict:
+    return dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers, num_attention_heads=heads,
+                image_size=image_size, patch_size=patch_size)
+
+
+def _save_clip_checkpoint(folder: str, model, tokenizer, image_size: int, resize: int) -> str:
+    """The model (safetensors), its tokenizer and CLIP's image processor settings in ``folder``."""
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
@@ -117,12 +126,7 @@ def save_tiny_altclip(folder: str, words: Iterable[str], *, seed: int = 0, width
     text = dict(vocab_size=len(vocab), hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
                 intermediate_size=2 * width, max_position_embeddings=max_positions, project_dim=width,
                 pad_token_id=1, bos_token_id=0, eos_token_id=2)
-    vision = dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers, num_attention_heads=heads,
-                  image_size=image_size, patch_size=patch_size)
+    vision = _vision_settings(width, layers, heads, image_size, patch_size)
     torch.manual_seed(seed)
     model = AltCLIPModel(AltCLIPConfig(text_config=text, vision_config=vision, projection_dim=embed_dim))
-    os.makedirs(folder, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    _save_clip_processor(folder, image_size, resize)
-    return folder
+    return _save_clip_checkpoint(folder, model, tokenizer, image_size, resize)

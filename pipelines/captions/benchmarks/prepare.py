@@ -29,7 +29,7 @@ BAD_IMAGE = "bad_image"
 PIL_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
 
-class ImageError(BenchmarkError):
+class BenchmarkImageError(BenchmarkError):
     """An image of the set that is not in any images folder, or not a JPEG/PNG/WebP."""
 
     def __init__(self, message: str, reason: str):
@@ -48,11 +48,11 @@ def load_image(relative: str, folders: Sequence[str]) -> tuple[bytes, str]:
         try:
             image_format = Image.open(io.BytesIO(data)).format
         except (UnidentifiedImageError, OSError):
-            raise ImageError(f"{path}: not an image", BAD_IMAGE) from None
+            raise BenchmarkImageError(f"{path}: not an image", BAD_IMAGE) from None
         if image_format not in PIL_FORMATS:
-            raise ImageError(f"{path}: a {image_format} image; shards hold JPEG, PNG or WebP", BAD_IMAGE)
+            raise BenchmarkImageError(f"{path}: a {image_format} image; shards hold JPEG, PNG or WebP", BAD_IMAGE)
         return data, PIL_FORMATS[image_format]
-    raise ImageError(f"{relative}: not found in the images folder(s) {', '.join(folders)}", MISSING_IMAGE)
+    raise BenchmarkImageError(f"{relative}: not found in the images folder(s) {', '.join(folders)}", MISSING_IMAGE)
 
 
 def kept_captions(item: EvalItem, max_captions: int | None) -> tuple[dict[str, tuple[str, ...]], Counter]:
@@ -116,7 +116,7 @@ def prepare_benchmark(
         for item in items:
             try:
                 image, image_format = load_image(item.image, folders)
-            except ImageError as error:
+            except BenchmarkImageError as error:
                 if not skip_bad_images:
                     raise
                 writer.write_drop(Drop(stable_key(name, item.image_id), STAGE, error.reason, str(error), item.image))
