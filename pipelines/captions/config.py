@@ -104,9 +104,17 @@ class CleaningConfig(StrictModel):
     language_check: LanguageCheckConfig | None = None
 
 
-class ImageConfig(StrictModel):
-    """img2dataset's ``Resizer`` settings."""
+Interpolation = Literal["nearest", "linear", "bilinear", "cubic", "bicubic", "area", "lanczos", "lanczos4"]
 
+
+class ImageConfig(StrictModel):
+    """Resizing: img2dataset's ``Resizer`` settings, and which resizer applies them."""
+
+    resizer: Literal["babelshard", "img2dataset"] = Field(
+        "babelshard",
+        description="babelshard: img2dataset's modes and sizes, pixels within 40 dB PSNR, several times faster; "
+        "img2dataset: its own Resizer, for its exact bytes",
+    )
     image_size: int = Field(256, ge=8)
     resize_mode: Literal["no", "keep_ratio", "center_crop", "border", "keep_ratio_largest"] = "border"
     resize_only_if_bigger: bool = False
@@ -115,8 +123,8 @@ class ImageConfig(StrictModel):
     skip_reencode: bool = False
     min_image_size: int = Field(0, ge=0)
     max_aspect_ratio: float | None = Field(None, gt=0)
-    upscale_interpolation: str = "lanczos"
-    downscale_interpolation: str = "area"
+    upscale_interpolation: Interpolation = "lanczos"
+    downscale_interpolation: Interpolation = "area"
 
     @model_validator(mode="after")
     def _png_quality(self) -> "ImageConfig":

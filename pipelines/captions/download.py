@@ -25,7 +25,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.fetch import Fetched, FetchError, HostLimiter, build_opener, fetch_url
-from babelshard.pipelines.captions.images import HASH_MISMATCH, ImageError, make_resizer, process_image
+from babelshard.pipelines.captions.images import HASH_MISMATCH, ImageError, process_image
+from babelshard.pipelines.captions.resize import make_resizer
 from babelshard.stage import DROPS
 from babelshard.records import CaptionSample
 from babelshard.stats import Drop
