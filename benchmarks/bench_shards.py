@@ -6,6 +6,7 @@ Each side's best of ``--repeats`` runs is compared (as ``timeit`` does), which k
 figure stable on a machine shared with other work.
 
     .venv/bin/python benchmarks/bench_shards.py --samples 2000 --image-kib 100
+    .venv/bin/python benchmarks/bench_shards.py --busy 1   # with a busy-looping process beside it
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import hashlib
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -53,9 +56,11 @@ def main() -> None:
     parser.add_argument("--samples-per-shard", type=int, default=250)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--dir", default=None, help="where to write (default: a temp dir on the working disk)")
+    parser.add_argument("--busy", type=int, default=0, help="busy-looping processes that run meanwhile")
     args = parser.parse_args()
     records = make_records(args.samples, args.image_kib)
     root = tempfile.mkdtemp(dir=args.dir or ".", prefix=".bench-shards-")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     writer_times, plain_times, writer_cpu, plain_cpu, hashed_times = [], [], [], [], []
     try:
         for repeat in range(args.repeats):
@@ -78,8 +83,12 @@ def main() -> None:
             shutil.rmtree(folder)
             shutil.rmtree(os.path.join(root, f"plain-{repeat}"))
     finally:
+        for process in busy:
+            process.kill()
+            process.wait()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"samples={args.samples} image={args.image_kib} KiB shards={len(index.shards)} bytes={index.bytes:,}")
+    print(f"samples={args.samples} image={args.image_kib} KiB shards={len(index.shards)} bytes={index.bytes:,} "
+          f"busy processes={args.busy} cpus={os.cpu_count()}")
     megabytes = index.bytes / 1e6
     best_writer, best_plain = min(writer_times), min(plain_times)
     print(f"shard writer: {megabytes / best_writer:.0f} MB/s (median {megabytes / statistics.median(writer_times):.0f}); "

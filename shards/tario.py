@@ -1,28 +1,34 @@
 """Deterministic tar encoding of WebDataset samples.
 
 Members of a sample are written sorted by name with fixed mtime, uid, gid, owner names
-and mode, so the same samples always give the same bytes. The output is hashed while
+and mode, so the same samples always give the same bytes (the bytes
+``webdataset.TarWriter(user="", group="", mtime=0)`` writes). The output is hashed while
 it is written, so a finished shard's sha256 costs no second read.
 """
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 RECORD = tarfile.RECORDSIZE  # 10240: tarfile pads the archive to a multiple of this
 FIXED_MTIME = 0
 FIXED_MODE = 0o444
+_IOV_MAX = 1024  # buffers per writev call (POSIX's minimum; Linux's value)
 
 
 class HashingWriter:
     """A write-only file wrapper that counts bytes and computes a sha256 as it goes.
 
-    Writes are gathered into chunks; each chunk is hashed on a helper thread while the
-    caller writes it to disk (hashlib and file writes both release the GIL), so hashing
-    costs almost no wall time on a machine with a second core.
+    Pieces are gathered up to ``CHUNK`` bytes, then handed as they are (no joining copy)
+    to a helper thread that hashes them in order while this thread writes them with one
+    ``writev`` call per 1,024 pieces (hashlib and file writes both release the GIL).
+    ``sync()`` flushes and fsyncs the file while the hash catches up. A file object that
+    is not a plain file (no descriptor of its own) gets each chunk joined and written.
     """
 
     CHUNK = 4 << 20
@@ -34,6 +40,7 @@ class HashingWriter:
         self.pieces: list[bytes] = []
         self.pending_bytes = 0
         self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-sha256")
+        self.descriptor = plain_file_descriptor(raw)
 
     def write(self, data: bytes) -> int:
         self.pieces.append(data)
@@ -43,13 +50,22 @@ class HashingWriter:
             self._flush_pieces()
         return len(data)
 
+    def write_pieces(self, pieces: Iterable[bytes], size: int) -> None:
+        """Write several pieces whose lengths add up to ``size``."""
+        self.pieces.extend(pieces)
+        self.pending_bytes += size
+        self.position += size
+        if self.pending_bytes >= self.CHUNK:
+            self._flush_pieces()
+
     def _flush_pieces(self) -> None:
-        # One joined chunk: hashlib releases the GIL only for large inputs, and one
-        # write call per chunk keeps the writer a sequential byte copy.
-        chunk = b"".join(self.pieces)
+        pieces = self.pieces
         self.pieces, self.pending_bytes = [], 0
-        self.hasher.submit(self.sha256.update, chunk)  # one worker: chunks are hashed in order
-        self.raw.write(chunk)
+        self.hasher.submit(hash_pieces, self.sha256, pieces)  # one worker: chunks are hashed in order
+        if self.descriptor is None:
+            self.raw.write(b"".join(pieces))
+        else:
+            write_all(self.descriptor, pieces)
 
     def tell(self) -> int:
         return self.position
@@ -59,11 +75,52 @@ class HashingWriter:
             self._flush_pieces()
         self.raw.flush()
 
+    def sync(self) -> None:
+        """Flush, then fsync a plain file; the helper thread keeps hashing meanwhile."""
+        self.flush()
+        if self.descriptor is not None:
+            os.fsync(self.descriptor)
+
     def hexdigest(self) -> str:
         """The sha256 of everything written; call after the last write."""
         self.flush()
         self.hasher.shutdown(wait=True)
         return self.sha256.hexdigest()
+
+
+def plain_file_descriptor(raw: BinaryIO) -> int | None:
+    """The descriptor behind an ordinary binary file (``open(path, "wb")``), after
+    flushing its buffer; None for anything else (a compressor's descriptor is the
+    compressed file's, so writing to it would bypass the compression)."""
+    if type(raw) not in (io.BufferedWriter, io.FileIO):
+        return None
+    raw.flush()
+    return raw.fileno()
+
+
+def hash_pieces(sha256: Any, pieces: Sequence[bytes]) -> None:
+    for piece in pieces:
+        sha256.update(piece)
+
+
+def write_all(descriptor: int, pieces: Sequence[bytes]) -> None:
+    """``writev`` every piece, 1,024 at a time, resuming after a short write."""
+    for start in range(0, len(pieces), _IOV_MAX):
+        batch = pieces[start : start + _IOV_MAX]
+        expected = sum(map(len, batch))
+        written = os.writev(descriptor, batch)
+        while written < expected:
+            batch, expected = pieces_after(batch, written), expected - written
+            written = os.writev(descriptor, batch)
+
+
+def pieces_after(pieces: Sequence[bytes], count: int) -> list:
+    """What is left of ``pieces`` once their first ``count`` bytes are written."""
+    for index, piece in enumerate(pieces):
+        if count < len(piece):
+            return [memoryview(piece)[count:], *pieces[index + 1 :]]
+        count -= len(piece)
+    return []
 
 
 def member_bytes(value: Any) -> bytes:
@@ -114,6 +171,11 @@ def _header_template() -> bytes:
 
 _TEMPLATE = _header_template()
 _TEMPLATE_SUM = sum(_TEMPLATE)
+_AFTER_NAME = [_TEMPLATE[length:124] for length in range(101)]  # the rest of the first 124 bytes
+_AFTER_SIZE = _TEMPLATE[136:148]  # mtime
+_AFTER_CHECKSUM = _TEMPLATE[156:]
+_PADDING = [b"\0" * length for length in range(BLOCK)]
+_END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 
 
 def ustar_header(name: str, size: int) -> bytes:
@@ -127,9 +189,7 @@ def ustar_header(name: str, size: int) -> bytes:
         raise ValueError(f"tar member name longer than 100 bytes: {name!r}")
     size_field = b"%011o\0" % size
     checksum = _TEMPLATE_SUM + sum(encoded) + sum(size_field)
-    return b"".join((
-        encoded, _TEMPLATE[len(encoded):124], size_field, _TEMPLATE[136:148], b"%06o\0 " % checksum, _TEMPLATE[156:],
-    ))
+    return b"".join((encoded, _AFTER_NAME[len(encoded)], size_field, _AFTER_SIZE, b"%06o\0 " % checksum, _AFTER_CHECKSUM))
 
 
 class TarStream:
@@ -139,16 +199,19 @@ class TarStream:
         self.writer = writer
 
     def add(self, members: list[tuple[str, bytes]]) -> None:
+        """One sample's members: header, data and padding of each go out as separate pieces."""
+        pieces, size = [], 0
         for name, data in members:
-            self.writer.write(ustar_header(name, len(data)))
-            self.writer.write(data)
-            remainder = len(data) % BLOCK
-            if remainder:
-                self.writer.write(b"\0" * (BLOCK - remainder))
+            padding = _PADDING[-len(data) % BLOCK]
+            pieces += (ustar_header(name, len(data)), data, padding)
+            size += BLOCK + len(data) + len(padding)
+        self.writer.write_pieces(pieces, size)
 
     def close(self) -> None:
-        """End-of-archive blocks, then padding to a whole record, as ``tarfile`` does."""
-        self.writer.write(b"\0" * (2 * BLOCK))
+        """End-of-archive blocks, then padding to a whole record, as ``tarfile`` does;
+        the file is then synced while its hash finishes."""
+        self.writer.write(_END_OF_ARCHIVE)
         remainder = self.writer.tell() % RECORD
         if remainder:
             self.writer.write(b"\0" * (RECORD - remainder))
+        self.writer.sync()
