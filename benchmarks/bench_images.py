@@ -17,8 +17,8 @@ Inputs, cycled in a fixed shuffled order until ``--counts`` images:
 
 With ``--server`` it also runs the download path (fetch over HTTP from a loopback server
 in its own process, sha256, check, resize) for both resizers through
-``Downloads`` with ``--threads`` fetch threads; its CPU time is this process's, so the
-server's own work is not counted.
+``Downloads`` with ``--threads`` fetch threads, on the largest count; its CPU time is
+this process's (fetch threads included), so the server's own work is not counted.
 
     .venv/bin/python benchmarks/bench_images.py --sizes 64 256 --counts 500 2000 --server
 """
@@ -114,9 +114,22 @@ def compare_resizers(inputs: list, size: int, count: int, rounds: int) -> dict:
     return row
 
 
-def download_path(inputs: list, size: int, count: int, threads: int) -> dict:
-    """Fetch + sha256 + check + resize through ``Downloads`` from a loopback server."""
+def time_downloads(settings: DownloadConfig, records: list) -> tuple[int, float, float]:
+    """Images that came through, CPU seconds and wall seconds for one pass over ``records``."""
     from babelshard.pipelines.captions.download import Downloads
+    from babelshard.records import CaptionSample
+
+    downloads = Downloads(settings)
+    started_cpu, started = time.process_time(), time.perf_counter()
+    done = [result for record in records for result in downloads.submit(record)]
+    done += list(downloads.drain())
+    cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+    downloads.close()
+    return sum(1 for result in done if isinstance(result, CaptionSample)), cpu, wall
+
+
+def download_path(inputs: list, size: int, count: int, threads: int, rounds: int) -> dict:
+    """Fetch + sha256 + check + resize through ``Downloads`` from a loopback server."""
     from babelshard.records import Caption, CaptionSample, stable_key
 
     with tempfile.TemporaryDirectory(prefix="bench-images-") as folder:
@@ -127,32 +140,33 @@ def download_path(inputs: list, size: int, count: int, threads: int) -> dict:
         )
         try:
             base = server.stdout.readline().strip()
-            work = workload(inputs, count)
             records = [
                 CaptionSample(key=stable_key("bench", str(n)), source="bench", url=f"{base}/{name}?n={n}",
                               captions={"en": Caption("a picture")})
-                for n, (_, name, _) in enumerate(work)
+                for n, (_, name, _) in enumerate(workload(inputs, count))
             ]
-            row = {"size": size, "images": count, "threads": threads, "load_average": round(os.getloadavg()[0], 2)}
-            for name in RESIZERS:
-                settings = DownloadConfig(
+            settings = {
+                name: DownloadConfig(
                     thread_count=threads, allow_loopback=True, per_host_concurrency=threads, per_host_rate=0,
                     retries=0, image=image_settings(name, size),
                 )
-                downloads = Downloads(settings)
-                started_cpu, started = time.process_time(), time.perf_counter()
-                done = [result for record in records for result in downloads.submit(record)]
-                done += list(downloads.drain())
-                cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
-                downloads.close()
-                ok = sum(1 for result in done if isinstance(result, CaptionSample))
-                row[name] = {"ok": ok, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-                             "images_per_cpu_s": round(ok / cpu, 1), "images_per_s": round(ok / wall, 1)}
-            row["ratio"] = round(row["babelshard"]["images_per_cpu_s"] / row["img2dataset"]["images_per_cpu_s"], 2)
-            return row
+                for name in RESIZERS
+            }
+            best: dict[str, tuple[int, float, float]] = {}
+            for round_number in range(rounds):
+                for name in (RESIZERS if round_number % 2 == 0 else RESIZERS[::-1]):
+                    result = time_downloads(settings[name], records)
+                    if name not in best or result[1] < best[name][1]:
+                        best[name] = result
         finally:
             server.terminate()
             server.wait()
+    row = {"size": size, "images": count, "threads": threads, "load_average": round(os.getloadavg()[0], 2)}
+    for name, (ok, cpu, wall) in best.items():
+        row[name] = {"ok": ok, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
+                     "images_per_cpu_s": round(ok / cpu, 1), "images_per_s": round(ok / wall, 1)}
+    row["ratio"] = round(row["babelshard"]["images_per_cpu_s"] / row["img2dataset"]["images_per_cpu_s"], 2)
+    return row
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -171,7 +185,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append(compare_resizers(inputs, size, count, args.rounds))
             print(json.dumps(rows[-1]), flush=True)
         if args.server:
-            rows.append({"path": "download", **download_path(inputs, size, max(args.counts), args.threads)})
+            rows.append({"path": "download", **download_path(inputs, size, max(args.counts), args.threads, args.rounds)})
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
