@@ -92,7 +92,7 @@ def encode_image(image: "Image.Image", image_format: str, **options) -> bytes:
 
 
 def varied_images(seed: int = 0) -> dict[str, bytes]:
-    """Encoded pictures in the forms a crawl meets: JPEG photos from 6 px to 4,000 px (sides
+    """Encoded pictures in the forms a crawl meets: JPEG photos from 6 px to 3,200 px (sides
     that are and are not multiples of 8, panoramas, qualities 75-92), every EXIF
     orientation, CMYK, grey, grey + alpha, RGBA with graded and with opaque alpha, palette
     with and without transparency, GIF, WebP, 16-bit grey and 16-bit colour PNG. Names say
@@ -107,7 +107,7 @@ def varied_images(seed: int = 0) -> dict[str, bytes]:
     images = {
         f"photo_{w}x{h}.jpg": encode_image(photo(w, h), "JPEG", quality=q)
         for w, h, q in [(6, 6, 90), (31, 17, 90), (300, 200, 90), (640, 480, 85), (1024, 768, 92),
-                        (1603, 1201, 80), (4000, 3000, 90), (2400, 600, 90), (600, 1400, 75)]
+                        (1603, 1201, 80), (3200, 2400, 90), (2400, 600, 90), (600, 1400, 75)]
     }
     base, large = photo(480, 320), photo(2400, 1600)
     for orientation in range(1, 9):

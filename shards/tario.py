@@ -189,7 +189,8 @@ def ustar_header(name: str, size: int) -> bytes:
         raise ValueError(f"tar member name longer than 100 bytes: {name!r}")
     size_field = b"%011o\0" % size
     checksum = _TEMPLATE_SUM + sum(encoded) + sum(size_field)
-    return b"".join((encoded, _AFTER_NAME[len(encoded)], size_field, _AFTER_SIZE, b"%06o\0 " % checksum, _AFTER_CHECKSUM))
+    checksum_field = b"%06o\0 " % checksum
+    return b"".join((encoded, _AFTER_NAME[len(encoded)], size_field, _AFTER_SIZE, checksum_field, _AFTER_CHECKSUM))
 
 
 class TarStream:

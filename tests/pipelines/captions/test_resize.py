@@ -56,8 +56,8 @@ def eight_bit_copy(data: bytes) -> bytes:
 
 
 def psnr(first: Image.Image, second: Image.Image) -> float:
-    difference = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
-    mse = float(np.mean(difference**2))
+    difference = np.asarray(first, dtype=np.float32) - np.asarray(second, dtype=np.float32)
+    mse = float(np.mean(np.square(difference), dtype=np.float64))
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
