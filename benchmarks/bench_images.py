@@ -3,7 +3,8 @@
 Both resize the same encoded images with the same settings (``border`` mode, JPEG
 quality 95, the default interpolations) through babelshard's ``process_image`` (the
 header check, then the resizer), one image at a time in one thread, as a download
-worker does; OpenCV runs single-threaded in both. The figure is images per second of
+worker does; OpenCV runs single-threaded in both. A third contender is img2dataset's
+``Resizer`` called alone, as img2dataset itself calls it (no header check). The figure is images per second of
 this process's CPU time (user + system), measured per call, so the rate does not move
 with other work on the machine; the two resizers alternate per round and each
 reports its best round.
@@ -80,15 +81,26 @@ def image_settings(resizer: str, size: int) -> ImageConfig:
     return ImageConfig(resizer=resizer, image_size=size, resize_mode="border", encode_format="jpg", encode_quality=95)
 
 
-def time_resizer(resizer, work: list) -> tuple[float, dict[str, float]]:
-    """Total CPU seconds and CPU seconds per input group."""
+def time_resizer(resize, work: list) -> tuple[float, dict[str, float]]:
+    """Total CPU seconds and CPU seconds per input group of ``resize(data)`` over ``work``."""
     per_group: dict[str, float] = defaultdict(float)
     clock = time.process_time
     for group, _, data in work:
         started = clock()
-        process_image(data, MAX_PIXELS, resizer)
+        resize(data)
         per_group[group] += clock() - started
     return sum(per_group.values()), dict(per_group)
+
+
+def contenders(size: int) -> dict:
+    """babelshard's path with each resizer (header check, then resize), and img2dataset's
+    ``Resizer`` called alone as img2dataset calls it (no header check)."""
+    ours, theirs = (make_resizer(image_settings(name, size)) for name in RESIZERS)
+    return {
+        "babelshard": lambda data: process_image(data, MAX_PIXELS, ours),
+        "img2dataset": lambda data: process_image(data, MAX_PIXELS, theirs),
+        "img2dataset-alone": lambda data: theirs.resizer(io.BytesIO(data)),
+    }
 
 
 def compare_resizers(inputs: list, size: int, count: int, rounds: int) -> dict:
@@ -96,21 +108,23 @@ def compare_resizers(inputs: list, size: int, count: int, rounds: int) -> dict:
     counts = defaultdict(int)
     for group, _, _ in work:
         counts[group] += 1
-    resizers = {name: make_resizer(image_settings(name, size)) for name in RESIZERS}
+    resizers = contenders(size)
+    names = list(resizers)
     best: dict[str, tuple[float, dict]] = {}
     for round_number in range(rounds):
-        for name in (RESIZERS if round_number % 2 == 0 else RESIZERS[::-1]):
+        for name in (names if round_number % 2 == 0 else names[::-1]):
             total, groups = time_resizer(resizers[name], work)
             if name not in best or total < best[name][0]:
                 best[name] = (total, groups)
     row = {"size": size, "images": count, "load_average": round(os.getloadavg()[0], 2)}
-    for name in RESIZERS:
+    for name in names:
         total, groups = best[name]
         row[name] = {"cpu_s": round(total, 3), "images_per_cpu_s": round(count / total, 1)}
         row[name].update({group: round(counts[group] / seconds, 1) for group, seconds in sorted(groups.items())})
-    ours, theirs = best["babelshard"], best["img2dataset"]
-    row["ratio"] = round(theirs[0] / ours[0], 2)
-    row["ratio_by_group"] = {group: round(theirs[1][group] / ours[1][group], 2) for group in sorted(counts)}
+    ours = best["babelshard"]
+    for name in names[1:]:
+        row[f"ratio_vs_{name}"] = round(best[name][0] / ours[0], 2)
+        row[f"ratio_by_group_vs_{name}"] = {group: round(best[name][1][group] / ours[1][group], 2) for group in sorted(counts)}
     return row
 
 
