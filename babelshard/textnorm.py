@@ -1,9 +1,12 @@
-"""Text normalisation and the word tokenization shared by code-switching, vocabularies
-and the trainer. Plain functions, no Beam."""
+"""Text normalisation, the word tokenization shared by code-switching, vocabularies and
+the trainer, and the one length check every stream applies. Plain functions, no Beam."""
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+
+from babelshard.stats import Reason
 
 # Zero-width and bidi control characters that survive NFC and break tokenization.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e"), None)
@@ -71,3 +74,42 @@ def _is_cjk(token: str) -> bool:
 def normalize_for_key(text: str) -> str:
     """Case-folded, cleaned text for dedup hashes and cache keys."""
     return clean_text(text).casefold()
+
+
+class LengthReason(Reason):
+    EMPTY = "empty", "nothing left once NFC, control characters and whitespace are taken out"
+    TOO_SHORT = "too_short", "fewer characters than min_chars"
+    TOO_LONG = "too_long", "more characters than max_chars"
+    TOO_FEW_WORDS = "too_few_words", "fewer word tokens than min_words (each CJK character is one)"
+    TOO_MANY_WORDS = "too_many_words", "more word tokens than max_words"
+
+
+@dataclass(frozen=True)
+class LengthBounds:
+    """Bounds on a text's characters and word tokens; each stage config gives its own (``.lengths``)."""
+
+    min_chars: int = 0
+    max_chars: int | None = None
+    min_words: int = 0
+    max_words: int | None = None
+
+
+def count_words(text: str) -> int:
+    return sum(1 for token in tokenize_words(text) if is_word(token))
+
+
+def length_problem(text: str, bounds: LengthBounds) -> LengthReason | None:
+    """Why ``text`` is outside ``bounds`` (characters first, then words), or None."""
+    if not text:
+        return LengthReason.EMPTY
+    if len(text) < bounds.min_chars:
+        return LengthReason.TOO_SHORT
+    if bounds.max_chars is not None and len(text) > bounds.max_chars:
+        return LengthReason.TOO_LONG
+    if bounds.min_words or bounds.max_words is not None:
+        words = count_words(text)
+        if words < bounds.min_words:
+            return LengthReason.TOO_FEW_WORDS
+        if bounds.max_words is not None and words > bounds.max_words:
+            return LengthReason.TOO_MANY_WORDS
+    return None

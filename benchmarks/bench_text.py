@@ -157,7 +157,7 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from babelshard.pipelines.text.beam import DedupExact, LanguageId, ReadSource
+    from babelshard.pipelines.text.beam import DedupExact, language_id_stage, read_source
     from babelshard.pipelines.text.clean import check_text_languages, text_dedup_key
     from babelshard.pipelines.text.config import Cc100Source
     from babelshard.pipelines.text.readers import read_cc100
@@ -169,10 +169,10 @@ def beam_lid_dedup(paths: dict[str, str], lid, result_path: str) -> None:
         counts = []
         for language, path in sorted(paths.items()):
             source = Cc100Source(name=f"bench-{language}", format="cc100", language=language, paths=[path])
-            kept = (pipeline | f"Read[{language}]" >> ReadSource(source, read_cc100, batch_size=batch_size)).main
+            kept = (pipeline | f"Read[{language}]" >> read_source(source, read_cc100, batch_size=batch_size)).main
             if lid is not None:
                 unique = kept | f"Dedup[{language}]" >> DedupExact("text", text_dedup_key, TextSample, buckets, batch_size)
-                kept = (unique.main | f"LID[{language}]" >> LanguageId("lid", lid, check_text_languages)).main
+                kept = (unique.main | f"LID[{language}]" >> language_id_stage("lid", lid, check_text_languages, "text")).main
             counts.append(kept | f"Count[{language}]" >> beam.Map(count_records))
         _ = counts | beam.Flatten() | beam.CombineGlobally(sum) | beam.Map(_write_number, result_path)
 
@@ -200,11 +200,10 @@ def read_records(paths: dict[str, str]) -> list:
 def measure_path(args) -> dict:
     """Runs in a fresh child process: one path over the files in ``args.folder``, timed
     ``args.repeat`` times; the model load and the in-memory lines are set up untimed."""
-    from babelshard.langid import load_lid_model
-    from babelshard.pipelines.text.config import LidConfig
+    from babelshard.langid import LanguageIdConfig, load_lid_model
 
     paths = {language: os.path.join(args.folder, f"{language}.txt.xz") for language in FORTUNES}
-    lid = LidConfig(model_path=args.lid_model, min_score=0.5)
+    lid = LanguageIdConfig(model_path=args.lid_model, min_score=0.5)
     model = load_lid_model(args.lid_model)
     count_file = os.path.join(args.folder, f"{args.path}.count")
     if args.path == "loop":

@@ -32,7 +32,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from babelshard.shards.index import read_index
-from babelshard.train.config import ImageConfig, StreamConfig, load_train_config
+from babelshard.train.config import load_train_config
+from babelshard.train.stream_config import CaptionStreamConfig, ImageConfig
 from babelshard.train.data.mixer import MixedStream
 from babelshard.train.data.tokenizer import HashTokenizer
 from babelshard.train.data.transforms import center_box, resize_shorter, to_array
@@ -80,7 +81,7 @@ def wds_lean_loader(folder: str, batch: int, workers: int):
 
 def babelshard_loader(folder: str, batch: int, workers: int, batches: int, draft: bool = False):
     image = IMAGE.model_copy(update={"draft": draft})
-    stream = StreamConfig(name="caption", kind="caption", folders=[folder], batch_size=batch, languages=["en"], image=image)
+    stream = CaptionStreamConfig(name="caption", folders=[folder], batch_size=batch, languages=["en"], image=image)
     dataset = MixedStream([stream], HashTokenizer(max_length=24), batches_per_epoch=batches)
     return DataLoader(dataset, batch_size=None, num_workers=workers, generator=torch.Generator())
 
@@ -90,7 +91,7 @@ def time_pass(make_loader, samples: int) -> tuple[float, float]:
     seen, cpu, wall = 0, time.process_time(), time.perf_counter()
     while seen < samples:
         for item in make_loader():
-            seen += len(item[1]) if isinstance(item, (list, tuple)) else len(item["streams"]["caption"]["keys"])
+            seen += len(item[1]) if isinstance(item, (list, tuple)) else len(item.streams["caption"].keys)
             if seen >= samples:
                 break
     return seen / (time.process_time() - cpu), seen / (time.perf_counter() - wall)

@@ -43,7 +43,7 @@ def preset_overrides(name: str, data: str, output: str, vocab: str | None, scale
     if name == "smalr":
         if vocab is None:
             raise SystemExit("smalr needs --vocab (babelshard vocab build configs/train-smalr-vocab.yaml)")
-        out += [f"tokenizer.path={vocab}", f"model.fusion.hybrid_vocab={vocab}"]
+        out += [f"tokenizer.path={vocab}", f"model.hybrid_vocab={vocab}"]
     return out
 
 

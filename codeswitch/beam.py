@@ -1,9 +1,10 @@
 """Beam stage: K code-switched variants per caption into ``CaptionSample.codeswitched``.
 
-``samples | CodeSwitchCaptions(cfg)`` is an :class:`~babelshard.stage.ApplyStage`
-around :func:`switch_caption`; the lexicon loads once per worker process in
-``setup()``. The variants that switched at least one word are stored (``cs.json``:
-``[{"variant", "text", "tokens", "langs"}, ...]``); a caption is never dropped here.
+``samples | CodeSwitchCaptions(cfg)`` is a model stage (:mod:`babelshard.inference`)
+around :func:`switch_caption`, with the lexicon as the model: RunInference loads it
+once per worker process and hands it batches of samples. The variants that switched at
+least one word are stored (``cs.json``: ``[{"variant", "text", "tokens", "langs"},
+...]``); a caption is never dropped here, so a failure is a bug and fails the run.
 
 Counters (namespace = the stage name): ``words``, ``covered_words/<lang>`` (English
 word tokens that had a translation into <lang>: coverage = covered / words),
@@ -22,10 +23,11 @@ from apache_beam.metrics import Metrics
 
 from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.codeswitch.lexicon import Lexicon
-from babelshard.codeswitch.loading import cached_lexicon, switch_params
+from babelshard.codeswitch.loading import load_lexicon, switch_params
 from babelshard.codeswitch.transform import SwitchParams, code_switch_variants, coverage
-from babelshard.stage import ApplyStage
+from babelshard.inference import ModelStage, StageModelHandler
 from babelshard.records import CaptionSample
+from babelshard.stage import per_record
 
 STAGE = "codeswitch"
 
@@ -46,7 +48,8 @@ class CodeSwitchResources:
 
 
 def make_resources(cfg: CodeSwitchConfig, namespace: str = STAGE) -> CodeSwitchResources:
-    return CodeSwitchResources(cached_lexicon(cfg), switch_params(cfg), cfg.variants, namespace)
+    """The stage's model: the lexicon, the switch parameters and the counters."""
+    return CodeSwitchResources(load_lexicon(cfg), switch_params(cfg), cfg.variants, namespace)
 
 
 def switch_caption(record: CaptionSample, resources: CodeSwitchResources) -> CaptionSample:
@@ -68,7 +71,7 @@ def switch_caption(record: CaptionSample, resources: CodeSwitchResources) -> Cap
         for lang in variant.langs:
             if lang != resources.lexicon.source_language:
                 resources.count(f"switched_tokens/{lang}")
-    return dataclasses.replace(record, codeswitched=tuple(v.as_json() for v in kept))
+    return dataclasses.replace(record, codeswitched=tuple(v.as_variant() for v in kept))
 
 
 class CodeSwitchCaptions(beam.PTransform):
@@ -79,8 +82,9 @@ class CodeSwitchCaptions(beam.PTransform):
         self.cfg, self.name = cfg, name
 
     def expand(self, samples):
-        stage = ApplyStage(self.name, switch_caption, functools.partial(make_resources, self.cfg, self.name))
-        return (samples | stage).main
+        load = functools.partial(make_resources, self.cfg, self.name)
+        handler = StageModelHandler(self.name, load, per_record(switch_caption))
+        return (samples | ModelStage(self.name, handler, dead_letter=False)).main
 
 
 def coverage_from_metrics(results: Any, namespace: str = STAGE) -> dict[str, float]:

@@ -2,12 +2,14 @@
 
 Each source is read into the normalized table (parquet as is; FreeDict, MUSE and the
 CLDR names through their importers), the tables are concatenated and turned into one
-:class:`Lexicon`. Workers share one copy per process through :func:`cached_lexicon`.
+:class:`Lexicon`. Beam workers load it through the code-switch model stage
+(RunInference keeps one per process); code outside Beam (the trainer's DataLoader
+workers) takes one per process from :func:`cached_lexicon`.
 """
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 
 import pyarrow as pa
 
@@ -16,11 +18,8 @@ from babelshard.codeswitch.config import CodeSwitchConfig, LexiconSource
 from babelshard.codeswitch.lexfile import LEXICON_SCHEMA, LexiconError, pairs_to_table, read_lexicon
 from babelshard.codeswitch.lexicon import Lexicon, LexiconBuild
 from babelshard.codeswitch.transform import SwitchParams
-from babelshard.configbase import config_hash
 
 log = logging.getLogger(__name__)
-_cache: dict[str, Lexicon] = {}
-_lock = threading.Lock()
 
 
 def read_source(source: LexiconSource) -> pa.Table | None:
@@ -79,9 +78,10 @@ def load_lexicon(cfg: CodeSwitchConfig) -> Lexicon:
 
 
 def cached_lexicon(cfg: CodeSwitchConfig) -> Lexicon:
-    """:func:`load_lexicon` once per process and config (threads share it)."""
-    key = config_hash(cfg)
-    with _lock:
-        if key not in _cache:
-            _cache[key] = load_lexicon(cfg)
-        return _cache[key]
+    """:func:`load_lexicon` once per process and config, for code outside Beam."""
+    return _lexicon_of(cfg.model_dump_json())
+
+
+@functools.lru_cache(maxsize=4)
+def _lexicon_of(config_json: str) -> Lexicon:
+    return load_lexicon(CodeSwitchConfig.model_validate_json(config_json))

@@ -34,9 +34,10 @@ from functools import partial
 from hashlib import blake2b
 from itertools import compress, islice
 from operator import itemgetter, not_
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from babelshard.codeswitch.lexicon import NO_NODE, Lexicon
+from babelshard.records import CodeSwitchVariant
 from babelshard.textnorm import is_word, split_words, tokenize_words
 
 _SCALE = 1 << 32
@@ -79,8 +80,9 @@ class Switched(NamedTuple):
     langs: tuple[str, ...]
     switched: int  # units replaced by a translation
 
-    def as_json(self) -> dict[str, Any]:
-        return {"variant": self.variant, "text": self.text, "tokens": list(self.tokens), "langs": list(self.langs)}
+    def as_variant(self) -> CodeSwitchVariant:
+        """The variant as the caption record stores it (``cs.json``)."""
+        return CodeSwitchVariant(self.variant, self.text, self.tokens, self.langs)
 
 
 _new_switched = partial(tuple.__new__, Switched)  # without NamedTuple's Python-level __new__

@@ -2,128 +2,61 @@
 
 Samples (and drops) are assigned to shard ``hash(key) mod N`` where N comes from the
 number of samples (or is given), so the same inputs always give the same shards.
-Each shard's samples are sorted by key and written by one worker; a shard already
+Samples are encoded to tar members before the shuffle; each shard is written by one
+worker with :func:`babelshard.shards.bucket.write_shard` (sorted by key; a shard already
 complete with a matching checksum is left as it is, so a rerun after a crash only
-writes what is missing and yields identical bytes. ``index.json`` is written last.
+writes what is missing and yields identical bytes). ``index.json`` is written last.
 """
 from __future__ import annotations
 
-import hashlib
-import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from babelshard.fs import filesystem, join
 from babelshard.stats import Drop, StageStats, merge_stats
+from babelshard.shards.bucket import (
+    EncodedSample, WrittenShard, completed_shard, encode_sample, key_by_shard, shard_count, shard_of, split_items,
+    write_shard,
+)
 from babelshard.shards.index import ShardInfo, build_index, write_index
-from babelshard.shards.tario import sample_members
-from babelshard.shards.writer import ShardFile, read_shard_stats, shard_name, write_folder_stats, write_shard_stats
+from babelshard.shards.writer import write_folder_stats
 
 DEFAULT_SAMPLES_PER_SHARD = 10_000
 
 
-def shard_of(key: str, num_shards: int) -> int:
-    """The shard a key belongs to; stable across runs, processes and runners."""
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") % num_shards
+def encode_for_shard(record: Any, num_shards: int) -> tuple[int, tuple]:
+    """(shard number, the encoded sample as a plain tuple). Encoding before the shuffle
+    leaves the writer a byte copy; a tuple of strings and bytes is what Beam's coder
+    encodes natively (an :class:`EncodedSample` it would pickle, about 10 µs more per
+    sample each way)."""
+    sample = encode_sample(record)
+    return shard_of(sample.key, num_shards), (sample.key, sample.members, sample.languages)
 
 
-def shard_count(samples: int, samples_per_shard: int) -> int:
-    return max(1, math.ceil(samples / samples_per_shard))
+def shard_items(values: Iterable[tuple | Drop]) -> Iterator[EncodedSample | Drop]:
+    """A shard's shuffled values as typed items: drops as they are, samples from their tuples."""
+    for value in values:
+        yield value if isinstance(value, Drop) else EncodedSample(*value)
 
 
-def file_sha256(url: str) -> str:
-    fs, path = filesystem(url)
-    digest = hashlib.sha256()
-    with fs.open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def completed_shard(folder: str, number: int, num_shards: int, config_hash: str, verify: bool = True) -> dict | None:
-    """The stats of shard ``number`` if it was completed by a run with the same plan."""
-    name = shard_name(number)
-    stats = read_shard_stats(folder, name)
-    if not stats or stats.get("config_hash") != config_hash or stats.get("num_shards") != num_shards:
-        return None
-    if stats["samples"] == 0:
-        return stats
-    fs, path = filesystem(join(folder, name))
-    if not fs.exists(path) or fs.info(path)["size"] != stats["bytes"]:
-        return None
-    if verify and file_sha256(join(folder, name)) != stats["sha256"]:
-        return None
-    return stats
-
-
-def completed_shards(folder: str, num_shards: int, config_hash: str) -> set[int]:
-    """Shard numbers a rerun can skip (used to avoid re-downloading their images)."""
-    return {n for n in range(num_shards) if completed_shard(folder, n, num_shards, config_hash) is not None}
-
-
-def write_failures(folder: str, name: str, drops: list[Drop]) -> None:
-    rows = [drop.as_row() for drop in sorted(drops, key=lambda d: (d.key, d.stage, d.reason))]
-    table = pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in ("key", "stage", "reason", "detail", "url")]))
-    fs, path = filesystem(join(folder, name[: -len(".tar")] + ".failures.parquet"))
-    fs.makedirs(filesystem(folder)[1], exist_ok=True)
-    with fs.open(path, "wb") as handle:
-        pq.write_table(table, handle)
-
-
-def encode_sample(record: Any) -> tuple[str, list[tuple[str, bytes]], dict[str, int]]:
-    """(key, tar members, language counts): what a shard needs of a record."""
-    return record.key, sample_members(record.to_sample()), record.language_counts()
-
-
-def encode_for_shard(record: Any, num_shards: int) -> tuple[int, tuple[str, tuple]]:
-    """(shard number, encoded sample): plain bytes and strings shuffle far cheaper than
-    pickled records, and encoding before the shuffle leaves the writer a byte copy."""
-    return shard_of(record.key, num_shards), ("s", encode_sample(record))
+def count_written(written: WrittenShard) -> None:
+    name = "shards_skipped_complete" if written.skipped else "shards_written"
+    Metrics.counter("write_shards", name).inc()
 
 
 class WriteBucket(beam.DoFn):
-    """Writes one shard from the samples and drops hashed to it."""
+    """Writes one shard from the encoded samples and drops hashed to it."""
 
     def __init__(self, folder: str, config_hash: str):
         self.folder, self.config_hash = folder, config_hash
-        self.written = Metrics.counter("write_shards", "shards_written")
-        self.skipped = Metrics.counter("write_shards", "shards_skipped_complete")
 
-    def process(self, element: tuple[int, Iterable[tuple[str, Any]]], num_shards: int):
-        number, items = element
-        samples, drops = [], []
-        for kind, value in items:  # ("s", encode_sample(record)) or ("d", drop)
-            (samples if kind == "s" else drops).append(value)
-        done = completed_shard(self.folder, number, num_shards, self.config_hash)
-        if done is not None and done["samples"] == len(samples):
-            self.skipped.inc()
-            yield done
-            return
-        samples.sort(key=lambda encoded: encoded[0])
-        stats = StageStats(inputs=len(samples) + len(drops), outputs=len(samples))
-        for drop in drops:
-            stats.drop(drop.stage, drop.reason)
-        name = shard_name(number)
-        info = ShardInfo(name, 0, 0, "", {})
-        if samples:
-            shard = ShardFile(self.folder, name)
-            try:
-                for _, members, languages in samples:
-                    shard.add(members, languages)
-                info = shard.commit()
-            except BaseException:
-                shard.abort()
-                raise
-        if drops:
-            write_failures(self.folder, name, drops)
-        extra = {"config_hash": self.config_hash, "num_shards": num_shards}
-        write_shard_stats(self.folder, info, stats, **extra)
-        self.written.inc()
-        yield {**info.as_json(), "stats": stats.as_json(), **extra}
+    def process(self, element: tuple[int, Iterable[tuple | Drop]], num_shards: int):
+        number, values = element
+        samples, drops = split_items(shard_items(values))
+        written = write_shard(self.folder, number, num_shards, samples, drops, self.config_hash)
+        count_written(written)
+        yield written.stats
 
 
 class FinishIndex(beam.DoFn):
@@ -189,7 +122,7 @@ class WriteShards(beam.PTransform):
             num = self.num_shards
         num_side = beam.pvalue.AsSingleton(num)
         keyed_samples = samples | "KeySamples" >> beam.Map(encode_for_shard, num_side)
-        keyed_drops = drops | "KeyDrops" >> beam.Map(lambda d, n: (shard_of(d.key, n), ("d", d)), num_side)
+        keyed_drops = drops | "KeyDrops" >> beam.Map(key_by_shard, num_side)
         written = (
             (keyed_samples, keyed_drops)
             | "Merge" >> beam.Flatten()

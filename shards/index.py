@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from babelshard import __version__
 from babelshard.errors import UserError
 from babelshard.fs import exists, join, read_text, write_bytes_atomic
+from babelshard.shards.card import write_card_files
 
 INDEX_NAME = "index.json"
 INDEX_VERSION = 1
@@ -82,6 +83,8 @@ def build_index(stream: str, shards: Iterable[ShardInfo], config_hash: str = "",
 
 
 def write_index(folder: str, index: ShardIndex) -> str:
+    """The dataset card and sizes.json first, then index.json: the index is the last file written."""
+    write_card_files(folder, index)
     path = join(folder, INDEX_NAME)
     payload = json.dumps(index.as_json(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     write_bytes_atomic(path, payload.encode("utf-8"))

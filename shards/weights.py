@@ -12,11 +12,13 @@ per-language shard folders (the text root or the parallel root):
      "languages": {"de": {"folder": "de", "samples": 1000, "p": 0.6667, "q": 0.5307}, ...}}
 
 ``folder`` is relative to the file; ``p`` and ``q`` each sum to 1 (full float precision).
+This module writes the file (the text job, ``babelshard text-weights``) and reads it
+(the trainer: :func:`find_weights_file`, :func:`read_weights_file`, :func:`sampling_weights`).
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from babelshard.fs import exists, filesystem, join, read_text, write_bytes_atomic
 from babelshard.shards.index import INDEX_NAME, ShardIndex, ShardIndexError, read_index
@@ -93,8 +95,29 @@ def write_weights(root: str, named: Iterable[tuple[str, ShardIndex]], alpha: flo
     return document
 
 
-def read_weights(root: str) -> dict[str, Any]:
-    document = json.loads(read_text(join(root, WEIGHTS_NAME)))
-    if document.get("format") != WEIGHTS_FORMAT or document.get("version") != WEIGHTS_VERSION:
-        raise ShardIndexError(f"{join(root, WEIGHTS_NAME)}: not a {WEIGHTS_FORMAT} version {WEIGHTS_VERSION} file")
+def read_weights_file(path: str) -> dict[str, Any]:
+    """A weights document, its format and version checked."""
+    try:
+        document = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise ShardIndexError(f"{path}: not JSON: {error}") from None
+    if not isinstance(document, dict) or document.get("format") != WEIGHTS_FORMAT or document.get("version") != WEIGHTS_VERSION:
+        raise ShardIndexError(f"{path}: not a {WEIGHTS_FORMAT} version {WEIGHTS_VERSION} file")
     return document
+
+
+def read_weights(root: str) -> dict[str, Any]:
+    """The ``weights.json`` beside the shard folders of ``root``."""
+    return read_weights_file(join(root, WEIGHTS_NAME))
+
+
+def sampling_weights(document: Mapping[str, Any]) -> dict[str, float]:
+    """``{language: q}``: the smoothed sampling weight of each language of a weights document."""
+    return {lang: float(row["q"]) for lang, row in document["languages"].items()}
+
+
+def find_weights_file(folders: Sequence[str]) -> str | None:
+    """``weights.json`` in one of ``folders`` or in the parent of a per-language folder."""
+    candidates = [join(f, WEIGHTS_NAME) for f in folders]
+    candidates += [join(f.rstrip("/").rsplit("/", 1)[0], WEIGHTS_NAME) for f in folders if "/" in f.rstrip("/")]
+    return next((path for path in candidates if exists(path)), None)

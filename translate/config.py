@@ -6,11 +6,13 @@ not belong to that kind is an error naming it.
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
 from babelshard.configbase import StrictModel
+from babelshard.langid import LanguageIdConfig
 
 Language = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$", description="e.g. es, pt_BR")]
 
@@ -83,6 +85,15 @@ class FilterConfig(StrictModel):
     )
     also_accept: dict[str, list[str]] = Field(default_factory=dict, description="extra fastText labels per target, e.g. no: [nb, nn]")
     min_score: float | None = Field(None, description="drop translations whose engine score is below this")
+
+    @cached_property
+    def lid(self) -> LanguageIdConfig:
+        """The language check as the one language-ID config (the keys above stay as they are:
+        the caption job's config hash, which marks its shards complete, is over them)."""
+        return LanguageIdConfig(
+            enabled=self.enabled and self.language_id, model_path=self.lid_model_path,
+            min_score=self.lid_min_target_score, also_accept=self.also_accept,
+        )
 
     @model_validator(mode="after")
     def _ratio_bounds(self) -> "FilterConfig":

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from babelshard.textnorm import is_word, normalize_for_key, tokenize_words
+from babelshard.langid import LanguageReason, accepted_labels
+from babelshard.stats import Reason
+from babelshard.textnorm import LengthReason, is_word, normalize_for_key, tokenize_words
 from babelshard.translate.config import FilterConfig
 
-EMPTY = "empty"
-IDENTICAL = "identical_to_source"
-COPY = "copy_of_source"
-REPEATED_NGRAMS = "repeated_ngrams"
-LENGTH_RATIO = "length_ratio"
-WRONG_LANGUAGE = "wrong_language"
-LOW_SCORE = "low_score"
-FILTER_REASONS = (EMPTY, IDENTICAL, COPY, REPEATED_NGRAMS, LENGTH_RATIO, WRONG_LANGUAGE, LOW_SCORE)
+
+class FilterReason(Reason):
+    """Quality-check reasons of a translation, besides ``empty`` (LengthReason) and
+    ``lid_mismatch`` (LanguageReason)."""
+
+    IDENTICAL = "identical_to_source", "the translation is the source text (after normalisation)"
+    COPY = "copy_of_source", "at least max_copy_ratio of the translation's words are source words"
+    REPEATED_NGRAMS = "repeated_ngrams", "an n-gram repeated back to back more than max_repeats times (a decoding loop)"
+    LENGTH_RATIO = "length_ratio", "translation chars / source chars outside the configured bounds"
+    LOW_SCORE = "low_score", "the engine's score is below filters.min_score"
+
 
 Failure = tuple[str, str]
 
@@ -28,19 +33,19 @@ def words(text: str) -> list[str]:
 
 
 def check_empty(translation: str) -> Failure | None:
-    return (EMPTY, "") if not translation.strip() else None
+    return (LengthReason.EMPTY, "") if not translation.strip() else None
 
 
 def check_copy(source: str, translation: str, max_ratio: float, min_words: int) -> Failure | None:
     """The source came back unchanged, or most target words are source words."""
     if normalize_for_key(source) == normalize_for_key(translation):
-        return IDENTICAL, ""
+        return FilterReason.IDENTICAL, ""
     target_words = words(translation)
     if len(target_words) < min_words:
         return None
     source_words = set(words(source))
     ratio = sum(word in source_words for word in target_words) / len(target_words)
-    return (COPY, f"{ratio:.2f} of words copied") if ratio >= max_ratio else None
+    return (FilterReason.COPY, f"{ratio:.2f} of words copied") if ratio >= max_ratio else None
 
 
 def longest_repeat(tokens: Sequence[str], max_ngram: int) -> tuple[int, tuple[str, ...]]:
@@ -62,7 +67,7 @@ def check_repeats(source: str, translation: str, max_ngram: int, max_repeats: in
     count, ngram = longest_repeat(words(translation), max_ngram)
     if count <= max_repeats or longest_repeat(words(source), max_ngram)[0] >= count:
         return None
-    return REPEATED_NGRAMS, f"{' '.join(ngram)!r} x{count}"
+    return FilterReason.REPEATED_NGRAMS, f"{' '.join(ngram)!r} x{count}"
 
 
 def check_length_ratio(source: str, translation: str, bounds: tuple[float, float], min_chars: int) -> Failure | None:
@@ -70,7 +75,7 @@ def check_length_ratio(source: str, translation: str, bounds: tuple[float, float
         return None
     ratio = len(translation) / len(source)
     low, high = bounds
-    return (LENGTH_RATIO, f"{ratio:.2f} not in [{low}, {high}]") if not low <= ratio <= high else None
+    return (FilterReason.LENGTH_RATIO, f"{ratio:.2f} not in [{low}, {high}]") if not low <= ratio <= high else None
 
 
 def lid_predictions(model, text: str, k: int = 5) -> list[tuple[str, float]]:
@@ -82,27 +87,28 @@ def lid_predictions(model, text: str, k: int = 5) -> list[tuple[str, float]]:
 def check_language(
     translation: str, source: str, target: str, predictions: list[tuple[str, float]] | None, config: FilterConfig
 ) -> Failure | None:
-    """Wrong language: fastText's best label is not the target, and either the source
-    language scores above the target (left untranslated) or the target scores below
-    ``lid_min_target_score``. Close languages pass (a short Catalan caption that lid.176
-    ranks as Spanish keeps some Catalan score); short texts skip the check."""
+    """Not in the target language (``lid_mismatch``): fastText's best label is not the
+    target, and either the source language scores above the target (left untranslated)
+    or the target scores below ``lid_min_target_score`` (``config.lid.min_score``). Close
+    languages pass (a short Catalan caption that lid.176 ranks as Spanish keeps some
+    Catalan score); short texts skip the check."""
     if not predictions or len(words(translation)) < config.lid_min_words:
         return None
-    accepted = {target, target.split("_")[0].split("-")[0], *config.also_accept.get(target, [])}
+    accepted = accepted_labels(target, config.lid.also_accept)
     best, best_score = predictions[0]
     if best in accepted:
         return None
     target_score = sum(score for label, score in predictions if label in accepted)
     source_score = sum(score for label, score in predictions if label == source)
-    if source_score <= target_score and target_score >= config.lid_min_target_score:
+    if source_score <= target_score and target_score >= config.lid.min_score:
         return None
-    return WRONG_LANGUAGE, f"{best} {best_score:.2f}, {target} {target_score:.2f}"
+    return LanguageReason.MISMATCH, f"{best} {best_score:.2f}, {target} {target_score:.2f}"
 
 
 def check_score(score: float | None, minimum: float | None) -> Failure | None:
     if minimum is None or score is None or score >= minimum:
         return None
-    return LOW_SCORE, f"{score:.3f} < {minimum}"
+    return FilterReason.LOW_SCORE, f"{score:.3f} < {minimum}"
 
 
 def check_translation(

@@ -1,24 +1,28 @@
-"""The RunInference model handler: one engine per process (or per machine), batches of jobs.
+"""The translation model stage's handler: one engine per process (or per machine), batches of jobs.
 
 The engine is created in ``load_model`` on the worker, never pickled. A batch may mix
 language pairs; each pair goes to the engine as one call, and a call that raises is
-retried text by text so only the inputs that fail become :class:`FailedJob` values (a
-batch that fails as a whole still goes to RunInference's dead letter). Beam's RunInference adds
-its own latency and batch-size metrics; this handler counts sentences, tokens and
-split/truncated inputs per engine under the ``translate`` namespace.
+retried text by text so only the inputs that fail become :class:`FailedJob` values and
+then ``engine_error`` drops (a batch that fails as a whole goes to RunInference's dead
+letter, and its jobs to the same drops). Beam's RunInference adds its own latency and
+batch-size metrics; this handler counts sentences, tokens and split/truncated inputs
+per engine under the ``translate`` namespace.
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Optional, Sequence, Union
+from functools import partial
+from typing import Sequence
 
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import ModelHandler
 
+from babelshard.inference import StageModelHandler
 from babelshard.translate.cache import entry_from
 from babelshard.translate.config import BatchingConfig, EngineConfig
 from babelshard.translate.engines import TranslationEngine, create_engine
-from babelshard.translate.requests import FailedJob, Identities, TranslatedJob, TranslationJob
+from babelshard.translate.requests import (
+    STAGE, FailedJob, Identities, TranslatedJob, TranslationJob, failed_job_drops,
+)
 
 NAMESPACE = "translate"
 
@@ -66,33 +70,33 @@ def count_translation(engine: str, result) -> None:
         Metrics.counter(NAMESPACE, "inputs_truncated").inc()
 
 
-class TranslationModelHandler(ModelHandler[TranslationJob, Union[TranslatedJob, FailedJob], TranslationEngine]):
-    """``RunInference(TranslationModelHandler(name, engine_config, batching, identities))``."""
+def translate_batch(jobs: Sequence[TranslationJob], engine: TranslationEngine, identities: Identities, name: str) -> list:
+    """Per job its :class:`TranslatedJob`, or the ``engine_error`` drops of its samples."""
+    started = time.perf_counter()
+    results = translate_jobs(engine, jobs, identities)
+    Metrics.distribution(NAMESPACE, f"batch_sentences/{name}").update(len(jobs))
+    Metrics.distribution(NAMESPACE, f"batch_latency_ms/{name}").update(int((time.perf_counter() - started) * 1000))
+    return [failed_job_drops(r.job, r.error) if isinstance(r, FailedJob) else r for r in results]
+
+
+class TranslationModelHandler(StageModelHandler):
+    """``ModelStage("translate", TranslationModelHandler(name, engine_config, batching, identities))``."""
 
     def __init__(self, name: str, engine: EngineConfig, batching: BatchingConfig, identities: Identities):
         super().__init__(
+            STAGE,
+            partial(create_engine, engine),
+            partial(translate_batch, identities=dict(identities), name=name),
             min_batch_size=batching.min_batch_size,
             max_batch_size=batching.max_batch_size,
             max_batch_duration_secs=batching.max_batch_duration_secs,
             large_model=batching.share_model_per_machine,
             model_copies=batching.model_copies,
         )
-        self.name, self.engine, self.identities = name, engine, dict(identities)
-
-    def load_model(self) -> TranslationEngine:
-        return create_engine(self.engine)
-
-    def run_inference(
-        self, batch: Sequence[TranslationJob], model: TranslationEngine, inference_args: Optional[dict[str, Any]] = None
-    ) -> Iterable[Union[TranslatedJob, FailedJob]]:
-        started = time.perf_counter()
-        results = translate_jobs(model, batch, self.identities)
-        Metrics.distribution(NAMESPACE, f"batch_sentences/{self.name}").update(len(batch))
-        Metrics.distribution(NAMESPACE, f"batch_latency_ms/{self.name}").update(int((time.perf_counter() - started) * 1000))
-        return results
+        self.engine_name = name
 
     def get_num_bytes(self, batch: Sequence[TranslationJob]) -> int:
         return sum(len(job.text.encode("utf-8")) for job in batch)
 
     def get_metrics_namespace(self) -> str:
-        return f"{NAMESPACE}/{self.name}"
+        return f"{NAMESPACE}/{self.engine_name}"

@@ -12,15 +12,19 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from babelshard.records import Caption, CaptionSample, ParallelPair, stable_key
-from babelshard.stats import Drop
+from babelshard.stats import Drop, Reason
 from babelshard.textnorm import clean_text
 from babelshard.translate.cache import CacheEntry, cache_key
-from babelshard.translate.config import TranslateConfig
+from babelshard.translate.config import FilterConfig, TranslateConfig
+from babelshard.translate.filters import check_translation, lid_predictions
 
-STAGE = "translate"
-EMPTY_SOURCE = "empty_source"
-ENGINE_ERROR = "engine_error"
+STAGE = "translate"  # drop reasons: TranslateReason, filters.FilterReason, LengthReason.EMPTY, LanguageReason.MISMATCH
 KEPT_HUMAN = "kept_human"  # a marker, not a drop: the sample keeps its human caption
+
+
+class TranslateReason(Reason):
+    EMPTY_SOURCE = "empty_source", "the sample has no source-language caption to translate"
+    ENGINE_ERROR = "engine_error", "the engine raised on this text, even alone (or on its whole batch)"
 
 Identities = Mapping[str, tuple[str, str]]  # target language -> (engine kind, model id)
 
@@ -71,7 +75,7 @@ def pair_key(sample_key: str, source: str, target: str) -> str:
     return stable_key("translate", sample_key, source, target)
 
 
-def language_drop(sample_key: str, source: str, target: str, reason: str, detail: str = "", url: str = "") -> Drop:
+def language_drop(sample_key: str, source: str, target: str, reason: Reason, detail: str = "", url: str = "") -> Drop:
     return Drop(pair_key(sample_key, source, target), STAGE, reason, f"{sample_key} {target}: {detail}".rstrip(": "), url)
 
 
@@ -86,7 +90,7 @@ def translation_requests(sample: CaptionSample, config: TranslateConfig, identit
         if existing is not None and existing.provenance == "human" and config.when_human_exists == "keep":
             out.append(KEPT_HUMAN)
         elif not text:
-            out.append(language_drop(sample.key, source, target, EMPTY_SOURCE, url=sample.url))
+            out.append(language_drop(sample.key, source, target, TranslateReason.EMPTY_SOURCE, url=sample.url))
         else:
             kind, model = identities[target]
             key = cache_key(kind, model, source, target, text)
@@ -118,8 +122,23 @@ def fan_out(translated: TranslatedJob, failure: tuple[str, str] | None) -> list:
     return [(key, (job.target_language, caption)) for key in job.sample_keys]
 
 
+def check_translated(translated: TranslatedJob, settings: FilterConfig, lid_model=None) -> list:
+    """The quality checks once per distinct translation (language ID with ``lid_model``
+    when given), then :func:`fan_out` to the samples that asked."""
+    if not settings.enabled:
+        return fan_out(translated, None)
+    text, job = translated.entry.text, translated.job
+    predictions = lid_predictions(lid_model, text) if lid_model is not None and text.strip() else None
+    failure = check_translation(
+        job.text, text, job.target_language, settings,
+        source_language=job.source_language, score=translated.entry.score, predictions=predictions,
+    )
+    return fan_out(translated, failure)
+
+
 def failed_job_drops(job: TranslationJob, error: str) -> list[Drop]:
-    return [language_drop(key, job.source_language, job.target_language, ENGINE_ERROR, error[:300]) for key in job.sample_keys]
+    reason = TranslateReason.ENGINE_ERROR
+    return [language_drop(key, job.source_language, job.target_language, reason, error[:300]) for key in job.sample_keys]
 
 
 def merge_translations(

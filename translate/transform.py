@@ -1,34 +1,41 @@
 """``TranslateCaptions``: caption samples in, samples with machine-translated captions out.
 
     samples -> requests (one per target) -> group by cache key (+ persistent cache)
-      -> hits | misses -> RunInference per engine (dead letter -> drops)
-      -> quality checks -> fan out per sample -> merge into samples (+ parallel pairs)
+      -> hits | misses -> model stage per engine (RunInference; failures -> drops)
+      -> quality checks (language ID: a model stage) -> fan out per sample
+      -> merge into samples (+ parallel pairs)
 
-The result is a dict: ``samples`` (every input sample, with its new captions),
-``parallel`` (ParallelPair records, when configured) and ``drops`` (one per sample and
-language that did not get a translation, keyed like the pair it would have made, so
-they are the parallel stream's drops; the sample itself is never dropped here).
+Every step is a stage of :mod:`babelshard.stage` / :mod:`babelshard.inference` in the
+``translate`` namespace. The result is a dict: ``samples`` (every input sample, with its
+new captions), ``parallel`` (ParallelPair records, when configured) and ``drops`` (one
+per sample and language that did not get a translation, keyed like the pair it would
+have made, so they are the parallel stream's drops; the sample itself is never dropped
+here).
 """
 from __future__ import annotations
+
+import operator
+from functools import partial
+from typing import Iterable
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import RunInference
 
-from babelshard.langid import load_lid_model
-from babelshard.stats import Drop
-from babelshard.translate.cache import group_by_pair, list_cache_files, read_cache_file, write_cache_file
-from babelshard.translate.config import TranslateConfig
+from babelshard.inference import ModelStage, lid_handler
+from babelshard.records import Caption, CaptionSample
+from babelshard.stage import ApplyStage, GroupStage
+from babelshard.stats import Drop, StageReason
+from babelshard.translate.cache import CacheEntry, group_by_pair, list_cache_files, read_cache_file, write_cache_file
+from babelshard.translate.config import FilterConfig, TranslateConfig
 from babelshard.translate.engines import engine_identity
-from babelshard.translate.filters import check_translation, lid_predictions
 from babelshard.translate.handler import NAMESPACE, TranslationModelHandler
 from babelshard.translate.requests import (
-    KEPT_HUMAN, FailedJob, Identities, TranslatedJob, TranslationJob, failed_job_drops, fan_out, merge_translations,
-    resolve_group, translation_requests,
+    KEPT_HUMAN, STAGE, Identities, TranslatedJob, TranslationJob, TranslationRequest, check_translated,
+    failed_job_drops, language_drop, merge_translations, resolve_group, translation_requests,
 )
 
-DROPS, MISSES, PARALLEL = "drops", "misses", "parallel"
+MISSES, PARALLEL = "misses", "parallel"
 
 
 def count(name: str, value: int = 1) -> None:
@@ -42,97 +49,61 @@ def resolve_identities(config: TranslateConfig) -> dict[str, tuple[str, str]]:
     }
 
 
-class MakeRequests(beam.DoFn):
-    def __init__(self, config: TranslateConfig, identities: Identities):
-        self.config, self.identities = config, identities
-
-    def process(self, sample):
-        for item in translation_requests(sample, self.config, self.identities):
-            if item == KEPT_HUMAN:
-                count(KEPT_HUMAN)
-            elif isinstance(item, Drop):
-                count(f"dropped/{item.reason}")
-                yield pvalue.TaggedOutput(DROPS, item)
-            else:
-                count("requests")
-                yield (item.cache_key, item)
+def make_requests(sample: CaptionSample, config: TranslateConfig, identities: Identities) -> list:
+    """A sample's translation requests and empty-source drops; kept human captions counted."""
+    items = translation_requests(sample, config, identities)
+    kept = [item for item in items if item != KEPT_HUMAN]
+    if len(kept) < len(items):
+        count(KEPT_HUMAN, len(items) - len(kept))
+    count("requests", sum(isinstance(item, TranslationRequest) for item in kept))
+    return kept
 
 
-class ResolveGroups(beam.DoFn):
-    """Duplicates meet here: one job per cache key, answered from the cache when it can be."""
-
-    def process(self, grouped):
-        key, parts = grouped
-        result = resolve_group(key, parts["requests"], parts["cached"])
-        if result is None:
-            return
-        if isinstance(result, TranslationJob):
-            count("cache_misses")
-            yield pvalue.TaggedOutput(MISSES, result)
-        else:
-            count("cache_hits")
-            yield result
+def resolve_requests(key: str, requests: Iterable[TranslationRequest], cached: Iterable[CacheEntry]) -> list:
+    """Duplicates meet here: one job per cache key, a hit from the cache or a miss for an engine."""
+    result = resolve_group(key, requests, cached)
+    if result is None:
+        return []
+    if isinstance(result, TranslationJob):
+        count("cache_misses")
+        return [pvalue.TaggedOutput(MISSES, result)]
+    count("cache_hits")
+    return [result]
 
 
-class CheckTranslations(beam.DoFn):
-    """Quality checks once per distinct translation, then one output per sample that asked."""
-
-    def __init__(self, config: TranslateConfig):
-        self.filters = config.filters
-        self.lid = None
-
-    def setup(self):
-        if self.filters.enabled and self.filters.language_id:
-            self.lid = load_lid_model(self.filters.lid_model_path)
-
-    def process(self, translated: TranslatedJob | FailedJob):
-        if isinstance(translated, FailedJob):
-            items = failed_job_drops(translated.job, translated.error)
-        else:
-            items = fan_out(translated, self.check(translated))
-        for item in items:
-            if isinstance(item, Drop):
-                count(f"dropped/{item.reason}")
-                yield pvalue.TaggedOutput(DROPS, item)
-            else:
-                count("captions")
-                yield item
+def check_batch(batch: list[TranslatedJob], lid_model, settings: FilterConfig) -> list[list]:
+    """The quality checks of a batch of translations, language ID with ``lid_model``."""
+    return [check_translated(translated, settings, lid_model) for translated in batch]
 
 
-    def check(self, translated: TranslatedJob) -> tuple[str, str] | None:
-        if not self.filters.enabled:
-            return None
-        text, job = translated.entry.text, translated.job
-        predictions = lid_predictions(self.lid, text) if self.lid is not None and text.strip() else None
-        return check_translation(
-            job.text, text, job.target_language, self.filters,
-            source_language=job.source_language, score=translated.entry.score, predictions=predictions,
-        )
+def check_failure_drops(translated: TranslatedJob, message: str) -> list[Drop]:
+    job = translated.job
+    return [
+        language_drop(key, job.source_language, job.target_language, StageReason.MODEL_ERROR, message[:300])
+        for key in job.sample_keys
+    ]
 
 
-class MergeIntoSamples(beam.DoFn):
-    def __init__(self, config: TranslateConfig):
-        self.config = config
-
-    def process(self, grouped):
-        _, parts = grouped
-        for sample in parts["sample"]:
-            updated, pairs = merge_translations(sample, parts["captions"], self.config)
-            yield updated
-            for pair in pairs:
-                count("parallel_pairs")
-                yield pvalue.TaggedOutput(PARALLEL, pair)
+def check_stage(settings: FilterConfig) -> ApplyStage | ModelStage:
+    """The quality checks: a model stage when they include language ID."""
+    if not settings.lid.enabled:
+        return ApplyStage(STAGE, partial(check_translated, settings=settings))
+    handler = lid_handler(STAGE, settings.lid, partial(check_batch, settings=settings))
+    return ModelStage(STAGE, handler, check_failure_drops)
 
 
-def engine_failures(failed):
-    """RunInference's dead letter holds (batch, error) pairs; every job in it becomes drops."""
-    batch, error = failed
-    message = repr(error[1]) if isinstance(error, tuple) and len(error) > 1 else repr(error)
-    count("failed_batches")
-    for job in batch:
-        for drop in failed_job_drops(job, message):
-            count(f"dropped/{drop.reason}")
-            yield drop
+def merge_sample(_key: str, samples: Iterable[CaptionSample], captions: Iterable[tuple[str, Caption]],
+                 config: TranslateConfig) -> list:
+    """The sample with its new captions, and its parallel pairs on the ``parallel`` output."""
+    out: list = []
+    captions = list(captions)
+    for sample in samples:
+        updated, pairs = merge_translations(sample, captions, config)
+        out.append(updated)
+        if pairs:
+            count("parallel_pairs", len(pairs))
+        out.extend(pvalue.TaggedOutput(PARALLEL, pair) for pair in pairs)
+    return out
 
 
 def read_cached_entries(pipeline, config: TranslateConfig, identities: Identities):
@@ -172,43 +143,36 @@ class TranslateCaptions(beam.PTransform):
 
     def expand(self, samples):
         config, identities = self.config, self.identities
-        requests = samples | "Requests" >> beam.ParDo(MakeRequests(config, identities)).with_outputs(DROPS, main="main")
+        requests = samples | "Requests" >> ApplyStage(STAGE, partial(make_requests, config=config, identities=identities))
         cached = read_cached_entries(samples.pipeline, config, identities)
-        resolved = (
-            {"requests": requests.main, "cached": cached}
-            | "GroupByCacheKey" >> beam.CoGroupByKey()
-            | "Resolve" >> beam.ParDo(ResolveGroups()).with_outputs(MISSES, main="hits")
+        resolved = requests.main | "Resolve" >> GroupStage(
+            STAGE, resolve_requests, key=operator.attrgetter("cache_key"), join={"cached": cached}, outputs=(MISSES,)
         )
-        results, engine_drops = self._translate(resolved[MISSES])
+        translated, engine_drops = self._translate(resolved[MISSES])
         if config.cache.url and config.cache.write:
             _ = (
-                results
-                | "Fresh" >> beam.Filter(lambda t: isinstance(t, TranslatedJob))
+                translated
                 | "CacheBucket" >> beam.Map(cache_bucket, config.cache.files_per_pair)
                 | "GroupCacheWrites" >> beam.GroupByKey()
                 | "WriteCache" >> beam.FlatMap(write_cache_group, config.cache.url)
             )
-        checked = (
-            (resolved.hits, results)
-            | "AllTranslations" >> beam.Flatten()
-            | "Check" >> beam.ParDo(CheckTranslations(config)).with_outputs(DROPS, main="captions")
+        all_translations = (resolved.main, translated) | "AllTranslations" >> beam.Flatten()
+        checked = all_translations | "Check" >> check_stage(config.filters)
+        merged = samples | "Merge" >> GroupStage(
+            STAGE, partial(merge_sample, config=config), key=operator.attrgetter("key"),
+            join={"captions": checked.main}, outputs=(PARALLEL,),
         )
-        merged = (
-            {"sample": samples | "KeySamples" >> beam.Map(lambda s: (s.key, s)), "captions": checked.captions}
-            | "GroupBySample" >> beam.CoGroupByKey()
-            | "Merge" >> beam.ParDo(MergeIntoSamples(config)).with_outputs(PARALLEL, main="samples")
-        )
-        drops = (requests[DROPS], checked[DROPS], *engine_drops) | "AllDrops" >> beam.Flatten()
-        return {"samples": merged.samples, "parallel": merged[PARALLEL], "drops": drops}
+        drops = (requests.drops, resolved.drops, checked.drops, merged.drops, *engine_drops) | "AllDrops" >> beam.Flatten()
+        return {"samples": merged.main, "parallel": merged[PARALLEL], "drops": drops}
 
     def _translate(self, misses):
-        """One RunInference per engine: (translated and failed jobs, [dead-letter drops])."""
+        """One model stage per engine: (translated jobs, [drops of failed jobs and batches])."""
         outputs, drops = [], []
         for name in sorted(set(self.config.targets.values())):
             handler = TranslationModelHandler(name, self.config.engines[name], self.config.batching, self.identities)
             jobs = misses | f"Jobs[{name}]" >> beam.Filter(lambda job, n=name: job.engine == n)
-            translated, dead_letter = jobs | f"Translate[{name}]" >> RunInference(handler).with_exception_handling()
-            outputs.append(translated)
-            drops.append(dead_letter.failed_inferences | f"EngineErrors[{name}]" >> beam.FlatMap(engine_failures))
+            translated = jobs | f"Translate[{name}]" >> ModelStage(STAGE, handler, failed_job_drops)
+            outputs.append(translated.main)
+            drops.append(translated.drops)
         results = tuple(outputs) | "Translated" >> beam.Flatten()
         return results, drops

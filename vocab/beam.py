@@ -5,13 +5,14 @@
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from babelshard.vocab.config import VocabBeamConfig
+from babelshard.stage import ApplyStage
+from babelshard.vocab.config import CountsConfig, VocabBeamConfig
 from babelshard.vocab.counts import ShardRef, read_shard, record_token_counts, write_language_counts
 
 
@@ -19,33 +20,21 @@ class ReadShards(beam.PTransform):
     """Shard references -> typed records, one shard per element so runners spread the reading."""
 
     def expand(self, refs):
-        return refs | "Reshuffle" >> beam.Reshuffle() | "Records" >> beam.FlatMap(read_shard)
-
-
-class _TokenCountsFn(beam.DoFn):
-    def __init__(self, lowercase: bool, include_punctuation: bool, languages: frozenset[str] | None):
-        self.lowercase, self.include_punctuation, self.languages = lowercase, include_punctuation, languages
-        self.records = Metrics.counter("vocab_counts", "records")
-
-    def process(self, record):
-        self.records.inc()
-        yield from record_token_counts(record, self.lowercase, self.include_punctuation, self.languages)
+        return (refs | "Reshuffle" >> beam.Reshuffle() | "Records" >> ApplyStage("vocab_read", read_shard)).main
 
 
 class CountTokens(beam.PTransform):
     """Records -> ((language, token), count) summed over the whole input."""
 
-    def __init__(self, lowercase: bool = True, include_punctuation: bool = True, languages: Iterable[str] | None = None):
+    def __init__(self, settings: CountsConfig = CountsConfig(), languages: Iterable[str] | None = None):
         super().__init__()
-        self.lowercase, self.include_punctuation = lowercase, include_punctuation
+        self.settings = settings
         self.languages = frozenset(languages) if languages is not None else None
 
     def expand(self, records):
-        return (
-            records
-            | "Tokens" >> beam.ParDo(_TokenCountsFn(self.lowercase, self.include_punctuation, self.languages))
-            | "Sum" >> beam.CombinePerKey(sum)
-        )
+        count = partial(record_token_counts, settings=self.settings, languages=self.languages)
+        tokens = records | "Tokens" >> ApplyStage("vocab_counts", count)
+        return tokens.main | "Sum" >> beam.CombinePerKey(sum)
 
 
 def _by_language(item):
@@ -82,14 +71,14 @@ def pipeline_options(config: VocabBeamConfig) -> PipelineOptions:
     return PipelineOptions.from_dictionary({key: str(value) for key, value in options.items()})
 
 
-def run_count_pipeline(refs: list[ShardRef], folder: str, beam_config: VocabBeamConfig, lowercase: bool,
-                       include_punctuation: bool, languages: Iterable[str] | None) -> None:
+def run_count_pipeline(refs: list[ShardRef], folder: str, beam_config: VocabBeamConfig, settings: CountsConfig,
+                       languages: Iterable[str] | None) -> None:
     """Count tokens of every shard and write ``counts/<lang>.tsv`` under ``folder``."""
     with beam.Pipeline(options=pipeline_options(beam_config)) as pipeline:
         _ = (
             pipeline
             | "Shards" >> beam.Create(refs)
             | "Read" >> ReadShards()
-            | "Count" >> CountTokens(lowercase, include_punctuation, languages)
+            | "Count" >> CountTokens(settings, languages)
             | "WriteCounts" >> WriteCounts(folder)
         )

@@ -80,7 +80,7 @@ class HybridConfig(StrictModel):
     top_k: int | None = Field(None, ge=1, description="or: the k most frequent words per language keep their own token")
     num_shared: int = Field(1000, ge=1, description="K: shared, language-agnostic cluster tokens")
     kmeans_iterations: int = Field(25, ge=1)
-    backend: Literal["auto", "faiss", "numpy"] = "auto"
+    backend: Literal["auto", "faiss", "sklearn"] = Field("auto", description="auto: faiss when installed, else scikit-learn")
     special_tokens: tuple[str, ...] = DEFAULT_SPECIAL_TOKENS
     seed: int = 0
 

@@ -1,7 +1,7 @@
 """Token counts per language over caption and text shards.
 
 Plain functions give the words of one record; :class:`CountTokens` is the Beam
-transform (``FlatMap`` + ``CombinePerKey(sum)``) and :func:`count_tokens` the same in
+transform (a per-record stage + ``CombinePerKey(sum)``) and :func:`count_tokens` the same in
 plain Python for small inputs and tests. Every caption language counts, human and
 machine-translated alike; ``extra_captions`` (kept for evaluation) do not.
 """
@@ -12,10 +12,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from babelshard.errors import UserError
 from babelshard.fs import exists, filesystem, join, read_text, write_bytes_atomic
 from babelshard.records import CaptionSample, ParallelPair, TextSample
 from babelshard.textnorm import clean_text, is_word, tokenize_words
-from babelshard.errors import UserError
+from babelshard.vocab.config import CountsConfig
+
+DEFAULT_COUNTS = CountsConfig()
 
 COUNTS_FOLDER = "counts"
 
@@ -53,22 +56,23 @@ def text_tokens(text: str, lowercase: bool = True, include_punctuation: bool = T
 
 
 def record_token_counts(
-    record: Any, lowercase: bool = True, include_punctuation: bool = True, languages: frozenset[str] | None = None
+    record: Any, settings: CountsConfig = DEFAULT_COUNTS, languages: frozenset[str] | None = None
 ) -> list[tuple[tuple[str, str], int]]:
-    """((language, token), count) for one record, ready for ``CombinePerKey(sum)``."""
+    """((language, token), count) for one record, ready for ``CombinePerKey(sum)``; only
+    ``languages`` when given."""
     counts: Counter = Counter()
     for lang, text in record_texts(record):
         if languages is None or lang in languages:
-            counts.update((lang, token) for token in text_tokens(text, lowercase, include_punctuation))
+            counts.update((lang, token) for token in text_tokens(text, settings.lowercase, settings.include_punctuation))
     return sorted(counts.items())
 
 
-def count_tokens(records: Iterable[Any], lowercase: bool = True, include_punctuation: bool = True,
+def count_tokens(records: Iterable[Any], settings: CountsConfig = DEFAULT_COUNTS,
                  languages: frozenset[str] | None = None) -> dict[str, Counter]:
     """Plain-Python token counts per language (the Beam transform's reference)."""
     totals: dict[str, Counter] = {}
     for record in records:
-        for (lang, token), count in record_token_counts(record, lowercase, include_punctuation, languages):
+        for (lang, token), count in record_token_counts(record, settings, languages):
             totals.setdefault(lang, Counter())[token] += count
     return totals
 

@@ -7,9 +7,13 @@ layer needs ``num_tokens`` rows instead of one per word per language.
 
 Artifact folder (``<output>/hybrid``): ``hybrid.json`` (sizes, t or top-k, K, counts,
 parameter counts, token ranges, fastText model paths), ``words.tsv`` (language, word,
-token id, count for every counted word), ``centroids.npy`` (K x d, aligned space) and
-``transforms.npz`` (per language the normalisation mean and alignment matrix), which
-send an unseen word's fastText subword vector to its nearest cluster.
+token id, count for every counted word), ``centroids.npy`` (K x d, aligned space),
+``vectors.npy`` (the aligned fastText vector of every language-specific token, in token
+order; zeros for a word that had none) and ``transforms.npz`` (per language the
+normalisation mean and alignment matrix), which send an unseen word's fastText subword
+vector to its nearest cluster. :meth:`HybridVocab.initial_embeddings` gives one vector
+per token from them: the vectors the vocabulary was built from, where an embedding
+layer over it starts.
 """
 from __future__ import annotations
 
@@ -56,6 +60,7 @@ class HybridVocab:
     transforms: dict[str, LanguageTransform]
     meta: dict[str, Any] = field(default_factory=dict)
     fasttext_paths: dict[str, str | None] = field(default_factory=dict)
+    vectors: np.ndarray | None = None  # [num_language_specific, d]: aligned vectors of the own tokens
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _fallback: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
@@ -212,6 +217,31 @@ class HybridVocab:
             "reduction": 1.0 - self.num_tokens / per_word if per_word else 0.0,
         }
 
+    def initial_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors [num_tokens, d], has_vector [num_tokens]): each language-specific token's
+        aligned fastText vector, each shared token's cluster centroid; special tokens (and
+        words without a vector) have none (zero rows)."""
+        own = self.vectors if self.vectors is not None else self._vectors_from_fasttext()
+        dim = self.centroids.shape[1]
+        matrix = np.concatenate([np.zeros((self.num_special, dim), np.float32), own, self.centroids]).astype(np.float32)
+        has_vector = np.any(matrix != 0, axis=1)
+        has_vector[: self.num_special] = False
+        return matrix, has_vector
+
+    def _vectors_from_fasttext(self) -> np.ndarray:
+        """For artifacts written before ``vectors.npy``: the own tokens' vectors from the
+        recorded fastText models."""
+        rows = np.zeros((self.num_language_specific, self.centroids.shape[1]), np.float32)
+        id_words = self._id_words()
+        for lang, (start, end) in self.language_ranges.items():
+            model = self._fasttext(lang)
+            if model is None:
+                raise VocabError(f"{lang}: this hybrid vocabulary has no vectors.npy and no fastText model to rebuild "
+                                 "its vectors from; rebuild it with `babelshard vocab build`")
+            raw = np.stack([model.get_word_vector(id_words[i]) for i in range(start, end)]) if end > start else rows[:0]
+            rows[start - self.num_special: end - self.num_special] = self.transforms[lang].apply(raw)
+        return rows
+
     # storage ---------------------------------------------------------------
     def save(self, folder: str) -> None:
         rows = [
@@ -221,6 +251,8 @@ class HybridVocab:
         ]
         _write(join(folder, "words.tsv"), "".join(rows).encode("utf-8"))
         _write(join(folder, "centroids.npy"), _npy(self.centroids))
+        if self.vectors is not None:
+            _write(join(folder, "vectors.npy"), _npy(self.vectors))
         arrays = {f"{lang}.mean": t.mean for lang, t in self.transforms.items()}
         arrays.update({f"{lang}.matrix": t.matrix for lang, t in self.transforms.items()})
         buffer = io.BytesIO()
@@ -260,7 +292,7 @@ class HybridVocab:
             special_tokens=tuple(header["special_tokens"]), languages=languages, word_ids=word_ids,
             word_counts=word_counts, language_ranges={k: tuple(v) for k, v in header["language_ranges"].items()},
             centroids=np.load(io.BytesIO(_read(join(folder, "centroids.npy"))), allow_pickle=False),
-            transforms=transforms, meta=meta, fasttext_paths=paths,
+            transforms=transforms, meta=meta, fasttext_paths=paths, vectors=_optional_npy(join(folder, "vectors.npy")),
         )
 
 
@@ -312,6 +344,10 @@ def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+def _optional_npy(url: str) -> np.ndarray | None:
+    return np.load(io.BytesIO(_read(url)), allow_pickle=False) if _exists(url) else None
 
 
 def _exists(url: str) -> bool:

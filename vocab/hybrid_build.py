@@ -74,6 +74,7 @@ def build_hybrid(counts: Mapping[str, Counter], vectors: Mapping[str, WordVector
         word_ids[lang] = {word: next_id + offset for offset, word in enumerate(frequent)}
         ranges[lang] = (next_id, next_id + len(frequent))
         next_id += len(frequent)
+    own_vectors = _frequent_vectors(word_ids, vectors, transforms, dim)
     points, owners = _rare_points(rare, vectors, transforms)
     if points.shape[0] < config.num_shared:
         raise VocabError(f"only {points.shape[0]} rare words with vectors for {config.num_shared} shared tokens; "
@@ -97,8 +98,23 @@ def build_hybrid(counts: Mapping[str, Counter], vectors: Mapping[str, WordVector
         special_tokens=tuple(config.special_tokens), languages=languages, word_ids=word_ids,
         word_counts={lang: dict(counts[lang]) for lang in languages}, language_ranges=ranges,
         centroids=result.centroids, transforms=dict(transforms), meta=meta,
-        fasttext_paths=dict(fasttext_paths or {}),
+        fasttext_paths=dict(fasttext_paths or {}), vectors=own_vectors,
     )
+
+
+def _frequent_vectors(word_ids: Mapping[str, dict[str, int]], vectors: Mapping[str, WordVectors],
+                      transforms: Mapping[str, LanguageTransform], dim: int) -> np.ndarray:
+    """The aligned vector of every language-specific token, in token order (zeros where a
+    word has none)."""
+    blocks = []
+    for lang in sorted(word_ids):
+        words = list(word_ids[lang])  # the frequent words, in token order
+        raw, found = vectors[lang].lookup(words)
+        block = np.zeros((len(words), dim), np.float32)
+        if found.any():
+            block[found] = transforms[lang].apply(raw[found])
+        blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float32)
 
 
 def _rare_points(rare: Mapping[str, list[str]], vectors: Mapping[str, WordVectors],

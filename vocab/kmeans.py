@@ -1,9 +1,8 @@
-"""k-means for rare-word clustering: faiss when installed, else a NumPy Lloyd implementation.
+"""k-means for rare-word clustering: scikit-learn's Lloyd ``KMeans``, or faiss when installed.
 
-The NumPy version (torch sums the clusters) works in row blocks (distances via ||x||^2 - 2 x.c + ||c||^2 with a
-BLAS matrix product), so memory stays at the data plus one block of distances. It is
-deterministic for a seed: initial centroids come from k-means++ on a random subsample
-(random rows for very large k), and an empty cluster is re-seeded with the point farthest from its centroid.
+Both start from the same centroids, so a seed gives the same clusters: k-means++ on a
+random subsample (random rows for very large k). scikit-learn moves the centre of a
+cluster that empties to the points farthest from their centres.
 """
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import numpy as np
 
 from babelshard.vocab.counts import VocabError
 
-BLOCK_ROWS = 16384
 SEED_SAMPLE_PER_CLUSTER = 8
 PLUS_PLUS_MAX_K = 2048
 
@@ -33,41 +31,6 @@ def faiss_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def assign(data: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid of each row and the squared distance to it."""
-    centroid_norms = np.einsum("ij,ij->i", centroids, centroids)
-    labels = np.empty(data.shape[0], dtype=np.int64)
-    distances = np.empty(data.shape[0], dtype=np.float32)
-    for start in range(0, data.shape[0], BLOCK_ROWS):
-        block = data[start:start + BLOCK_ROWS]
-        scores = block @ centroids.T
-        scores *= -2.0
-        scores += centroid_norms[None, :]
-        best = scores.argmin(axis=1)
-        labels[start:start + BLOCK_ROWS] = best
-        row_norms = np.einsum("ij,ij->i", block, block)
-        distances[start:start + BLOCK_ROWS] = np.maximum(scores[np.arange(len(best)), best] + row_norms, 0.0)
-    return labels, distances
-
-
-def _update(data: np.ndarray, labels: np.ndarray, distances: np.ndarray, k: int) -> np.ndarray:
-    """Mean of each cluster's rows; empty clusters take the currently worst-fitting points."""
-    import torch  # index_add_ is ~10x faster than np.add.at and sums in a fixed order
-
-    sums = torch.zeros((k, data.shape[1]), dtype=torch.float64)
-    for start in range(0, data.shape[0], BLOCK_ROWS):  # blocks: no float64 copy of the whole data
-        block = torch.from_numpy(data[start:start + BLOCK_ROWS]).to(torch.float64)
-        sums.index_add_(0, torch.from_numpy(labels[start:start + BLOCK_ROWS]), block)
-    sums = sums.numpy()
-    sizes = np.bincount(labels, minlength=k)
-    empty = np.flatnonzero(sizes == 0)
-    if len(empty):
-        farthest = np.argsort(-distances, kind="stable")[: len(empty)]
-        sums[empty] = data[farthest]
-        sizes[empty] = 1
-    return (sums / sizes[:, None]).astype(np.float32)
 
 
 def initial_centroids(data: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -96,23 +59,21 @@ def initial_centroids(data: np.ndarray, k: int, rng: np.random.Generator) -> np.
     return sample[chosen].copy()
 
 
-def kmeans_numpy(data: np.ndarray, k: int, iterations: int, seed: int) -> KMeansResult:
-    centroids = initial_centroids(data, k, np.random.default_rng(seed))
-    labels, distances = assign(data, centroids)
-    for _ in range(iterations):
-        centroids = _update(data, labels, distances, k)
-        new_labels, distances = assign(data, centroids)
-        if np.array_equal(new_labels, labels):
-            break
-        labels = new_labels
-    return KMeansResult(centroids, labels, float(distances.sum()), "numpy")
+def kmeans_sklearn(data: np.ndarray, k: int, iterations: int, seed: int) -> KMeansResult:
+    from sklearn.cluster import KMeans
+
+    # the same k-means++ start; tol=0: stop when no point changes cluster, as the NumPy loop does
+    model = KMeans(k, init=initial_centroids(data, k, np.random.default_rng(seed)), n_init=1, max_iter=iterations,
+                   tol=0.0, algorithm="lloyd", random_state=seed)
+    labels = model.fit_predict(data)
+    return KMeansResult(model.cluster_centers_.astype(np.float32), labels.astype(np.int64), float(model.inertia_), "sklearn")
 
 
 def kmeans_faiss(data: np.ndarray, k: int, iterations: int, seed: int) -> KMeansResult:
     import faiss
 
     model = faiss.Kmeans(data.shape[1], k, niter=iterations, seed=seed, verbose=False, spherical=False)
-    # the same k-means++ start as the NumPy version: faiss's random start splits and merges groups
+    # the same k-means++ start as scikit-learn's: faiss's random start splits and merges groups
     model.train(data, init_centroids=initial_centroids(data, k, np.random.default_rng(seed)))
     distances, labels = model.index.search(data, 1)
     return KMeansResult(model.centroids.astype(np.float32), labels[:, 0].astype(np.int64),
@@ -120,7 +81,7 @@ def kmeans_faiss(data: np.ndarray, k: int, iterations: int, seed: int) -> KMeans
 
 
 def kmeans(data: np.ndarray, k: int, iterations: int = 25, seed: int = 0,
-           backend: Literal["auto", "faiss", "numpy"] = "auto") -> KMeansResult:
+           backend: Literal["auto", "faiss", "sklearn"] = "auto") -> KMeansResult:
     """Cluster the rows of ``data`` into ``k`` groups."""
     data = np.ascontiguousarray(data, dtype=np.float32)
     if data.ndim != 2 or data.shape[0] == 0:
@@ -131,4 +92,4 @@ def kmeans(data: np.ndarray, k: int, iterations: int = 25, seed: int = 0,
         raise VocabError("hybrid.backend is faiss but faiss is not installed (pip install faiss-cpu)")
     if backend == "faiss" or (backend == "auto" and faiss_available()):
         return kmeans_faiss(data, k, iterations, seed)
-    return kmeans_numpy(data, k, iterations, seed)
+    return kmeans_sklearn(data, k, iterations, seed)

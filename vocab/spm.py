@@ -19,22 +19,42 @@ SPM_MODEL = "spm.model"
 
 
 def train_sentencepiece(sample_path: str, config: SentencePieceConfig, model_prefix: str, threads: int = 1) -> str:
-    """Train on ``sample_path`` (one sentence per line); returns the ``.model`` path."""
+    """Train on ``sample_path`` (one sentence per line); writes ``<prefix>.model`` and ``<prefix>.vocab``,
+    returns the ``.model`` path.
+
+    The sample is streamed in and the model comes back as bytes: a model trained from
+    file paths records them, so the same config would give different bytes in
+    another folder.
+    """
+    import io
+
     import sentencepiece as spm
 
     spm.set_random_generator_seed(config.seed)
     os.makedirs(os.path.dirname(model_prefix) or ".", exist_ok=True)
+    model = io.BytesIO()
     try:
-        _train(spm, sample_path, config, model_prefix, threads)
+        with open(sample_path, encoding="utf-8") as sample:
+            _train(spm, (line.rstrip("\n") for line in sample), config, model, threads)
     except RuntimeError as error:  # e.g. a vocab_size below the characters that coverage requires
         raise VocabError(f"SentencePiece training failed: {str(error).split('] ', 1)[-1]}") from None
+    with open(model_prefix + ".model", "wb") as handle:
+        handle.write(model.getvalue())
+    write_vocab_file(spm.SentencePieceProcessor(model_proto=model.getvalue()), model_prefix + ".vocab")
     return model_prefix + ".model"
 
 
-def _train(spm, sample_path: str, config: SentencePieceConfig, model_prefix: str, threads: int) -> None:
+def write_vocab_file(processor, path: str) -> None:
+    """SentencePiece's own ``.vocab`` layout: piece, tab, score (six significant digits)."""
+    lines = (f"{processor.id_to_piece(i)}\t{processor.get_score(i):g}\n" for i in range(processor.get_piece_size()))
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+
+
+def _train(spm, sentences, config: SentencePieceConfig, model, threads: int) -> None:
     spm.SentencePieceTrainer.train(
-        input=sample_path,
-        model_prefix=model_prefix,
+        sentence_iterator=sentences,
+        model_writer=model,
         model_type=config.model_type,
         vocab_size=config.vocab_size,
         character_coverage=config.character_coverage,

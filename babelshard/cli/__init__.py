@@ -5,9 +5,14 @@ Each module here adds its commands with ``register(app)`` and keeps heavy import
 """
 from __future__ import annotations
 
+import sys
+from typing import Optional
+
 import typer
 
-from babelshard.cli import build, lexicon, text, train, translate, vocab
+from babelshard import __version__
+from babelshard.cli import benchmark, build, config, lexicon, report, text, train, translate, vocab
+from babelshard.cli.backends import backend_message
 from babelshard.errors import exit_on_user_error
 
 app = typer.Typer(
@@ -17,8 +22,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-config_app = typer.Typer(help="Inspect job and training configs.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
+
+
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"babelshard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Optional[bool] = typer.Option(None, "--version", callback=print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Build multilingual vision-language pretraining data with Apache Beam, and train on it."""
 
 
 @app.command()
@@ -26,30 +42,15 @@ def inspect(
     path: str = typer.Argument(..., help="A shard folder (local path or fsspec URL), or a folder of shard folders."),
     samples: int = typer.Option(3, "--samples", "-n", help="How many samples to decode and show."),
     verify: bool = typer.Option(False, help="Check every shard's size and sha256 against the index."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of tables."),
 ) -> None:
-    """Show streams, shards, sample and byte totals, per-language counts and a few decoded samples."""
-    from babelshard.shards.inspection import inspect_path
+    """Show streams, shards, sample and byte totals, per-language counts, drops by reason and a few decoded samples."""
+    from babelshard.shards.inspection import inspect_json, inspect_path
 
-    exit_on_user_error(inspect_path, path, samples=samples, verify=verify)
-
-
-@config_app.command("show")
-def config_show(config: str = typer.Argument(..., help="A job config YAML file.")) -> None:
-    """Print the resolved, validated config with every default filled in."""
-    exit_on_user_error(show_config, config)
-
-
-def show_config(path: str) -> None:
-    import json
-
-    from rich.console import Console
-
-    from babelshard.pipelines.jobs.config import load_job_config
-
-    config = load_job_config(path)
-    console = Console()
-    console.print_json(json.dumps(config.model_dump(mode="json")))
-    console.print(f"config hash: {config.hash}")
+    if as_json:
+        typer.echo(exit_on_user_error(inspect_json, path, samples=samples, verify=verify))
+    else:
+        exit_on_user_error(inspect_path, path, samples=samples, verify=verify)
 
 
 @app.command()
@@ -67,10 +68,17 @@ def publish(
     exit_on_user_error(publish_folder, source, destination, progress=True)
 
 
-for commands in (build, text, translate, lexicon, vocab, train):
+for commands in (config, build, text, translate, lexicon, vocab, train, report, benchmark):
     commands.register(app)
 
 
 def main() -> None:
-    app(prog_name="babelshard")
+    try:
+        app(prog_name="babelshard")
+    except (ImportError, ValueError) as error:
+        message = backend_message(error)
+        if message is None:
+            raise
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
 

@@ -1,43 +1,29 @@
-"""Caption cleaning, deduplication and the language check: plain functions, each
-drop with an enumerated reason, and thin Beam wrappers.
+"""Caption cleaning, deduplication and the language check: plain functions, each drop
+with an enumerated reason, and the stages that run them in Beam.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterable
+from typing import Any, Iterable
 
-import apache_beam as beam
-from apache_beam import pvalue
-from apache_beam.metrics import Metrics
-
-from babelshard.langid import load_lid_model, predict_language
-from babelshard.pipelines.captions.config import CleaningConfig, LanguageCheckConfig
-from babelshard.stage import DROPS, ApplyStage
+from babelshard.inference import ModelStage, lid_handler, record_failure_drops
+from babelshard.langid import LanguageIdConfig, language_verdict, predict_in_chunks
+from babelshard.pipelines.captions.config import CleaningConfig
 from babelshard.records import CaptionSample
-from babelshard.stats import Drop
-from babelshard.textnorm import clean_text, is_word, tokenize_words
+from babelshard.stage import ApplyStage, GroupStage
+from babelshard.stats import Drop, Reason
+from babelshard.textnorm import clean_text, count_words, length_problem
 
-CLEAN_STAGE = "clean"
+CLEAN_STAGE = "clean"  # drop reasons: babelshard.textnorm.LengthReason
 DEDUP_STAGE = "dedup"
-LANGUAGE_STAGE = "language"
-EMPTY_CAPTION = "empty_caption"
-TOO_SHORT = "caption_too_short"
-TOO_LONG = "caption_too_long"
-DUPLICATE_PAIR = "duplicate_pair"  # same URL and same caption as the kept record
-DUPLICATE_URL = "duplicate_url"  # same URL, another caption
-WRONG_LANGUAGE = "wrong_language"
-REASONS = (EMPTY_CAPTION, TOO_SHORT, TOO_LONG, DUPLICATE_PAIR, DUPLICATE_URL, WRONG_LANGUAGE)
+LANGUAGE_STAGE = "language"  # drop reasons: babelshard.langid.LanguageReason, babelshard.stats.StageReason (model_error)
+CAPTION_LANGUAGE = "en"  # the ``txt`` caption every sample has
 
 
-def length_problem(text: str, settings: CleaningConfig) -> tuple[str, str] | None:
-    """The reason and detail if ``text`` is outside the configured bounds."""
-    words = sum(1 for token in tokenize_words(text) if is_word(token))
-    if len(text) < settings.min_chars or words < settings.min_words:
-        return TOO_SHORT, f"{len(text)} chars, {words} words"
-    if len(text) > settings.max_chars or words > settings.max_words:
-        return TOO_LONG, f"{len(text)} chars, {words} words"
-    return None
+class DedupReason(Reason):
+    DUPLICATE_PAIR = "duplicate_pair", "same URL and same caption as the kept record"
+    DUPLICATE_URL = "duplicate_url", "same URL as the kept record, another caption"
 
 
 def clean_caption(record: CaptionSample, settings: CleaningConfig) -> CaptionSample | Drop:
@@ -48,12 +34,12 @@ def clean_caption(record: CaptionSample, settings: CleaningConfig) -> CaptionSam
         text = clean_text(caption.text)
         if text:
             captions[lang] = dataclasses.replace(caption, text=text)
-    english = captions.get("en")
-    if english is None:
-        return Drop(record.key, CLEAN_STAGE, EMPTY_CAPTION, url=record.url)
-    problem = length_problem(english.text, settings)
+    english = captions.get(CAPTION_LANGUAGE)
+    text = english.text if english is not None else ""
+    problem = length_problem(text, settings.lengths)
     if problem is not None:
-        return Drop(record.key, CLEAN_STAGE, problem[0], detail=problem[1], url=record.url)
+        detail = f"{len(text)} chars, {count_words(text)} words" if text else ""
+        return Drop(record.key, CLEAN_STAGE, problem, detail=detail, url=record.url)
     extra = {}
     for lang, texts in record.extra_captions.items():
         cleaned = tuple(text for text in (clean_text(t) for t in texts) if text)
@@ -73,24 +59,13 @@ def resolve_duplicates(records: Iterable[CaptionSample]) -> list[CaptionSample |
     kept = ordered[0]
     results: list[CaptionSample | Drop] = [kept]
     for record in ordered[1:]:
-        reason = DUPLICATE_PAIR if record.caption == kept.caption else DUPLICATE_URL
+        reason = DedupReason.DUPLICATE_PAIR if record.caption == kept.caption else DedupReason.DUPLICATE_URL
         results.append(Drop(record.key, DEDUP_STAGE, reason, detail=f"kept {kept.key}", url=record.url))
     return results
 
 
-class DedupDoFn(beam.DoFn):
-    def __init__(self):
-        self.duplicates = Metrics.counter(DEDUP_STAGE, "dropped")
-
-    def process(self, element):
-        _, records = element
-        for item in resolve_duplicates(records):
-            if isinstance(item, Drop):
-                self.duplicates.inc()
-                Metrics.counter(DEDUP_STAGE, f"dropped/{item.reason}").inc()
-                yield pvalue.TaggedOutput(DROPS, item)
-            else:
-                yield item
+def resolve_group(_key: str, records: Iterable[CaptionSample]) -> list[CaptionSample | Drop]:
+    return resolve_duplicates(records)
 
 
 def dedup_group(record: CaptionSample, by_url: bool) -> str:
@@ -99,34 +74,43 @@ def dedup_group(record: CaptionSample, by_url: bool) -> str:
     return record.url if by_url else record.key
 
 
-class DedupCaptions(beam.PTransform):
+class DedupCaptions(GroupStage):
     """Exact dedup of URLs (and so of (URL, caption) pairs); outputs ``.main`` and ``.drops``."""
 
     def __init__(self, by_url: bool = True):
-        super().__init__()
-        self.by_url = by_url
-
-    def expand(self, records):
-        return (
-            records
-            | "ByUrl" >> beam.Map(lambda record, by_url: (dedup_group(record, by_url), record), self.by_url)
-            | "Group" >> beam.GroupByKey()
-            | "Resolve" >> beam.ParDo(DedupDoFn()).with_outputs(DROPS, main="main")
-        )
+        super().__init__(DEDUP_STAGE, resolve_group, key=functools.partial(dedup_group, by_url=by_url))
 
 
-def check_language(record: CaptionSample, model, settings: LanguageCheckConfig) -> CaptionSample | Drop:
-    """fastText language ID on the English caption; the result goes into the json."""
-    language, score = predict_language(model, record.caption)
-    if language != settings.expected or score < settings.min_score:
-        return Drop(record.key, LANGUAGE_STAGE, WRONG_LANGUAGE, detail=f"{language} {score:.3f}", url=record.url)
+def check_language(record: CaptionSample, prediction: tuple[str, float], settings: LanguageIdConfig) -> CaptionSample | Drop:
+    """fastText's verdict on the English caption; the language and score go into the json."""
+    reason = language_verdict(CAPTION_LANGUAGE, prediction, settings)
+    language, score = prediction
+    if reason is not None:
+        return Drop(record.key, LANGUAGE_STAGE, reason, detail=f"{language} {score:.3f}", url=record.url)
     meta = {**record.meta, "langid": {"language": language, "score": round(score, 4)}}
     return dataclasses.replace(record, meta=meta)
 
 
-def language_check_stage(settings: LanguageCheckConfig) -> ApplyStage:
-    fn = functools.partial(check_language, settings=settings)
-    return ApplyStage(LANGUAGE_STAGE, fn, functools.partial(load_lid_model, settings.model_path))
+def check_languages(records: list[CaptionSample], model: Any, settings: LanguageIdConfig) -> list[CaptionSample | Drop]:
+    """:func:`check_language` over a batch, fastText called on ``settings.max_batch_size`` captions at a time."""
+    predictions = predict_in_chunks(model, [record.caption for record in records], settings.max_batch_size)
+    return [check_language(record, prediction, settings) for record, prediction in zip(records, predictions)]
+
+
+def language_failure_drops(record: CaptionSample, message: str) -> list[Drop]:
+    return [dataclasses.replace(drop, url=record.url) for drop in record_failure_drops(LANGUAGE_STAGE, record, message)]
+
+
+def keep(record: CaptionSample) -> CaptionSample:
+    return record
+
+
+def language_check_stage(settings: LanguageIdConfig) -> ModelStage | ApplyStage:
+    """The language check as a model stage (a pass-through stage when ``enabled`` is off)."""
+    if not settings.enabled:
+        return ApplyStage(LANGUAGE_STAGE, keep)
+    predict = functools.partial(check_languages, settings=settings)
+    return ModelStage(LANGUAGE_STAGE, lid_handler(LANGUAGE_STAGE, settings, predict), language_failure_drops)
 
 
 def clean_stage(settings: CleaningConfig) -> ApplyStage:

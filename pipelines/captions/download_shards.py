@@ -1,14 +1,11 @@
 """Download and write one planned shard in one step (img2dataset's unit of work).
 
-Records (captions and URLs, no images) and the drops of earlier stages are grouped by
-their planned shard; each group is downloaded with a thread pool and written by
-``WriteShards``' own ``WriteBucket``, in the same worker. Image bytes never cross a
-shuffle, which on a multi-process or distributed runner is most of the cost of
-moving them. ``FinishIndex`` writes the index last, as ``WriteShards`` does.
-
-Used when no stage runs between download and writing; with translation or
-code-switching configured, the build job downloads with ``DownloadImages`` and writes
-with ``WriteShards`` instead.
+Records (captions, translations and code-switched variants, no images) and the drops
+of earlier stages are grouped by their planned shard; each group is downloaded with a
+thread pool and written with :func:`babelshard.shards.bucket.write_shard`, in the same
+worker. Image bytes never cross a shuffle, which on a multi-process or distributed
+runner is most of the cost of moving them. ``FinishIndex`` writes the index last, as
+in ``WriteShards``.
 """
 from __future__ import annotations
 
@@ -20,43 +17,42 @@ from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.download import Downloads
 from babelshard.pipelines.captions.plan import ShardPlan
 from babelshard.records import CaptionSample
-from babelshard.shards.beam import FinishIndex, WriteBucket, encode_sample, shard_of
+from babelshard.shards.beam import FinishIndex, count_written
+from babelshard.shards.bucket import EncodedSample, encode_sample, key_by_shard, split_items, write_shard
 from babelshard.stats import Drop
 
-RECORD, DROP = "r", "d"
+
+def download_results(items: Iterable[CaptionSample | Drop], downloads: Downloads) -> Iterator[CaptionSample | Drop]:
+    """Earlier drops as they are; each record downloaded (a sample with its image) or dropped."""
+    for item in items:
+        if isinstance(item, Drop):
+            yield item
+        else:
+            yield from downloads.submit(item)
+    yield from downloads.drain()
 
 
-def key_by_shard(item: CaptionSample | Drop, kind: str, num_shards: int) -> tuple[int, tuple[str, Any]]:
-    return shard_of(item.key, num_shards), (kind, item)
-
-
-def download_group(items: Iterable[tuple[str, Any]], downloads: Downloads) -> Iterator[tuple[str, Any]]:
-    """Earlier drops as they are; each record downloaded, as an encoded sample (``s``) or a drop (``d``)."""
-    for kind, value in items:
-        if kind == DROP:
-            yield DROP, value
-            continue
-        yield from map(tagged, downloads.submit(value))
-    yield from map(tagged, downloads.drain())
-
-
-def tagged(result: CaptionSample | Drop) -> tuple[str, Any]:
-    """What ``WriteBucket`` takes: ``("d", drop)`` or ``("s", (key, members, languages))``."""
-    return (DROP, result) if isinstance(result, Drop) else ("s", encode_sample(result))
+def download_shard(items: Iterable[CaptionSample | Drop], downloads: Downloads) -> tuple[list[EncodedSample], list[Drop]]:
+    """One shard's encoded samples and drops; each image goes into tar members as it arrives."""
+    results = download_results(items, downloads)
+    return split_items(result if isinstance(result, Drop) else encode_sample(result) for result in results)
 
 
 class DownloadShardDoFn(beam.DoFn):
+    """(shard number, its records and drops) -> the written shard's stats."""
+
     def __init__(self, settings: DownloadConfig, folder: str, config_hash: str):
-        self.settings = settings
-        self.write = WriteBucket(folder, config_hash)
+        self.settings, self.folder, self.config_hash = settings, folder, config_hash
 
     def setup(self) -> None:
         self.downloads = Downloads(self.settings)
 
-    def process(self, element: tuple[int, Iterable[tuple[str, Any]]], num_shards: int):
+    def process(self, element: tuple[int, Iterable[CaptionSample | Drop]], num_shards: int):
         number, items = element
-        results = list(download_group(items, self.downloads))
-        yield from self.write.process((number, results), num_shards)
+        samples, drops = download_shard(items, self.downloads)
+        written = write_shard(self.folder, number, num_shards, samples, drops, self.config_hash)
+        count_written(written)
+        yield written.stats
 
     def teardown(self) -> None:
         if getattr(self, "downloads", None) is not None:
@@ -73,13 +69,14 @@ class DownloadAndWriteShards(beam.PTransform):
 
     def expand(self, inputs):
         num = beam.pvalue.AsSingleton(self.plan.num_shards)
-        records = inputs["records"] | "KeyRecords" >> beam.Map(key_by_shard, RECORD, num)
-        drops = inputs["drops"] | "KeyDrops" >> beam.Map(key_by_shard, DROP, num)
+        records = inputs["records"] | "KeyRecords" >> beam.Map(key_by_shard, num)
+        drops = inputs["drops"] | "KeyDrops" >> beam.Map(key_by_shard, num)
+        download = DownloadShardDoFn(self.settings, self.folder, self.config_hash)
         written = (
             (records, drops)
             | "Merge" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "DownloadAndWrite" >> beam.ParDo(DownloadShardDoFn(self.settings, self.folder, self.config_hash), num)
+            | "DownloadAndWrite" >> beam.ParDo(download, num).with_output_types(dict[str, Any])
         )
         return (
             written

@@ -34,25 +34,27 @@ from typing import Iterator
 
 from babelshard import __version__
 from babelshard.pipelines.captions.config import DownloadConfig
+from babelshard.stats import Reason
 
-# Drop reasons of the download stage that come from fetching.
-UNSUPPORTED_SCHEME = "unsupported_scheme"
-INVALID_URL = "invalid_url"
-BLOCKED_ADDRESS = "blocked_address"
-NOT_FOUND = "not_found"
-HTTP_CLIENT_ERROR = "http_client_error"
-HTTP_SERVER_ERROR = "http_server_error"
-RATE_LIMITED = "rate_limited"
-TIMEOUT = "timeout"
-CONNECTION_ERROR = "connection_error"
-INCOMPLETE_READ = "incomplete_read"
-TOO_MANY_REDIRECTS = "too_many_redirects"
-TOO_LARGE = "too_large"
-ROBOTS_DISALLOWED = "robots_disallowed"
-REASONS = (
-    UNSUPPORTED_SCHEME, INVALID_URL, BLOCKED_ADDRESS, NOT_FOUND, HTTP_CLIENT_ERROR, HTTP_SERVER_ERROR, RATE_LIMITED,
-    TIMEOUT, CONNECTION_ERROR, INCOMPLETE_READ, TOO_MANY_REDIRECTS, TOO_LARGE, ROBOTS_DISALLOWED,
-)
+
+class FetchReason(Reason):
+    """Drop reasons of the download stage that come from fetching."""
+
+    UNSUPPORTED_SCHEME = "unsupported_scheme", "the URL (or a redirect) is not http(s) (or file:// when allowed)"
+    INVALID_URL = "invalid_url", "the URL cannot be parsed or has no host"
+    BLOCKED_ADDRESS = "blocked_address", "the host resolves to a private, loopback or otherwise non-public address"
+    NOT_FOUND = "not_found", "HTTP 404 or 410, or no such local file"
+    HTTP_CLIENT_ERROR = "http_client_error", "another HTTP 4xx, or a local file that cannot be read"
+    HTTP_SERVER_ERROR = "http_server_error", "HTTP 5xx after the configured retries"
+    RATE_LIMITED = "rate_limited", "HTTP 429 after the configured retries"
+    TIMEOUT = "timeout", "no answer within the timeout, or the image not complete within the deadline"
+    CONNECTION_ERROR = "connection_error", "name resolution failed, or the connection broke after the configured retries"
+    INCOMPLETE_READ = "incomplete_read", "fewer bytes than Content-Length, after the configured retries"
+    TOO_MANY_REDIRECTS = "too_many_redirects", "more redirects than max_redirects"
+    TOO_LARGE = "too_large", "more bytes than max_bytes"
+    ROBOTS_DISALLOWED = "robots_disallowed", "an X-Robots-Tag header names a disallowed directive (noai, noimageai, ...)"
+
+
 CHUNK = 1 << 16
 
 
@@ -151,10 +153,10 @@ class _LimitedRedirectHandler(urllib.request.HTTPRedirectHandler):
         hops = getattr(req, "babelshard_hops", 0) + 1
         if scheme not in ("http", "https"):
             fp.close()
-            raise FetchError(UNSUPPORTED_SCHEME, f"redirect to {scheme or 'a relative'} URL {newurl[:200]}")
+            raise FetchError(FetchReason.UNSUPPORTED_SCHEME, f"redirect to {scheme or 'a relative'} URL {newurl[:200]}")
         if hops > self.max_redirects:
             fp.close()
-            raise FetchError(TOO_MANY_REDIRECTS, f"more than {self.max_redirects}")
+            raise FetchError(FetchReason.TOO_MANY_REDIRECTS, f"more than {self.max_redirects}")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             new.babelshard_hops = hops
@@ -223,26 +225,26 @@ def http_error(error: urllib.error.HTTPError) -> FetchError:
     retry_after = _retry_after(error.headers)
     error.close()
     if code in (404, 410):
-        return FetchError(NOT_FOUND, f"HTTP {code}")
+        return FetchError(FetchReason.NOT_FOUND, f"HTTP {code}")
     if code == 429:
-        return FetchError(RATE_LIMITED, "HTTP 429", retryable=True, retry_after=retry_after)
+        return FetchError(FetchReason.RATE_LIMITED, "HTTP 429", retryable=True, retry_after=retry_after)
     if code >= 500:
-        return FetchError(HTTP_SERVER_ERROR, f"HTTP {code}", retryable=True, retry_after=retry_after)
-    return FetchError(HTTP_CLIENT_ERROR, f"HTTP {code}")
+        return FetchError(FetchReason.HTTP_SERVER_ERROR, f"HTTP {code}", retryable=True, retry_after=retry_after)
+    return FetchError(FetchReason.HTTP_CLIENT_ERROR, f"HTTP {code}")
 
 
 def network_error(error: BaseException) -> FetchError:
     """Map urllib / socket / http.client errors to a reason."""
     cause = error.reason if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException) else error
     if isinstance(cause, BlockedAddressError):
-        return FetchError(BLOCKED_ADDRESS, str(cause))
+        return FetchError(FetchReason.BLOCKED_ADDRESS, str(cause))
     if isinstance(cause, (TimeoutError, socket.timeout)):
-        return FetchError(TIMEOUT, str(cause) or "timed out", retryable=True)
+        return FetchError(FetchReason.TIMEOUT, str(cause) or "timed out", retryable=True)
     if isinstance(cause, http.client.InvalidURL) or isinstance(cause, (ValueError, UnicodeError)):
-        return FetchError(INVALID_URL, str(cause)[:200])
+        return FetchError(FetchReason.INVALID_URL, str(cause)[:200])
     if isinstance(cause, socket.gaierror):
-        return FetchError(CONNECTION_ERROR, f"name resolution failed: {cause}")
-    return FetchError(CONNECTION_ERROR, f"{type(cause).__name__}: {cause}"[:300], retryable=True)
+        return FetchError(FetchReason.CONNECTION_ERROR, f"name resolution failed: {cause}")
+    return FetchError(FetchReason.CONNECTION_ERROR, f"{type(cause).__name__}: {cause}"[:300], retryable=True)
 
 
 def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
@@ -250,20 +252,20 @@ def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
     declared = response.headers.get("Content-Length")
     expected = int(declared) if declared and declared.isdigit() else None
     if expected is not None and expected > settings.max_bytes:
-        raise FetchError(TOO_LARGE, f"Content-Length {expected} > {settings.max_bytes}")
+        raise FetchError(FetchReason.TOO_LARGE, f"Content-Length {expected} > {settings.max_bytes}")
     chunks, total = [], 0
     while True:
         if time.monotonic() > deadline:
-            raise FetchError(TIMEOUT, f"image not complete within {settings.deadline:g} s", retryable=False)
+            raise FetchError(FetchReason.TIMEOUT, f"image not complete within {settings.deadline:g} s", retryable=False)
         chunk = response.read(CHUNK)
         if not chunk:
             break
         total += len(chunk)
         if total > settings.max_bytes:
-            raise FetchError(TOO_LARGE, f"more than {settings.max_bytes} bytes")
+            raise FetchError(FetchReason.TOO_LARGE, f"more than {settings.max_bytes} bytes")
         chunks.append(chunk)
     if expected is not None and total < expected:
-        raise FetchError(INCOMPLETE_READ, f"{total} of {expected} bytes", retryable=True)
+        raise FetchError(FetchReason.INCOMPLETE_READ, f"{total} of {expected} bytes", retryable=True)
     return b"".join(chunks)
 
 
@@ -283,7 +285,7 @@ def fetch_http_once(url: str, opener, settings: DownloadConfig, deadline: float)
     try:
         with opener.open(request, timeout=settings.timeout) as response:
             if robots_disallowed(response.headers, settings):
-                raise FetchError(ROBOTS_DISALLOWED, ", ".join(response.headers.get_all("X-Robots-Tag") or []))
+                raise FetchError(FetchReason.ROBOTS_DISALLOWED, ", ".join(response.headers.get_all("X-Robots-Tag") or []))
             data = read_body(response, settings, deadline)
             return Fetched(data, response.geturl(), response.headers.get("Content-Type", ""))
     except FetchError:
@@ -299,15 +301,15 @@ def fetch_file(url: str, settings: DownloadConfig) -> Fetched:
     try:
         size = os.path.getsize(path)
         if size > settings.max_bytes:
-            raise FetchError(TOO_LARGE, f"{size} bytes > {settings.max_bytes}")
+            raise FetchError(FetchReason.TOO_LARGE, f"{size} bytes > {settings.max_bytes}")
         with open(path, "rb") as handle:
             return Fetched(handle.read(), url, "")
     except FileNotFoundError:
-        raise FetchError(NOT_FOUND, f"no file {path}") from None
+        raise FetchError(FetchReason.NOT_FOUND, f"no file {path}") from None
     except IsADirectoryError:
-        raise FetchError(NOT_FOUND, f"{path} is a folder") from None
+        raise FetchError(FetchReason.NOT_FOUND, f"{path} is a folder") from None
     except PermissionError as error:
-        raise FetchError(HTTP_CLIENT_ERROR, f"cannot read {path}: {error}") from None
+        raise FetchError(FetchReason.HTTP_CLIENT_ERROR, f"cannot read {path}: {error}") from None
 
 
 def check_scheme(url: str, settings: DownloadConfig) -> tuple[str, str]:
@@ -315,14 +317,14 @@ def check_scheme(url: str, settings: DownloadConfig) -> tuple[str, str]:
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError as error:
-        raise FetchError(INVALID_URL, str(error)) from None
+        raise FetchError(FetchReason.INVALID_URL, str(error)) from None
     scheme = parts.scheme.lower()
     allowed = ("http", "https", "file") if settings.allow_file_urls else ("http", "https")
     if scheme not in allowed:
         hint = " (enable download.allow_file_urls)" if scheme == "file" else ""
-        raise FetchError(UNSUPPORTED_SCHEME, f"{scheme or 'no'} scheme{hint}")
+        raise FetchError(FetchReason.UNSUPPORTED_SCHEME, f"{scheme or 'no'} scheme{hint}")
     if scheme != "file" and not parts.hostname:
-        raise FetchError(INVALID_URL, "no host")
+        raise FetchError(FetchReason.INVALID_URL, "no host")
     return scheme, (parts.hostname or "").lower()
 
 

@@ -18,14 +18,20 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
-NOT_AN_IMAGE = "not_an_image"
-DECOMPRESSION_BOMB = "decompression_bomb"
-TRUNCATED_IMAGE = "truncated_image"
-DECODE_ERROR = "decode_error"
-IMAGE_TOO_SMALL = "image_too_small"
-ASPECT_RATIO = "aspect_ratio_too_large"
-HASH_MISMATCH = "hash_mismatch"
-REASONS = (NOT_AN_IMAGE, DECOMPRESSION_BOMB, TRUNCATED_IMAGE, DECODE_ERROR, IMAGE_TOO_SMALL, ASPECT_RATIO, HASH_MISMATCH)
+from babelshard.stats import Reason
+
+
+class ImageReason(Reason):
+    """Drop reasons of the download stage that come from checking and resizing the image."""
+
+    NOT_AN_IMAGE = "not_an_image", "the bytes are not an image PIL can open"
+    DECOMPRESSION_BOMB = "decompression_bomb", "the declared pixel count is above max_pixels"
+    TRUNCATED_IMAGE = "truncated_image", "the image container has no end marker"
+    DECODE_ERROR = "decode_error", "the resizer could not decode, resize or encode the image"
+    IMAGE_TOO_SMALL = "image_too_small", "smaller than min_image_size"
+    ASPECT_RATIO = "aspect_ratio_too_large", "aspect ratio above max_aspect_ratio"
+    HASH_MISMATCH = "hash_mismatch", "the image's sha256 differs from the source's hash column"
+
 
 # img2dataset's Resizer silences C-level output by swapping file descriptors 1 and 2, and
 # the header check changes warning filters; neither is thread-safe. img2dataset resizes
@@ -96,9 +102,9 @@ def read_header(data: bytes) -> ImageHeader:
             with Image.open(io.BytesIO(data)) as image:
                 return ImageHeader((image.format or "").upper(), image.width, image.height, image.mode)
         except Image.DecompressionBombError as error:
-            raise ImageError(DECOMPRESSION_BOMB, str(error)[:200]) from None
+            raise ImageError(ImageReason.DECOMPRESSION_BOMB, str(error)[:200]) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            raise ImageError(NOT_AN_IMAGE, f"{len(data)} bytes, {str(error)[:150]}") from None
+            raise ImageError(ImageReason.NOT_AN_IMAGE, f"{len(data)} bytes, {str(error)[:150]}") from None
 
 
 def is_truncated(data: bytes, image_format: str) -> bool:
@@ -119,9 +125,9 @@ def check_image(data: bytes, max_pixels: int) -> ImageHeader:
     header = read_header(data)
     pixels = header.width * header.height
     if pixels > max_pixels:
-        raise ImageError(DECOMPRESSION_BOMB, f"{header.width}x{header.height} = {pixels} pixels > {max_pixels}")
+        raise ImageError(ImageReason.DECOMPRESSION_BOMB, f"{header.width}x{header.height} = {pixels} pixels > {max_pixels}")
     if is_truncated(data, header.format):
-        raise ImageError(TRUNCATED_IMAGE, f"{header.format} of {len(data)} bytes has no end marker")
+        raise ImageError(ImageReason.TRUNCATED_IMAGE, f"{header.format} of {len(data)} bytes has no end marker")
     return header
 
 

@@ -3,8 +3,8 @@
 The number of shards comes from the number of candidate records; a record's shard is
 ``shard_of(key, num_shards)``. Shards that a previous run with the same plan and
 config completed are skipped: their records (and drops) are filtered out before the
-download, so a rerun fetches only what is missing, and ``WriteShards`` takes the
-complete shards from disk when it writes the index.
+download, so a rerun fetches only what is missing, and the index step takes the
+complete shards from disk.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from babelshard.fs import filesystem
-from babelshard.shards.beam import completed_shards, shard_count, shard_of
+from babelshard.shards.bucket import completed_shards, shard_count, shard_of
 
 
 def plan_shards(candidates: int, samples_per_shard: int) -> int:
@@ -47,10 +47,9 @@ class ShardPlan:
 class PlanShards(beam.PTransform):
     """``candidates | PlanShards(folder, samples_per_shard, config_hash)`` -> :class:`ShardPlan`."""
 
-    def __init__(self, folder: str, samples_per_shard: int, config_hash: str, skip_complete: bool = True):
+    def __init__(self, folder: str, samples_per_shard: int, config_hash: str):
         super().__init__()
         self.folder, self.samples_per_shard, self.config_hash = folder, samples_per_shard, config_hash
-        self.skip_complete = skip_complete
 
     def expand(self, candidates) -> ShardPlan:
         count = candidates | "Count" >> beam.combiners.Count.Globally()
@@ -59,10 +58,7 @@ class PlanShards(beam.PTransform):
             | "NumShards" >> beam.Map(plan_shards, self.samples_per_shard)
             | "PrepareFolder" >> beam.Map(prepare_folder, self.folder)
         )
-        if self.skip_complete:
-            done = num | "Completed" >> beam.Map(completed_for_plan, self.folder, self.config_hash)
-        else:
-            done = num | "NoneSkipped" >> beam.Map(lambda _: [])
+        done = num | "Completed" >> beam.Map(completed_for_plan, self.folder, self.config_hash)
         return ShardPlan(num, done)
 
 

@@ -1,22 +1,24 @@
 """``ReadCaptionSources``: every configured source read with a Beam file source.
 
 Line formats (TSV, JSONL) use ``ReadFromText`` and parquet ``ReadFromParquet``, both
-split within files; whole-file formats (CSV with quoted newlines, COCO and Karpathy
-JSON, Flickr token files) go through ``fileio.MatchFiles`` / ``ReadMatches`` and are
-parsed per file; Multi30K-style aligned files are read together per source.
+split within files, each line or row parsed by a per-record stage; whole-file formats
+(CSV with quoted newlines, COCO and Karpathy JSON, Flickr token files) and Multi30K-style
+aligned files (read together per source) go through the reader stage
+(:class:`~babelshard.stage.ReadFiles`), one plain generator per matched file.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Iterator
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 
 from babelshard.configbase import ConfigError
 from babelshard.fs import filesystem
 from babelshard.pipelines.captions.config import AlignedSource, TableSource
 from babelshard.pipelines.captions.sources import (
-    STAGE,
     Parsed,
     parse_file,
     parse_jsonl_line,
@@ -24,46 +26,46 @@ from babelshard.pipelines.captions.sources import (
     read_aligned,
     table_row_to_record,
 )
-from babelshard.stage import ApplyStage
+from babelshard.stage import ApplyStage, ReadFiles, StageOutputs
 
 
-def parse_matched_file(readable: Any, src: Any) -> Iterator[Parsed]:
-    text = readable.read().decode("utf-8-sig")
-    yield from parse_file(readable.metadata.path, text, src)
+def parse_source_file(path: str, src: Any) -> Iterator[Parsed]:
+    """A whole-file source's records (compression detected from the file name)."""
+    with FileSystems.open(path) as handle:
+        text = handle.read().decode("utf-8-sig")
+    yield from parse_file(path, text, src)
 
 
-def pass_through(record: Parsed) -> Parsed:
-    return record
+def read_aligned_files(path: str, src: AlignedSource) -> Iterator[Parsed]:
+    """An aligned source from its image list ``path`` and its caption files, read together."""
+    yield from read_aligned(src)
 
 
-class ReadSource(beam.PTransform):
-    """One source to a PCollection of caption records and drops (not yet split)."""
+def non_empty(line: str) -> bool:
+    return bool(line.strip())
+
+
+class ReadCaptionSource(beam.PTransform):
+    """One source to its caption records and drops (``.main``, ``.drops``)."""
 
     def __init__(self, src: Any):
         super().__init__(label=f"Read[{src.name}]")
         self.src = src
 
     def expand(self, pbegin):
-        src = self.src
+        src, name = self.src, f"read_{self.src.name}"
         if isinstance(src, TableSource) and src.format in ("tsv", "jsonl"):
             skip = 1 if src.format == "tsv" and src.header else 0
             parse = parse_tsv_line if src.format == "tsv" else parse_jsonl_line
             lines = pbegin | "Lines" >> beam.io.ReadFromText(src.path, skip_header_lines=skip)
             if src.format == "jsonl":
-                lines = lines | "NonEmpty" >> beam.Filter(lambda line: bool(line.strip()))
-            return lines | "Parse" >> beam.Map(parse, src)
+                lines = lines | "NonEmpty" >> beam.Filter(non_empty)
+            return lines | "Parse" >> ApplyStage(name, partial(parse, src=src))
         if isinstance(src, TableSource) and src.format == "parquet":
             rows = pbegin | "Rows" >> beam.io.ReadFromParquet(src.path)
-            return rows | "Parse" >> beam.Map(table_row_to_record, src)
-        if isinstance(src, AlignedSource):
-            # One element naming the source; the DoFn reads its files (they must be read together).
-            return pbegin | "Source" >> beam.Create([src]) | "Parse" >> beam.FlatMap(read_aligned)
-        files = (
-            pbegin
-            | "Match" >> fileio.MatchFiles(src.path, empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
-            | "Open" >> fileio.ReadMatches()
-        )
-        return files | "Parse" >> beam.FlatMap(parse_matched_file, src)
+            return rows | "Parse" >> ApplyStage(name, partial(table_row_to_record, src=src))
+        read_file = partial(read_aligned_files if isinstance(src, AlignedSource) else parse_source_file, src=src)
+        return pbegin | "Files" >> ReadFiles(name, [src.path], read_file, empty_match=fileio.EmptyMatchTreatment.DISALLOW)
 
 
 def source_paths(index: int, src: Any) -> Iterator[tuple[str, str]]:
@@ -99,6 +101,7 @@ class ReadCaptionSources(beam.PTransform):
         if not self.sources:
             raise ConfigError("captions.sources is empty: name at least one caption source")
         check_source_files(self.sources)
-        parts = [pbegin | ReadSource(src) for src in self.sources]
-        merged = tuple(parts) | "MergeSources" >> beam.Flatten()
-        return merged | "Split" >> ApplyStage(STAGE, pass_through)
+        parts = [pbegin | ReadCaptionSource(src) for src in self.sources]
+        records = tuple(part.main for part in parts) | "MergeSources" >> beam.Flatten()
+        drops = tuple(part.drops for part in parts) | "MergeDrops" >> beam.Flatten()
+        return StageOutputs(records, drops)

@@ -23,9 +23,7 @@ import cv2
 import numpy as np
 
 from babelshard.pipelines.captions.config import ImageConfig
-from babelshard.pipelines.captions.images import (
-    ASPECT_RATIO, DECODE_ERROR, IMAGE_TOO_SMALL, ImageError, ImageHeader, ResizedImage, import_img2dataset,
-)
+from babelshard.pipelines.captions.images import ImageError, ImageHeader, ImageReason, ResizedImage, import_img2dataset
 
 ResizerFunction = Callable[[bytes, ImageHeader], ResizedImage]
 
@@ -125,7 +123,7 @@ class Resizer:
     def encode(self, pixels: np.ndarray) -> bytes:
         ok, encoded = cv2.imencode(self.extension, pixels, self.encode_params)
         if not ok:
-            raise ImageError(DECODE_ERROR, f"OpenCV could not encode a {pixels.shape} image as {self.extension}")
+            raise ImageError(ImageReason.DECODE_ERROR, f"OpenCV could not encode a {pixels.shape} image as {self.extension}")
         return encoded.tobytes()
 
 
@@ -142,11 +140,11 @@ def _aligned(header: ImageHeader, reduction: int, target: tuple[int, int, int]) 
 def check_proportions(width: int, height: int, min_side: int, max_aspect_ratio: float) -> None:
     """img2dataset's size filters, applied to the header before anything is decoded."""
     if min(width, height) == 0:
-        raise ImageError(DECODE_ERROR, f"{width}x{height}: no pixels")
+        raise ImageError(ImageReason.DECODE_ERROR, f"{width}x{height}: no pixels")
     if min(width, height) < min_side:
-        raise ImageError(IMAGE_TOO_SMALL, f"{width}x{height}, smaller side under {min_side}")
+        raise ImageError(ImageReason.IMAGE_TOO_SMALL, f"{width}x{height}, smaller side under {min_side}")
     if max(width, height) / min(width, height) > max_aspect_ratio:
-        raise ImageError(ASPECT_RATIO, f"{width}x{height}, more than {max_aspect_ratio}:1")
+        raise ImageError(ImageReason.ASPECT_RATIO, f"{width}x{height}, more than {max_aspect_ratio}:1")
 
 
 def decode(data: bytes, header: ImageHeader, reduction: int = 1) -> np.ndarray:
@@ -159,7 +157,7 @@ def decode(data: bytes, header: ImageHeader, reduction: int = 1) -> np.ndarray:
         flags = reduced[reduction] | cv2.IMREAD_IGNORE_ORIENTATION
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if pixels is None:
-        raise ImageError(DECODE_ERROR, f"OpenCV could not decode this {header.format or 'file'}")
+        raise ImageError(ImageReason.DECODE_ERROR, f"OpenCV could not decode this {header.format or 'file'}")
     return pixels
 
 
@@ -169,7 +167,7 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
         return pixels
     if pixels.dtype == np.uint16:
         return cv2.convertScaleAbs(pixels, alpha=1 / 257)
-    raise ImageError(DECODE_ERROR, f"unsupported pixel type {pixels.dtype}")
+    raise ImageError(ImageReason.DECODE_ERROR, f"unsupported pixel type {pixels.dtype}")
 
 
 def flatten_alpha(pixels: np.ndarray) -> np.ndarray:
@@ -189,7 +187,7 @@ def flatten_alpha(pixels: np.ndarray) -> np.ndarray:
 class Img2datasetResizer:
     """img2dataset's own ``Resizer`` (albumentations), for users who need its exact bytes."""
 
-    _REASONS = {"image too small": IMAGE_TOO_SMALL, "aspect ratio too large": ASPECT_RATIO}
+    _REASONS = {"image too small": ImageReason.IMAGE_TOO_SMALL, "aspect ratio too large": ImageReason.ASPECT_RATIO}
 
     def __init__(self, settings: ImageConfig):
         module = import_img2dataset("resizer")
@@ -209,7 +207,7 @@ class Img2datasetResizer:
     def __call__(self, data: bytes, header: ImageHeader) -> ResizedImage:
         image, width, height, original_width, original_height, error = self.resizer(io.BytesIO(data))
         if error is not None:
-            raise ImageError(self._REASONS.get(error, DECODE_ERROR), error)
+            raise ImageError(self._REASONS.get(error, ImageReason.DECODE_ERROR), error)
         return ResizedImage(image, width, height, original_width, original_height)
 
 

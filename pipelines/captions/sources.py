@@ -18,15 +18,19 @@ from typing import Any, Iterable, Iterator, Mapping
 from babelshard.fs import read_text
 from babelshard.pipelines.captions.config import AlignedSource, CocoSource, FlickrTokenSource, KarpathySource, TableSource
 from babelshard.records import Caption, CaptionSample, stable_key
-from babelshard.stats import Drop
+from babelshard.stats import Drop, Reason
 
 STAGE = "read"
-# Drop reasons of this stage.
-MALFORMED_ROW = "malformed_row"
-MISSING_URL = "missing_url"
-MISSING_CAPTION = "missing_caption"
-EXCLUDED_SPLIT = "excluded_split"
-REASONS = (MALFORMED_ROW, MISSING_URL, MISSING_CAPTION, EXCLUDED_SPLIT)
+
+
+class SourceReason(Reason):
+    """Drop reasons of reading caption sources."""
+
+    MALFORMED_ROW = "malformed_row", "a row or line that cannot be parsed (wrong field count, not JSON, not an object)"
+    MISSING_URL = "missing_url", "a row without an image URL"
+    MISSING_CAPTION = "missing_caption", "a row without an English caption"
+    EXCLUDED_SPLIT = "excluded_split", "a Karpathy image in a split the source does not keep"
+
 
 Parsed = CaptionSample | Drop
 
@@ -57,10 +61,10 @@ def make_record(
     """A caption record, or a drop when the URL or the English caption is missing."""
     key = stable_key(source, identity if identity else url)
     if not url:
-        return Drop(stable_key(source, "no-url", identity or repr(sorted(captions.items()))), STAGE, MISSING_URL)
+        return Drop(stable_key(source, "no-url", identity or repr(sorted(captions.items()))), STAGE, SourceReason.MISSING_URL)
     english = captions.get("en", "")
     if not english or not english.strip():
-        return Drop(key, STAGE, MISSING_CAPTION, url=url)
+        return Drop(key, STAGE, SourceReason.MISSING_CAPTION, url=url)
     return CaptionSample(
         key=key,
         source=source,
@@ -106,7 +110,7 @@ def parse_tsv_line(line: str, src: TableSource) -> Parsed:
     columns = src.columns or []
     if len(values) != len(columns):
         detail = f"{len(values)} fields, expected {len(columns)}"
-        return Drop(stable_key(src.name, "malformed", line), STAGE, MALFORMED_ROW, detail=detail)
+        return Drop(stable_key(src.name, "malformed", line), STAGE, SourceReason.MALFORMED_ROW, detail=detail)
     return table_row_to_record(dict(zip(columns, values)), src)
 
 
@@ -114,9 +118,9 @@ def parse_jsonl_line(line: str, src: TableSource) -> Parsed:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as error:
-        return Drop(stable_key(src.name, "malformed", line), STAGE, MALFORMED_ROW, detail=f"not JSON: {error.msg}")
+        return Drop(stable_key(src.name, "malformed", line), STAGE, SourceReason.MALFORMED_ROW, detail=f"not JSON: {error.msg}")
     if not isinstance(row, dict):
-        return Drop(stable_key(src.name, "malformed", line), STAGE, MALFORMED_ROW, detail="not a JSON object")
+        return Drop(stable_key(src.name, "malformed", line), STAGE, SourceReason.MALFORMED_ROW, detail="not a JSON object")
     return table_row_to_record(row, src)
 
 
@@ -133,7 +137,7 @@ def parse_csv_text(text: str, src: TableSource) -> Iterator[Parsed]:
         if len(values) != len(columns):
             raw = ",".join(values)
             detail = f"{len(values)} fields, expected {len(columns)}"
-            yield Drop(stable_key(src.name, "malformed", raw), STAGE, MALFORMED_ROW, detail=detail)
+            yield Drop(stable_key(src.name, "malformed", raw), STAGE, SourceReason.MALFORMED_ROW, detail=detail)
             continue
         yield table_row_to_record(dict(zip(columns, values)), src)
 
@@ -163,7 +167,7 @@ def karpathy_records(data: Mapping[str, Any], src: KarpathySource) -> Iterator[P
         split = image.get("split", "")
         if src.splits is not None and split not in src.splits:
             key = stable_key(src.name, url)
-            yield Drop(key, STAGE, EXCLUDED_SPLIT, detail=split, url=url)
+            yield Drop(key, STAGE, SourceReason.EXCLUDED_SPLIT, detail=split, url=url)
             continue
         texts = [sentence.get("raw", "").strip() for sentence in image.get("sentences", [])]
         meta = {"split": split, "image_id": image.get("cocoid", image.get("imgid"))}
@@ -222,7 +226,7 @@ def flickr_token_records(text: str, src: FlickrTokenSource) -> Iterator[Parsed]:
         name, _, caption = line.partition("\t")
         image, _, number = name.partition("#")
         if not caption or not number.isdigit():
-            yield Drop(stable_key(src.name, "malformed", line), STAGE, MALFORMED_ROW, detail="expected image#n<TAB>caption")
+            yield Drop(stable_key(src.name, "malformed", line), STAGE, SourceReason.MALFORMED_ROW, detail="expected image#n<TAB>caption")
             continue
         grouped[image].append((int(number), caption))
     for image, items in grouped.items():

@@ -22,6 +22,8 @@ from babelshard.pipelines.captions.config import (
     ImageConfig,
     TableSource,
 )
+from babelshard.pipelines.jobs.build import pipeline_options
+from babelshard.pipelines.jobs.remote import check_local_runner
 from babelshard.pipelines.jobs.run import RunSummary, format_summary, run_job
 
 SOURCE_FOLDER = "openmoji-source"
@@ -88,6 +90,7 @@ def run_demo(
     from babelshard.pipelines.demo.openmoji import CAPTIONS, cldr_languages, pick_emoji, render_openmoji, write_captions
 
     cfg = cfg or default_demo_config()
+    check_local_runner(pipeline_options(cfg, argv), "the demo serves its images from this machine's loopback (127.0.0.1)")
     demo = cfg.demo or DemoConfig()
     if demo.translate and cfg.translate is None:
         cfg = with_demo_translation(cfg, echo)

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from babelshard.records import Caption, CaptionSample, ParallelPair, TextSample, stable_key
+from babelshard.records import Caption, CaptionSample, CodeSwitchVariant, ParallelPair, TextSample, stable_key
 from babelshard.shards.writer import write_records
 
 SOURCE = "openmoji"
@@ -52,11 +52,11 @@ def cldr_lexicon() -> Any:
     return Lexicon.from_pairs(import_cldr())
 
 
-def switched_variants(text: str, key: str, lexicon: Any, variants: int = 2) -> tuple[dict, ...]:
+def switched_variants(text: str, key: str, lexicon: Any, variants: int = 2) -> tuple[CodeSwitchVariant, ...]:
     from babelshard.codeswitch.transform import SwitchParams, code_switch_variants
 
     found = code_switch_variants(text, key, variants, lexicon, SwitchParams(word_ratio=0.5))
-    return tuple(v.as_json() for v in found)
+    return tuple(v.as_variant() for v in found)
 
 
 def caption_records(emojis: list[Any], size: int, lexicon: Any = None) -> Iterator[CaptionSample]:

@@ -1,9 +1,9 @@
 """``build_pipeline(cfg, options)``: the build job, assembled from labelled composite steps.
 
 The caption stream reads like a list: read sources, clean, dedup, check language,
-plan shards, skip complete shards, then download and write each shard in one step;
-or, when translation or code-switching is configured: download, translate,
-code-switch, write shards. The text and parallel streams come from
+translate, code-switch (all on records without images), plan shards, skip complete
+shards, then download and write each shard in one step, so image bytes never cross a
+shuffle. The text and parallel streams come from
 ``babelshard.pipelines.jobs.text.add_text_streams``.
 """
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.pipelines.captions.cleaning import DedupCaptions, clean_stage, language_check_stage
-from babelshard.pipelines.captions.download import DownloadImages
 from babelshard.pipelines.captions.download_shards import DownloadAndWriteShards
 from babelshard.pipelines.captions.plan import KeepPending, PlanShards
 from babelshard.pipelines.captions.read import ReadCaptionSources
+from babelshard.pipelines.jobs.mt_pairs import PairsOfSamples
 from babelshard.pipelines.jobs.text import add_text_streams
 from babelshard.shards.beam import WriteShards
 from babelshard.translate.transform import TranslateCaptions
@@ -30,6 +30,8 @@ from babelshard.codeswitch.beam import CodeSwitchCaptions
 
 CAPTION_STREAM = "caption"
 MT_PARALLEL_FOLDER = "parallel-mt"
+
+
 def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOptions:
     """The config's Beam defaults, overridden by any flags given on the command line."""
     return PipelineOptions([*cfg.beam.as_flags(), *argv])
@@ -74,42 +76,49 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
     if captions.cleaning.language_check is not None:
         checked = candidates | "LanguageCheck" >> language_check_stage(captions.cleaning.language_check)
         candidates, drops = checked.main, drops + [checked.drops]
-    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest, skip_complete(cfg))
-    pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
+    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest)
     earlier_drops = tuple(drops) | "EarlierDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
-    extra = {"job": cfg.name}
-    if cfg.translate is None and cfg.codeswitch is None:
-        {"records": pending, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
-            captions.download, folder, plan, digest, extra
-        )
-        return
-    downloaded = pending | "Download" >> DownloadImages(captions.download)
-    samples, drops = downloaded.main, [earlier_drops, downloaded.drops]
-    if cfg.translate is not None:
-        translated = samples | "Translate" >> TranslateCaptions(cfg.translate)
-        samples = translated["samples"]
-        if cfg.translate.outputs.parallel:
-            write_mt_pairs(translated["parallel"], translated["drops"], cfg)
-    if cfg.codeswitch is not None:
-        samples = samples | "Codeswitch" >> CodeSwitchCaptions(cfg.codeswitch)
-    all_drops = tuple(drops) | "AllDrops" >> beam.Flatten()
-    {"samples": samples, "drops": all_drops} | "WriteCaptionShards" >> WriteShards(
-        folder, CAPTION_STREAM, num_shards=plan.num_shards, config_hash=digest, extra=extra
+    if writes_mt_pairs(cfg):
+        records, translated = add_caption_text_stages(candidates, cfg)
+        records = records | "SkipCompleteShards" >> KeepPending(plan, "records")
+    else:
+        pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
+        records, translated = add_caption_text_stages(pending, cfg)
+    index = {"records": records, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
+        captions.download, folder, plan, digest, index_extra(cfg, job=cfg.name)
     )
+    if writes_mt_pairs(cfg):
+        write_mt_pairs(translated, index, plan, cfg)
 
 
-def skip_complete(cfg: JobConfig) -> bool:
-    """Complete caption shards are skipped, unless translations also feed parallel shards:
-    those are written whole, from every sample, so every sample must flow again."""
-    return not (cfg.translate is not None and cfg.translate.outputs.parallel)
+def add_caption_text_stages(records, cfg: JobConfig):
+    """Translation and code-switching, where configured: (records, ``TranslateCaptions``' output or None)."""
+    translated = None
+    if cfg.translate is not None:
+        translated = records | "Translate" >> TranslateCaptions(cfg.translate)
+        records = translated["samples"]
+    if cfg.codeswitch is not None:
+        records = records | "Codeswitch" >> CodeSwitchCaptions(cfg.codeswitch)
+    return records, translated
 
 
-def write_mt_pairs(pairs, pair_drops, cfg: JobConfig) -> None:
-    """Translation pairs made from the caption translations, as one parallel shard folder."""
-    {"samples": pairs, "drops": pair_drops} | "WriteTranslationPairs" >> WriteShards(
+def writes_mt_pairs(cfg: JobConfig) -> bool:
+    """Whether translations also feed the parallel shards in ``parallel-mt``. Those are
+    written whole, from every caption sample, so then every record is translated and
+    complete caption shards are skipped after translation, before the download;
+    otherwise they are skipped before translation."""
+    return cfg.translate is not None and cfg.translate.outputs.parallel
+
+
+def write_mt_pairs(translated: dict, caption_index, plan, cfg: JobConfig) -> None:
+    """The translation pairs of the caption samples, as one parallel shard folder."""
+    pairs = {"pairs": translated["parallel"], "drops": translated["drops"]} | "PairsOfSamples" >> PairsOfSamples(
+        cfg.translate, caption_folder(cfg), caption_index, plan.num_shards
+    )
+    pairs | "WriteTranslationPairs" >> WriteShards(
         join(cfg.output.folder, MT_PARALLEL_FOLDER),
         "parallel",
         samples_per_shard=cfg.output.samples_per_shard,
         config_hash=caption_config_hash(cfg),
-        extra={"job": cfg.name, "provenance": "mt"},
+        extra=index_extra(cfg, job=cfg.name, provenance="mt"),
     )

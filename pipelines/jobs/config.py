@@ -23,6 +23,7 @@ class OutputConfig(StrictModel):
     folder: str = Field(description="fsspec URL of the output root; each stream gets a subfolder")
     samples_per_shard: int = Field(10_000, ge=1)
     max_shard_bytes: int = Field(1 << 30, ge=1 << 16)
+    license: str | None = Field(None, description="the data's license, written into each folder's index and dataset card")
 
 
 class BeamConfig(StrictModel):
@@ -71,3 +72,8 @@ class JobConfig(StrictModel):
 
 def load_job_config(path: str | Path) -> JobConfig:
     return load_model(JobConfig, path)
+
+
+def index_extra(cfg: JobConfig, **fields: str) -> dict[str, str]:
+    """What a job adds to each index it writes: the given fields, and the license when one is set."""
+    return {**fields, "license": cfg.output.license} if cfg.output.license else dict(fields)

@@ -63,9 +63,12 @@ def _counter(result, namespace: str, name: str) -> int | None:
 def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
     """Build and run the pipeline, wait for it, and summarise the caption stream."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
+    from babelshard.pipelines.jobs.remote import check_job_paths
 
     started = time.monotonic()
-    pipeline = build_pipeline(cfg, pipeline_options(cfg, argv))
+    options = pipeline_options(cfg, argv)
+    check_job_paths(cfg, options)
+    pipeline = build_pipeline(cfg, options)
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.monotonic() - started

@@ -15,17 +15,18 @@ import apache_beam as beam
 
 from babelshard.configbase import config_hash
 from babelshard.fs import join
+from babelshard.pipelines.jobs.config import index_extra
 from babelshard.pipelines.text.parallel_clean import check_pair_batch, pair_dedup_key, prepare_pair
 from babelshard.pipelines.text.parallel_readers import read_moses, read_po, read_tmx, read_tsv
 from babelshard.stage import ApplyBatchStage, per_record
-from babelshard.pipelines.text.beam import DedupExact, LanguageId, ReadSource, Spread
+from babelshard.pipelines.text.beam import DedupExact, Spread, language_id_stage, read_source
 from babelshard.pipelines.text.clean import check_text_languages, make_t2s_converter, prepare_sentences, text_dedup_key
 from babelshard.pipelines.text.readers import TEXT_READERS
 from babelshard.shards.weights import write_weights
 from babelshard.records import ParallelPair, TextSample
 from babelshard.shards.beam import WriteShards
 
-# format -> (reader, how ReadFileDoFn hands it the file)
+# format -> (reader, how read_source_file hands it the file)
 PAIR_READERS = {
     "wikimatrix": (read_tsv, "lines"),
     "tsv": (read_tsv, "lines"),
@@ -73,7 +74,7 @@ class CleanedStream(beam.PTransform):
         drops, reads = [], []
         for source in self.sources:
             reader, how = (TEXT_READERS[source.format], "lines") if self.kind == "text" else PAIR_READERS[source.format]
-            read = pbegin | f"Read[{source.name}]" >> ReadSource(source, reader, how, self.job.batch_size)
+            read = pbegin | f"Read[{source.name}]" >> read_source(source, reader, how, self.job.batch_size)
             reads.append(read.main)
             drops.append(read.drops)
         records = reads | "Sources" >> beam.Flatten() | "Spread" >> Spread()
@@ -102,7 +103,7 @@ class CleanedStream(beam.PTransform):
             kept = deduped.main
         if self.job.lid.enabled:
             check = check_text_languages if text else check_pair_batch
-            checked = kept | "LanguageId" >> LanguageId(f"{self.kind}_lid", self.job.lid, check)
+            checked = kept | "LanguageId" >> language_id_stage(f"{self.kind}_lid", self.job.lid, check, self.kind)
             drops.append(checked.drops)
             kept = checked.main
         return kept
@@ -119,7 +120,7 @@ def add_text_streams(pipeline: beam.Pipeline, cfg) -> dict[str, Any]:
         root = join(cfg.output.folder, "text")
         for language in cfg.text.languages:
             sources = [s for s in cfg.text.sources if s.language == language]
-            stream = CleanedStream("text", sources, cfg.text, join(root, language), cfg.output, {"language": language})
+            stream = CleanedStream("text", sources, cfg.text, join(root, language), cfg.output, index_extra(cfg, language=language))
             outputs[f"text/{language}"] = pipeline | f"Text[{language}]" >> stream
         outputs["text/weights"] = _add_weights(pipeline, "TextWeights", root, outputs, "text/", cfg.text.alpha)
     if cfg.parallel is not None:
@@ -128,7 +129,7 @@ def add_text_streams(pipeline: beam.Pipeline, cfg) -> dict[str, Any]:
         for src, tgt in cfg.parallel.pairs:
             name = f"{src}-{tgt}"
             sources = [s for s in cfg.parallel.sources if (s.source_language, s.target_language) == (src, tgt)]
-            extra = {"pair": name}
+            extra = index_extra(cfg, pair=name)
             stream = CleanedStream("parallel", sources, cfg.parallel, join(root, name), cfg.output, extra)
             outputs[f"parallel/{name}"] = pipeline | f"Parallel[{name}]" >> stream
         outputs["parallel/weights"] = _add_weights(pipeline, "ParallelWeights", root, outputs, "parallel/", cfg.parallel.alpha)

@@ -14,19 +14,22 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Sequence
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from babelshard.pipelines.jobs.config import JobConfig
+from babelshard.pipelines.jobs.config import JobConfig, index_extra
+from babelshard.pipelines.jobs.remote import check_worker_paths
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.records import CaptionSample
 from babelshard.shards.beam import WriteShards
 from babelshard.shards.index import ShardInfo, read_index
 from babelshard.shards.reader import iter_tar_samples, open_shard_bytes
+from babelshard.stage import ApplyStage
 from babelshard.translate.apertium_engine import ApertiumEngine
 from babelshard.translate.config import ApertiumEngineConfig, TranslateConfig
 from babelshard.translate.transform import TranslateCaptions, resolve_identities
@@ -57,8 +60,8 @@ class ReadCaptionShards(beam.PTransform):
             pbegin
             | "Shards" >> beam.Create(list(index.shards))
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(read_shard, self.folder)
-        )
+            | "Read" >> ApplyStage("read_shards", partial(read_shard, folder=self.folder))
+        ).main
 
 
 def translate_config_hash(cfg: JobConfig, input_folder: str) -> str:
@@ -70,7 +73,7 @@ def translate_config_hash(cfg: JobConfig, input_folder: str) -> str:
 def add_translate_job(pipeline: beam.Pipeline, cfg: JobConfig, input_folder: str, output: str) -> None:
     translate = cfg.translate
     digest = translate_config_hash(cfg, input_folder)
-    extra = {"job": cfg.name, "translated_from": input_folder}
+    extra = index_extra(cfg, job=cfg.name, translated_from=input_folder)
     samples = pipeline | "ReadCaptionShards" >> ReadCaptionShards(input_folder)
     result = samples | "Translate" >> TranslateCaptions(translate, resolve_identities(translate))
     result["samples"] | "WriteCaptionShards" >> WriteShards(
@@ -118,6 +121,7 @@ def run_translate(cfg: JobConfig, input_folder: str | None = None, output: str |
     if join(target, CAPTION_FOLDER).rstrip("/") == source.rstrip("/"):
         raise ConfigError(f"the output {target!r} would overwrite the input {source!r}")
     options = PipelineOptions([*cfg.beam.as_flags(), *argv])
+    check_worker_paths(translate_paths(cfg, input_folder, output), options)
     if "Direct" in str(options.view_as(StandardOptions).runner or "DirectRunner"):
         check_apertium_pairs(cfg.translate)
     started = time.monotonic()
@@ -126,6 +130,17 @@ def run_translate(cfg: JobConfig, input_folder: str | None = None, output: str |
     result = pipeline.run()
     result.wait_until_finish()
     return TranslateSummary(target, time.monotonic() - started, translate_counters(result))
+
+
+def translate_paths(cfg: JobConfig, input_folder: str | None, output: str | None) -> list[tuple[str, str]]:
+    """(key, path) of what the translation job's workers read and write; command-line flags named as such."""
+    paths = [
+        ("--input", input_folder) if input_folder else ("translate.input_folder", cfg.translate.input_folder),
+        ("--output", output) if output else ("output.folder", cfg.output.folder),
+    ]
+    if cfg.translate.cache.url:
+        paths.append(("translate.cache.url", cfg.translate.cache.url))
+    return paths
 
 
 def translate_counters(result) -> dict[str, int]:

@@ -3,7 +3,8 @@
 counts (Beam) -> corpora -> SentencePiece -> fastText vectors -> alignment -> hybrid
 vocabulary, then ``vocab.json`` last (a folder without it is an unfinished build).
 Artifacts are built in a local folder (the trainers need local files) and copied to
-the output when that is a remote URL.
+the output when that is a remote URL; the counts, written by Beam's workers, go
+straight to a remote output, where workers on other machines can reach it.
 """
 from __future__ import annotations
 
@@ -14,26 +15,48 @@ from collections import Counter
 from typing import Any, Callable
 
 from babelshard.configbase import config_hash
-from babelshard.fs import filesystem, is_local
-from babelshard.vocab.config import VocabConfig
-from babelshard.vocab.counts import VocabError, iter_input_records, list_shards, read_all_counts
+from babelshard.fs import exists, filesystem, is_local, join
+from babelshard.pipelines.jobs.remote import check_worker_paths
+from babelshard.vocab.config import VocabBeamConfig, VocabConfig
+from babelshard.vocab.counts import COUNTS_FOLDER, VocabError, iter_input_records, list_shards, read_all_counts
 
 MANIFEST = "vocab.json"
 MANIFEST_VERSION = 1
 
 
 def build_vocab(config: VocabConfig, log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+    from babelshard.vocab.beam import pipeline_options
+
+    check_worker_paths(vocab_paths(config), pipeline_options(config.beam))
     fs, path = filesystem(config.output)
     with tempfile.TemporaryDirectory(prefix="babelshard-vocab-") as work:
-        stage = path if is_local(fs) else os.path.join(work, "artifact")
+        if is_local(fs):
+            stage = counts_root = path
+        else:
+            if fs.exists(join(path, MANIFEST)):
+                fs.rm(join(path, MANIFEST))  # the folder is unfinished until the new manifest lands
+            # Beam's workers write the counts where every worker can reach them: the output itself.
+            stage, counts_root = os.path.join(work, "artifact"), config.output
         os.makedirs(stage, exist_ok=True)
-        manifest = _build_into(config, stage, work, log)
+        manifest = _build_into(config, stage, counts_root, work, log)
         if not is_local(fs):
-            fs.put(stage, path, recursive=True)
+            fs.put(stage.rstrip("/") + "/", path.rstrip("/") + "/", recursive=True)
     return manifest
 
 
-def _build_into(config: VocabConfig, stage: str, work: str, log: Callable[[str], None]) -> dict[str, Any]:
+def vocab_paths(config: VocabConfig) -> list[tuple[str, str]]:
+    """(key, path) of what the counting job's workers read and write."""
+    paths = [(f"captions[{i}]", folder) for i, folder in enumerate(config.captions)]
+    paths += [(f"text[{i}]", folder) for i, folder in enumerate(config.text)]
+    return paths + [("output", config.output)]
+
+
+def artifact_hash(config: VocabConfig) -> str:
+    """The config's hash without its runner settings: the same artifacts come from any runner."""
+    return config_hash(config.model_copy(update={"beam": VocabBeamConfig()}))
+
+
+def _build_into(config: VocabConfig, stage: str, counts_root: str, work: str, log: Callable[[str], None]) -> dict[str, Any]:
     from babelshard.vocab.beam import run_count_pipeline
     from babelshard.vocab.corpus import write_corpora
 
@@ -42,10 +65,10 @@ def _build_into(config: VocabConfig, stage: str, work: str, log: Callable[[str],
     refs = list_shards([*config.captions, *config.text])
     log(f"counting tokens in {len(refs)} shards")
     languages = frozenset(config.languages) if config.languages else None
-    run_count_pipeline(refs, stage, config.beam, config.counts.lowercase, config.counts.include_punctuation, languages)
-    counts = _checked_counts(stage, config)
+    run_count_pipeline(refs, counts_root, config.beam, config.counts, languages)
+    counts = _checked_counts(counts_root, config)
     manifest: dict[str, Any] = {
-        "format_version": MANIFEST_VERSION, "name": config.name, "config_hash": config_hash(config),
+        "format_version": MANIFEST_VERSION, "name": config.name, "config_hash": artifact_hash(config),
         "config": config.model_dump(mode="json"), "languages": sorted(counts),
         "counts": {lang: {"words": len(c), "occurrences": sum(c.values())} for lang, c in sorted(counts.items())},
     }
@@ -68,8 +91,8 @@ def _build_into(config: VocabConfig, stage: str, work: str, log: Callable[[str],
     return manifest
 
 
-def _checked_counts(stage: str, config: VocabConfig) -> dict[str, Counter]:
-    counts = read_all_counts(stage) if os.path.isdir(os.path.join(stage, "counts")) else {}
+def _checked_counts(counts_root: str, config: VocabConfig) -> dict[str, Counter]:
+    counts = read_all_counts(counts_root) if exists(join(counts_root, COUNTS_FOLDER)) else {}
     wanted = set(config.languages or counts)
     missing = sorted(wanted - {lang for lang, c in counts.items() if c})
     if missing or not counts:
@@ -92,7 +115,8 @@ def _vectors_and_hybrid(config: VocabConfig, counts: dict[str, Counter], corpora
             log(f"{lang}: training fastText {ft.model} ({ft.dim}-d, {ft.epoch} epochs)")
             paths[lang] = os.path.join(stage, "fasttext", f"{lang}.bin")
             vectors[lang] = train_fasttext(corpora[lang].tokens_path, lang, ft, paths[lang])
-        report[lang] = {"words": len(vectors[lang].words), "dim": vectors[lang].dim, "source": vectors[lang].source}
+        source = vectors[lang].source if lang in ft.vectors else os.path.relpath(paths[lang], stage)  # trained: in the artifact
+        report[lang] = {"words": len(vectors[lang].words), "dim": vectors[lang].dim, "source": source}
     out: dict[str, Any] = {"fasttext": report}
     alignments = {}
     if config.alignment is not None:

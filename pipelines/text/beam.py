@@ -1,7 +1,7 @@
-"""Beam wrappers of the text and parallel stages: file reading, language ID and exact
-dedup, over batches of records (:class:`~babelshard.stage.ApplyBatchStage`).
-The per-record logic they call lives in ``text_clean``, ``parallel_clean`` and the
-reader modules.
+"""Beam stages of the text and parallel streams: file reading, exact dedup and language
+ID, over batches of records (the reader, group and model stages of
+:mod:`babelshard.stage` and :mod:`babelshard.inference`). The per-record logic they
+call lives in ``clean``, ``parallel_clean`` and the reader modules.
 """
 from __future__ import annotations
 
@@ -16,21 +16,18 @@ import os
 import pickle
 import posixpath
 from functools import partial
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam import pvalue
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from babelshard.langid import load_lid_model
-from babelshard.stage import DROPS, ApplyBatchStage, RecordBatch
-from babelshard.pipelines.text.parallel_readers import moses_target_path
+from babelshard.inference import ModelStage, lid_handler, record_failure_drops
+from babelshard.langid import LanguageIdConfig
 from babelshard.pipelines.text.clean import keep_first_per_hash
-from babelshard.stats import Drop
+from babelshard.pipelines.text.parallel_readers import moses_target_path
+from babelshard.stage import GroupStage, ReadFiles, RecordBatch, StageCounters
 
 _GLOB_CHARS = "*?["
 
@@ -100,101 +97,35 @@ def decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
     return contextlib.nullcontext(raw)
 
 
-class ReadFileDoFn(beam.DoFn):
-    """Streams one matched file through a plain reader function; drops go to ``drops``.
-
-    ``kind`` is ``lines`` (reader(lines, source, relname)), ``stream`` (reader(file,
-    source, relname)) or ``moses`` (reader(source lines, target lines, source, relname)).
-    With ``batch_size`` the main output is :class:`RecordBatch` lists of up to that many records.
-    """
-
-    def __init__(self, source: Any, reader: Callable, kind: str = "lines", batch_size: int | None = None):
-        self.source, self.reader, self.kind, self.batch_size = source, reader, kind, batch_size
-        self.files = Metrics.counter(f"read_{source.name}", "files")
-        self.records = Metrics.counter(f"read_{source.name}", "records")
-
-    def process(self, readable: fileio.ReadableFile):
-        path = readable.metadata.path
-        relname = relative_name(path, absolute_patterns(self.source.paths))
-        self.files.inc()
-        with open_file(path) as handle:
-            if self.kind == "moses":
-                target = moses_target_path(path, self.source.source_language, self.source.target_language)
-                with open_file(target) as target_handle:
-                    items = self.reader(iter_lines(handle), iter_lines(target_handle), self.source, relname)
-                    yield from self._route(items)
-            else:
-                items = self.reader(handle if self.kind == "stream" else iter_lines(handle), self.source, relname)
-                yield from self._route(items)
-
-    def _route(self, items):
-        count, batch = 0, RecordBatch()
-        for item in items:
-            count += 1
-            if isinstance(item, Drop):
-                Metrics.counter(f"read_{self.source.name}", f"dropped/{item.reason}").inc()
-                yield pvalue.TaggedOutput(DROPS, item)
-            elif self.batch_size is None:
-                yield item
-            else:
-                batch.append(item)
-                if len(batch) == self.batch_size:
-                    yield batch
-                    batch = RecordBatch()
-        if batch:
-            yield batch
-        self.records.inc(count)  # once per file: a per-record increment costs as much as the parsing
+def read_source_file(path: str, source: Any, reader: Callable, kind: str) -> Iterator[Any]:
+    """One matched file of ``source`` through a plain reader function: ``kind`` is ``lines``
+    (reader(lines, source, relname)), ``stream`` (reader(file, source, relname)) or
+    ``moses`` (reader(source lines, target lines, source, relname))."""
+    relname = relative_name(path, absolute_patterns(source.paths))
+    with open_file(path) as handle:
+        if kind == "moses":
+            target = moses_target_path(path, source.source_language, source.target_language)
+            with open_file(target) as target_handle:
+                yield from reader(iter_lines(handle), iter_lines(target_handle), source, relname)
+        else:
+            yield from reader(handle if kind == "stream" else iter_lines(handle), source, relname)
 
 
-class ReadSource(beam.PTransform):
-    """Match a source's patterns at run time and read every file (outputs ``main`` and ``drops``).
-
-    Files are read whole by one worker each (compressed files cannot be split); the
-    caller reshuffles afterwards so the cleaning work spreads out. With ``batch_size``
-    ``main`` holds :class:`RecordBatch` lists of records.
-    """
-
-    def __init__(self, source: Any, reader: Callable, kind: str = "lines", batch_size: int | None = None):
-        super().__init__()
-        self.source, self.reader, self.kind, self.batch_size = source, reader, kind, batch_size
-
-    def expand(self, pbegin):
-        parse = beam.ParDo(ReadFileDoFn(self.source, self.reader, self.kind, self.batch_size))
-        if self.batch_size is not None:
-            parse = parse.with_output_types(RecordBatch)
-        return (
-            pbegin
-            | "Patterns" >> beam.Create(absolute_patterns(self.source.paths))
-            | "Match" >> fileio.MatchAll()
-            | "Open" >> fileio.ReadMatches()
-            | "Parse" >> parse.with_outputs(DROPS, main="main")
-        )
+def read_source(source: Any, reader: Callable, kind: str = "lines", batch_size: int | None = None) -> ReadFiles:
+    """The reader stage of one source: its patterns matched at run time, each file read whole
+    by one worker (compressed files cannot be split); ``.main`` holds :class:`RecordBatch`
+    lists with ``batch_size``. The caller reshuffles so the cleaning work spreads out."""
+    read_file = partial(read_source_file, source=source, reader=reader, kind=kind)
+    return ReadFiles(f"read_{source.name}", absolute_patterns(source.paths), read_file, batch_size=batch_size)
 
 
-def lid_resources(lid: Any) -> tuple:
-    return load_lid_model(lid.model_path), lid
-
-
-def run_language_check(batch: list, resources: tuple, check_batch: Callable) -> list:
-    model, lid = resources
-    return check_batch(batch, model, lid)
-
-
-class LanguageId(beam.PTransform):
-    """``batches | LanguageId(name, lid_config, check_batch)``: language ID of batches of records.
-
-    ``check_batch(records, model, lid)`` returns, per record, the record or a Drop
-    (``.main`` and ``.drops``). The model is loaded once per worker process; fastText
-    models cannot be pickled.
-    """
-
-    def __init__(self, name: str, lid: Any, check_batch: Callable):
-        super().__init__()
-        self.name, self.lid, self.check_batch = name, lid, check_batch
-
-    def expand(self, batches):
-        fn = partial(run_language_check, check_batch=self.check_batch)
-        return batches | ApplyBatchStage(self.name, fn, partial(lid_resources, self.lid))
+def language_id_stage(name: str, lid: LanguageIdConfig, check_batch: Callable, stage: str) -> ModelStage:
+    """``batches | language_id_stage(name, lid, check_batch, stage)``: language ID of batches of
+    records, ``check_batch(records, model, lid)`` giving per record the record or a Drop.
+    The model loads once per worker process (RunInference); a batch whose check raises
+    becomes ``model_error`` drops of ``stage``."""
+    handler = lid_handler(name, lid, partial(check_batch, lid=lid), prebatched=True)
+    return ModelStage(name, handler, partial(record_failure_drops, stage))
 
 
 # Records cross the dedup shuffle as plain tuples of their field values, pickled per
@@ -229,9 +160,10 @@ class BucketRowsDoFn(beam.DoFn):
     so the garbage collector does not walk them.
     """
 
-    def __init__(self, key_fn: Callable[[Any], bytes], record_type: type, buckets: int, flush_rows: int):
+    def __init__(self, name: str, key_fn: Callable[[Any], bytes], record_type: type, buckets: int, flush_rows: int):
         self.key_fn, self.buckets, self.flush_rows = key_fn, buckets, flush_rows
         self.to_row = row_getter(record_type)
+        self.counters = StageCounters(name)
         self.pending: dict[int, list[bytes]] = {}
         self.pending_rows: dict[int, int] = {}
 
@@ -239,6 +171,7 @@ class BucketRowsDoFn(beam.DoFn):
         self.pending, self.pending_rows = {}, {}
 
     def process(self, batch: list):
+        self.counters.inputs.inc(len(batch))
         key_fn, to_row, buckets = self.key_fn, self.to_row, self.buckets
         by_bucket: dict[int, list] = {}
         for record in batch:
@@ -257,38 +190,25 @@ class BucketRowsDoFn(beam.DoFn):
         self.pending, self.pending_rows = {}, {}
 
 
-class KeepFirstDoFn(beam.DoFn):
-    """Per bucket, keep the smallest key of each duplicate group; the rest are drops.
+def keep_first_in_bucket(_bucket: int, pickle_lists: Iterable[list[bytes]], stage: str, record_type: type) -> list:
+    """Per bucket, the smallest key of each duplicate group as a record; the rest as drops.
 
-    Kept records leave in batches of up to ``batch_size``. A bucket's rows are held in
-    memory while it is processed, so ``buckets`` should grow with the data
-    (about a million lines per bucket is comfortable for a worker).
+    A bucket's rows are held in memory while it is processed, so ``buckets`` should grow
+    with the data (about a million lines per bucket is comfortable for a worker).
     """
-
-    def __init__(self, stage: str, record_type: type, batch_size: int):
-        self.stage, self.record_type, self.batch_size = stage, record_type, batch_size
-        self.duplicates = Metrics.counter(stage, "dropped/duplicate")
-        self.kept = Metrics.counter(stage, "dedup_kept")
-
-    def process(self, element):
-        _, pickle_lists = element
-        pairs: list = []
-        for pickles in pickle_lists:
-            for pickled in pickles:
-                pairs.extend(pickle.loads(pickled))
-        kept, drops = keep_first_per_hash(pairs, self.stage, row_key)
-        del pairs
-        self.duplicates.inc(len(drops))
-        for drop in drops:
-            yield pvalue.TaggedOutput(DROPS, drop)
-        self.kept.inc(len(kept))
-        for start in range(0, len(kept), self.batch_size):
-            yield RecordBatch([self.record_type(*row) for row in kept[start : start + self.batch_size]])
+    pairs: list = []
+    for pickles in pickle_lists:
+        for pickled in pickles:
+            pairs.extend(pickle.loads(pickled))
+    kept, drops = keep_first_per_hash(pairs, stage, row_key)
+    del pairs
+    drops.extend([record_type(*row) for row in kept])
+    return drops
 
 
-class DedupExact(beam.PTransform):
+class DedupExact(GroupStage):
     """Exact dedup of batches of ``record_type`` records by a content hash; deterministic
-    whatever the order.
+    whatever the order. Drops have ``stage``; kept records leave in batches of ``batch_size``.
 
     Rows (the records' field values) travel grouped by ``hash mod buckets``
     (:class:`BucketRowsDoFn`), so the shuffle moves a few large elements instead of one
@@ -296,18 +216,11 @@ class DedupExact(beam.PTransform):
     """
 
     def __init__(self, stage: str, key_fn: Callable[[Any], bytes], record_type: type, buckets: int, batch_size: int):
-        super().__init__()
         row_getter(record_type)  # a record type the rows cannot carry fails here, not on a worker
-        self.stage, self.key_fn, self.record_type = stage, key_fn, record_type
-        self.buckets, self.batch_size = buckets, batch_size
-
-    def expand(self, batches):
-        return (
-            batches
-            | "HashText" >> beam.ParDo(BucketRowsDoFn(self.key_fn, self.record_type, self.buckets, self.batch_size))
-            | "GroupByBucket" >> beam.GroupByKey()
-            | "KeepFirst"
-            >> beam.ParDo(KeepFirstDoFn(self.stage, self.record_type, self.batch_size))
-            .with_output_types(RecordBatch)
-            .with_outputs(DROPS, main="main")
+        name = f"{stage}_dedup"
+        super().__init__(
+            name,
+            partial(keep_first_in_bucket, stage=stage, record_type=record_type),
+            pack=BucketRowsDoFn(name, key_fn, record_type, buckets, batch_size),
+            batch_size=batch_size,
         )

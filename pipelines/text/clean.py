@@ -1,9 +1,11 @@
 """Cleaning monolingual text: plain functions, no Beam.
 
 A line read from a source becomes zero or more sentence records; every sentence that
-does not become a sample comes back as a :class:`~babelshard.stats.Drop` with one of
-:data:`TEXT_DROP_REASONS`. Language ID and dedup checks are here too; the Beam
-wrappers in :mod:`babelshard.pipelines.text.beam` only batch and group.
+does not become a sample comes back as a :class:`~babelshard.stats.Drop` (stage
+``text``) with a :class:`~babelshard.textnorm.LengthReason`, a
+:class:`~babelshard.langid.LanguageReason` or :class:`TextReason`. Language ID and
+dedup checks are here too; the Beam wrappers in :mod:`babelshard.pipelines.text.beam`
+only batch and group.
 """
 from __future__ import annotations
 
@@ -11,27 +13,19 @@ import hashlib
 import operator
 import re
 from dataclasses import replace
-from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable
 
-from babelshard.langid import predict_in_chunks
+from babelshard.langid import LanguageIdConfig, accepted_labels, language_verdict, lid_code, predict_in_chunks
+from babelshard.pipelines.text.config import TextCleanConfig
 from babelshard.records import TextSample, stable_key
-from babelshard.stats import Drop
-from babelshard.textnorm import clean_text, is_word, tokenize_words
+from babelshard.stats import Drop, Reason
+from babelshard.textnorm import LengthReason, clean_text, length_problem
 
 STAGE = "text"
-# Every reason a sentence (or a line before it is split) can be dropped for.
-TEXT_DROP_REASONS = (
-    "invalid_utf8",  # reader: the line is not UTF-8
-    "malformed",  # reader: JSONL line that is not an object with a text field
-    "empty",  # nothing left after NFC and removing control characters
-    "too_short",  # fewer than min_chars characters
-    "too_long",  # more than max_chars characters
-    "too_few_words",  # fewer than min_words word tokens
-    "lid_mismatch",  # fastText's best language is not the claimed one
-    "lid_low_score",  # the claimed language wins, below lid.min_score
-    "duplicate",  # same normalised text already kept in this language
-)
+
+
+class TextReason(Reason):
+    DUPLICATE = "duplicate", "same normalised text (for pairs: both sides) already kept"
 
 # Sentence ends. Latin-like scripts: . ! ? … followed by space and not by a lowercase
 # letter. CJK and other scripts whose full stops need no following space: 。！？ etc.
@@ -43,13 +37,6 @@ _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc no nr fig ca bzw vgl z.b u.a sig sra dott ing gen art tel pp vol".split()
 )
-
-
-@lru_cache(maxsize=4096)
-def lid_code(language: str) -> str:
-    """The fastText label for a config language: primary subtag, with old/macro codes mapped."""
-    primary = re.split(r"[_-]", language.strip())[0].lower()
-    return {"nb": "no", "iw": "he", "in": "id", "ji": "yi", "fil": "tl"}.get(primary, primary)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -110,39 +97,21 @@ def is_chinese(language: str) -> bool:
     return lid_code(language) == "zh"
 
 
-def length_problem(text: str, min_chars: int, max_chars: int, min_words: int = 0) -> str | None:
-    """The drop reason for a text outside the length bounds, or None."""
-    if not text:
-        return "empty"
-    if len(text) < min_chars:
-        return "too_short"
-    if len(text) > max_chars:
-        return "too_long"
-    if min_words and count_words(text) < min_words:
-        return "too_few_words"
-    return None
-
-
-def count_words(text: str) -> int:
-    return sum(1 for token in tokenize_words(text) if is_word(token))
-
-
-def prepare_sentences(record: TextSample, clean, converter=None) -> list[TextSample | Drop]:
-    """NFC-clean a line, optionally convert Chinese script, split it and check lengths.
-
-    ``clean`` is a :class:`~babelshard.pipelines.text.config.TextCleanConfig`. Each
-    sentence gets the key ``stable_key(line key, index)``.
-    """
+def prepare_sentences(record: TextSample, settings: TextCleanConfig, converter=None) -> list[TextSample | Drop]:
+    """NFC-clean a line, optionally convert Chinese script (``converter``: OpenCC's
+    t2s), split it and check lengths. Each sentence gets the key
+    ``stable_key(line key, index)``."""
     text = clean_text(record.text)
     if not text:
-        return [Drop(record.key, STAGE, "empty")]
+        return [Drop(record.key, STAGE, LengthReason.EMPTY)]
     if converter is not None and is_chinese(record.language):
         text = to_simplified(text, converter)
-    pieces = split_sentences(text) if clean.split_sentences else [text]
+    pieces = split_sentences(text) if settings.split_sentences else [text]
+    bounds = settings.lengths
     out: list[TextSample | Drop] = []
     for number, piece in enumerate(pieces):
         key = stable_key(record.key, str(number)) if len(pieces) > 1 else record.key
-        reason = length_problem(piece, clean.min_chars, clean.max_chars, clean.min_words)
+        reason = length_problem(piece, bounds)
         if reason:
             out.append(Drop(key, STAGE, reason, detail=piece[:80]))
         else:
@@ -150,37 +119,16 @@ def prepare_sentences(record: TextSample, clean, converter=None) -> list[TextSam
     return out
 
 
-def language_verdict(
-    claimed: str, predicted: str, score: float, min_score: float, also_accept: Mapping[str, Sequence[str]]
-) -> str | None:
-    """None if the prediction confirms the claimed language, else ``lid_mismatch`` or ``lid_low_score``."""
-    if predicted not in accepted_labels(claimed, also_accept):
-        return "lid_mismatch"
-    if score < min_score:
-        return "lid_low_score"
-    return None
-
-
-def accepted_labels(claimed: str, also_accept: Mapping[str, Sequence[str]]) -> frozenset[str]:
-    """The fastText labels that confirm a claimed language."""
-    return _accepted_labels(claimed, tuple(also_accept.get(claimed, ())))
-
-
-@lru_cache(maxsize=4096)
-def _accepted_labels(claimed: str, extra: tuple[str, ...]) -> frozenset[str]:
-    return frozenset({lid_code(claimed), *(lid_code(code) for code in extra)})
-
-
-def check_text_language(record: TextSample, prediction: tuple[str, float], lid) -> TextSample | Drop:
+def check_text_language(record: TextSample, prediction: tuple[str, float], lid: LanguageIdConfig) -> TextSample | Drop:
     """Keep a sentence whose fastText prediction confirms its claimed language; record the score."""
     predicted, score = prediction
-    reason = language_verdict(record.language, predicted, score, lid.min_score, lid.also_accept)
+    reason = language_verdict(record.language, prediction, lid)
     if reason:
         return Drop(record.key, STAGE, reason, detail=f"{predicted} {score:.3f}: {record.text[:60]}")
     return record.with_langid_score(round(score, 4))
 
 
-def check_text_languages(records: list[TextSample], model, lid) -> list[TextSample | Drop]:
+def check_text_languages(records: list[TextSample], model, lid: LanguageIdConfig) -> list[TextSample | Drop]:
     """:func:`check_text_language` over a batch of sentences, with fastText called on
     ``lid.max_batch_size`` sentences at a time."""
     predictions = predict_in_chunks(model, [record.text for record in records], lid.max_batch_size)
@@ -230,5 +178,5 @@ def keep_first_per_hash(
             continue
         loser, winner = (record, current) if key_of(record) > key_of(current) else (current, record)
         best[digest] = winner
-        drops.append(Drop(key_of(loser), stage, "duplicate", detail=f"same as {key_of(winner)}"))
+        drops.append(Drop(key_of(loser), stage, TextReason.DUPLICATE, detail=f"same as {key_of(winner)}"))
     return list(best.values()), drops

@@ -8,11 +8,14 @@ folder, per language (``<output>/text/<lang>``) and per pair
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
 from babelshard.configbase import StrictModel
+from babelshard.langid import LanguageIdConfig
+from babelshard.textnorm import LengthBounds
 
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"
 Language = Annotated[str, Field(pattern=LANGUAGE_PATTERN, description="BCP-47 / gettext code, e.g. de, pt_BR, zh-Hant")]
@@ -20,23 +23,10 @@ Paths = Annotated[list[str], Field(min_length=1, description="file paths or glob
 ChineseScript = Literal["keep", "t2s"]
 
 
-
 def _check_char_bounds(settings):
     if settings.min_chars > settings.max_chars:
         raise ValueError(f"min_chars ({settings.min_chars}) is larger than max_chars ({settings.max_chars})")
     return settings
-
-
-class LidConfig(StrictModel):
-    """fastText language ID (lid.176.ftz) against the language a source claims."""
-
-    enabled: bool = True
-    model_path: str | None = Field(None, description="lid.176.ftz; default: extracted into babelshard's cache")
-    min_score: float = Field(0.5, ge=0.0, le=1.0, description="the claimed language must win with at least this")
-    also_accept: dict[str, list[str]] = Field(
-        default_factory=dict, description="extra fastText labels accepted per claimed language, e.g. sr: [hr, bs, sh]"
-    )
-    max_batch_size: int = Field(1000, ge=1, description="sentences per fastText call")
 
 
 class SourceBase(StrictModel):
@@ -84,12 +74,16 @@ class TextCleanConfig(StrictModel):
     def _bounds(self):
         return _check_char_bounds(self)
 
+    @cached_property
+    def lengths(self) -> LengthBounds:
+        return LengthBounds(self.min_chars, self.max_chars, self.min_words)
+
 
 class StreamJobBase(StrictModel):
     """What the text and parallel jobs share: language ID, and how records move through
     Beam (in batches from reading to language ID)."""
 
-    lid: LidConfig = LidConfig()
+    lid: LanguageIdConfig = LanguageIdConfig()
     batch_size: int = Field(1000, ge=1, description="records per Beam element from reading to language ID")
     dedup_buckets: int = Field(
         64, ge=1, description="groups of the dedup shuffle; one bucket's rows sit in one worker's memory, "
@@ -185,6 +179,11 @@ class PairFilterConfig(StrictModel):
     @model_validator(mode="after")
     def _bounds(self):
         return _check_char_bounds(self)
+
+    @cached_property
+    def lengths(self) -> LengthBounds:
+        """Bounds on each side."""
+        return LengthBounds(self.min_chars, self.max_chars)
 
 
 class ParallelJobConfig(StreamJobBase):

@@ -14,11 +14,21 @@ import xml.etree.ElementTree as ET
 from typing import IO, Any, Iterable, Iterator
 
 from babelshard.records import ParallelPair, stable_key
-from babelshard.stats import Drop
+from babelshard.stats import Drop, Reason
 from babelshard.pipelines.text.po import iter_po_entries
-from babelshard.pipelines.text.readers import decode_line, line_key
+from babelshard.pipelines.text.readers import ReadReason, decode_line, line_key
 
-STAGE = "read"
+STAGE = "read"  # also ReadReason: invalid_utf8, malformed
+
+
+class PairReadReason(Reason):
+    """Drop reasons of reading parallel sources, besides :class:`ReadReason`."""
+
+    UNALIGNED = "unaligned", "a Moses line with no partner (the two files differ in length)"
+    MISSING_SIDE = "missing_side", "a TMX unit without a <tuv> in one of the two languages"
+    UNTRANSLATED = "untranslated", "a .po entry with an empty msgstr"
+    FUZZY = "fuzzy", "a .po entry flagged fuzzy (unreviewed), unless include_fuzzy"
+    OBSOLETE = "obsolete", "a #~ (obsolete) .po entry"
 Lines = Iterable[bytes]
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _COMPRESSED = r"(\.(?:gz|xz|bz2|zst|zstd|lzma|deflate))?"
@@ -61,14 +71,14 @@ def tsv_columns(source) -> tuple[int, int, int | None]:
 
 def _tsv_pair(fields: list[str], columns, needed: int, source, key: str) -> ParallelPair | Drop:
     if len(fields) < needed:
-        return Drop(key, STAGE, "malformed", detail=f"{len(fields)} columns, need {needed}")
+        return Drop(key, STAGE, ReadReason.MALFORMED, detail=f"{len(fields)} columns, need {needed}")
     src_col, tgt_col, score_col = columns
     score = None
     if score_col is not None:
         try:
             score = float(fields[score_col])
         except ValueError:
-            return Drop(key, STAGE, "malformed", detail=f"score {fields[score_col][:20]!r} is not a number")
+            return Drop(key, STAGE, ReadReason.MALFORMED, detail=f"score {fields[score_col][:20]!r} is not a number")
     return make_pair(source, key, fields[src_col], fields[tgt_col], score)
 
 
@@ -87,7 +97,7 @@ def read_moses(source_lines: Lines, target_lines: Lines, source, relname: str) -
         key = line_key(source.name, relname, number)
         if src_raw is None or tgt_raw is None:
             side = "target" if src_raw is None else "source"
-            yield Drop(key, STAGE, "unaligned", detail=f"line {number} only in the {side} file")
+            yield Drop(key, STAGE, PairReadReason.UNALIGNED, detail=f"line {number} only in the {side} file")
             continue
         src_text, tgt_text = decode_line(src_raw, key), decode_line(tgt_raw, key)
         if isinstance(src_text, Drop) or isinstance(tgt_text, Drop):
@@ -132,7 +142,7 @@ def _tmx_pair(unit: ET.Element, source, key: str) -> ParallelPair | Drop:
                 segments[wanted] = segment_text(seg)
     missing = [lang for lang in (source.source_language, source.target_language) if lang not in segments]
     if missing:
-        return Drop(key, STAGE, "missing_side", detail=f"no <tuv> for {', '.join(missing)}")
+        return Drop(key, STAGE, PairReadReason.MISSING_SIDE, detail=f"no <tuv> for {', '.join(missing)}")
     return make_pair(source, key, segments[source.source_language], segments[source.target_language])
 
 
@@ -159,13 +169,13 @@ def read_po(lines: Lines, source, relname: str) -> Iterator[ParallelPair | Drop]
         yield make_pair(source, key, entry.msgid, entry.translation)
 
 
-def po_problem(entry: Any, include_fuzzy: bool) -> str | None:
+def po_problem(entry: Any, include_fuzzy: bool) -> Reason | None:
     if entry.invalid_utf8:
-        return "invalid_utf8"
+        return ReadReason.INVALID_UTF8
     if entry.obsolete:
-        return "obsolete"
+        return PairReadReason.OBSOLETE
     if "fuzzy" in entry.flags and not include_fuzzy:
-        return "fuzzy"
+        return PairReadReason.FUZZY
     if not entry.translation:
-        return "untranslated"
+        return PairReadReason.UNTRANSLATED
     return None

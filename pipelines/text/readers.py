@@ -13,9 +13,19 @@ import re
 from typing import Any, Callable, Iterable, Iterator
 
 from babelshard.records import TextSample, stable_key
-from babelshard.stats import Drop
+from babelshard.stats import Drop, Reason
 
 STAGE = "read"
+
+
+class ReadReason(Reason):
+    """Drop reasons of reading text and parallel sources."""
+
+    INVALID_UTF8 = "invalid_utf8", "a line (a side, a .po entry) that is not UTF-8"
+    MALFORMED = "malformed", (
+        "a JSONL line that is not an object with the text (or id) field; a TSV line with too few columns "
+        "or a score that is not a number"
+    )
 Lines = Iterable[bytes]
 _DOC_OPEN = re.compile(rb"^<doc(\s[^>]*)?>\s*$")
 _DOC_CLOSE = re.compile(rb"^</doc>\s*$")
@@ -25,7 +35,7 @@ def decode_line(raw: bytes, key: str) -> str | Drop:
     try:
         return raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as error:
-        return Drop(key, STAGE, "invalid_utf8", detail=str(error)[:120])
+        return Drop(key, STAGE, ReadReason.INVALID_UTF8, detail=str(error)[:120])
 
 
 def line_key(source_name: str, relname: str, number: int) -> str:
@@ -78,14 +88,14 @@ def _json_record(line: str, key: str, source) -> TextSample | Drop:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as error:
-        return Drop(key, STAGE, "malformed", detail=f"not JSON: {error}"[:120])
+        return Drop(key, STAGE, ReadReason.MALFORMED, detail=f"not JSON: {error}"[:120])
     text = field_value(obj, source.text_field)
     if not isinstance(text, str):
-        return Drop(key, STAGE, "malformed", detail=f"no string at {source.text_field!r}")
+        return Drop(key, STAGE, ReadReason.MALFORMED, detail=f"no string at {source.text_field!r}")
     if source.id_field is not None:
         identity = field_value(obj, source.id_field)
         if identity is None:
-            return Drop(key, STAGE, "malformed", detail=f"no id at {source.id_field!r}")
+            return Drop(key, STAGE, ReadReason.MALFORMED, detail=f"no id at {source.id_field!r}")
         key = stable_key(source.name, str(identity))
     return TextSample(key=key, text=text, language=source.language, source=source.name)
 

@@ -41,13 +41,14 @@ def _check_variants(samples: list[CaptionSample]) -> None:
         variants = sample.codeswitched
         if "en" not in sample.captions:
             assert variants == ()
-        assert [v["variant"] for v in variants] == sorted({v["variant"] for v in variants})
+        assert [v.variant for v in variants] == sorted({v.variant for v in variants})
         for variant in variants:
-            assert set(variant) == {"variant", "text", "tokens", "langs"} and 0 <= variant["variant"] < 3
-            assert len(variant["tokens"]) == len(variant["langs"]) and set(variant["langs"]) <= {"en", "fr", "de", "ja"}
-            assert set(variant["langs"]) != {"en"}
+            assert set(variant.as_json()) == {"variant", "text", "tokens", "langs"} and 0 <= variant.variant < 3
+            assert len(variant.tokens) == len(variant.langs) and set(variant.langs) <= {"en", "fr", "de", "ja"}
+            assert set(variant.langs) != {"en"}
         back = CaptionSample.from_sample(sample.to_sample())  # cs.json round trip
-        assert list(back.codeswitched) == json.loads(json.dumps(list(variants)))
+        assert [v.as_json() for v in back.codeswitched] == json.loads(json.dumps([v.as_json() for v in variants]))
+        assert back.codeswitched == variants
 
 
 def _run(samples, config, expected):

@@ -9,7 +9,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from babelshard.records import stable_key
-from babelshard.shards.beam import WriteShards, completed_shards, shard_of
+from babelshard.shards.beam import WriteShards
+from babelshard.shards.bucket import completed_shards, shard_of
 from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_records, verify_folder
 from babelshard.stats import Drop

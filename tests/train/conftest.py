@@ -86,3 +86,26 @@ def teacher(teacher_run) -> str:
 @pytest.fixture(scope="session")
 def tiny_model() -> list[str]:
     return list(TINY_MODEL)
+
+
+@pytest.fixture(scope="session")
+def caption_words(toy) -> list[str]:
+    """Every word of the toy captions (as written), for tiny tokenizers' vocabularies."""
+    from babelshard.shards.reader import iter_records
+    from babelshard.textnorm import tokenize_words
+
+    return sorted({w for r in iter_records(toy["caption"]) for c in r.captions.values() for w in tokenize_words(c.text)})
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory, caption_words) -> dict[str, str]:
+    """Tiny random checkpoints saved as the libraries save them: ``clip`` (CLIPModel, with
+    its tokenizer and preprocessor_config.json), ``xlmr`` (XLMRobertaModel), ``mbert`` (BertModel)."""
+    from babelshard.train.models.tiny_checkpoints import save_tiny_bert, save_tiny_clip, save_tiny_xlmr
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {
+        "clip": save_tiny_clip(str(root / "clip")),
+        "xlmr": save_tiny_xlmr(str(root / "xlmr"), [w.casefold() for w in caption_words] + caption_words),
+        "mbert": save_tiny_bert(str(root / "mbert"), caption_words, seed=1),
+    }

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from babelshard.testing import require_command
+from babelshard.langid import LanguageReason
+from babelshard.textnorm import LengthReason
 from babelshard.translate import filters
+from babelshard.translate.filters import FilterReason
 from babelshard.translate.config import ApertiumEngineConfig, CTranslate2EngineConfig, FilterConfig
 from babelshard.translate.engines import create_engine
 
@@ -48,26 +51,26 @@ def test_a_good_apertium_translation_passes_every_check(apertium, lid):
 
 @pytest.mark.parametrize("text", ["", "   "])
 def test_empty_output(text):
-    assert reason(check("A cat sleeping on a couch.", text)) == filters.EMPTY
+    assert reason(check("A cat sleeping on a couch.", text)) == LengthReason.EMPTY
 
 
 def test_source_passed_through_unchanged_by_apertium(apertium):
     [result] = apertium.translate(["Pizza"], "en", "es")  # a known word that Spanish keeps
-    assert reason(check("Pizza", result.text)) == filters.IDENTICAL
+    assert reason(check("Pizza", result.text)) == FilterReason.IDENTICAL
 
 
 def test_mostly_untranslated_words_are_a_copy(apertium):
     source = "Instagram influencer selfie with iPhone"
     [result] = apertium.translate([source], "en", "es")  # only "with" is translated
     failure = check(source, result.text)
-    assert reason(failure) == filters.COPY and "0.80" in failure[1]
+    assert reason(failure) == FilterReason.COPY and "0.80" in failure[1]
 
 
 def test_wrong_language_of_a_half_translated_caption(apertium, lid):
     source = "Hipster barista latte art"
     [result] = apertium.translate([source], "en", "es")
     failure = check(source, result.text, lid)
-    assert reason(failure) == filters.WRONG_LANGUAGE
+    assert reason(failure) == LanguageReason.MISMATCH
 
 
 def test_catalan_that_fasttext_reads_as_spanish_is_accepted_but_english_is_not(lid):
@@ -75,20 +78,20 @@ def test_catalan_that_fasttext_reads_as_spanish_is_accepted_but_english_is_not(l
     assert filters.lid_predictions(lid, catalan)[0][0] != "ca"
     assert check("A red apple on a wooden table.", catalan, lid, target="ca") is None
     english = "A red apple on a wooden table with a knife"
-    assert reason(check("Una manzana roja", english, lid, target="es")) == filters.WRONG_LANGUAGE
+    assert reason(check("Una manzana roja", english, lid, target="es")) == LanguageReason.MISMATCH
 
 
 def test_decoding_loop_of_a_real_model_is_repeated_ngrams(toy_engine):
     source = "red heart"
     [result] = toy_engine(max_decoding_length=12).translate([source], "en", "es")
     failure = check(source, result.text)
-    assert reason(failure) == filters.REPEATED_NGRAMS, result.text
+    assert reason(failure) == FilterReason.REPEATED_NGRAMS, result.text
 
 
 def test_a_source_that_repeats_is_not_a_loop():
     source = "Run run run run rabbit run"
     assert filters.check_repeats(source, "Corre corre corre corre conejo corre", 4, 3) is None
-    assert filters.check_repeats("Run rabbit", "Corre corre corre corre conejo corre", 4, 3)[0] == filters.REPEATED_NGRAMS
+    assert filters.check_repeats("Run rabbit", "Corre corre corre corre conejo corre", 4, 3)[0] == FilterReason.REPEATED_NGRAMS
 
 
 def test_longest_repeat_finds_multi_word_loops():
@@ -101,7 +104,7 @@ def test_truncated_output_fails_the_length_ratio(toy_engine):
     source = "A man standing on a beach holding a surfboard next to the sea."
     [result] = toy_engine(max_decoding_length=2).translate([source], "en", "es")
     config = FilterConfig(max_copy_ratio=1.0)
-    assert reason(filters.check_translation(source, result.text, "es", config)) == filters.LENGTH_RATIO
+    assert reason(filters.check_translation(source, result.text, "es", config)) == FilterReason.LENGTH_RATIO
     wide = FilterConfig(length_ratio_overrides={"es": (0.01, 5.0)})
     assert filters.check_length_ratio(source, result.text, wide.length_ratio_overrides["es"], 12) is None
 
@@ -111,7 +114,7 @@ def test_low_engine_score(toy_engine):
     [result] = toy_engine(max_decoding_length=8).translate([source], "en", "es")
     strict = FilterConfig(enabled=True, min_score=result.score + 0.5, max_copy_ratio=1.0, max_repeats=50,
                           min_length_ratio=0.01, max_length_ratio=50)
-    assert reason(filters.check_translation(source, result.text, "es", strict, score=result.score)) == filters.LOW_SCORE
+    assert reason(filters.check_translation(source, result.text, "es", strict, score=result.score)) == FilterReason.LOW_SCORE
     lenient = strict.model_copy(update={"min_score": result.score - 0.5})
     assert filters.check_translation(source, result.text, "es", lenient, score=result.score) is None
 
@@ -121,5 +124,5 @@ def test_random_model_output_is_wrong_language(toy_engine, lid):
     [result] = toy_engine(max_decoding_length=12).translate([source], "en", "es")
     predictions = filters.lid_predictions(lid, result.text)
     assert predictions[0][0] != "es"
-    assert reason(filters.check_language(result.text, "en", "es", predictions, CONFIG)) == filters.WRONG_LANGUAGE
+    assert reason(filters.check_language(result.text, "en", "es", predictions, CONFIG)) == LanguageReason.MISMATCH
     assert filters.check_language(result.text, "en", predictions[0][0], predictions, CONFIG) is None

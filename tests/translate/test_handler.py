@@ -1,4 +1,4 @@
-"""The RunInference model handler: batches with several pairs, failures isolated, dead letter."""
+"""The translation model stage's handler: batches with several pairs, failures isolated, dead letter."""
 from __future__ import annotations
 
 import os
@@ -6,15 +6,14 @@ import pickle
 import tempfile
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import RunInference
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from babelshard.translate.cache import cache_key
 from babelshard.translate.config import BatchingConfig, CTranslate2EngineConfig
 from babelshard.translate.engines import create_engine, engine_identity
 from babelshard.translate.handler import TranslationModelHandler, translate_jobs
-from babelshard.translate.requests import ENGINE_ERROR, FailedJob, TranslatedJob, TranslationJob
-from babelshard.translate.transform import engine_failures
+from babelshard.inference import ModelStage
+from babelshard.translate.requests import FailedJob, TranslatedJob, TranslateReason, TranslationJob, failed_job_drops
 
 
 def toy_engine_config(toy_marian):
@@ -59,16 +58,15 @@ def save(items, path):
 
 def test_a_failed_batch_goes_to_the_dead_letter_as_drops(toy_marian):
     """A handler missing the identity of a target fails the whole batch (outside the
-    per-text retry); RunInference's dead letter turns into one drop per sample."""
+    per-text retry); the model stage turns RunInference's dead letter into one drop per sample."""
     handler = TranslationModelHandler("toy", toy_engine_config(toy_marian), BatchingConfig(), {"es": ("ctranslate2", "m")})
     jobs = [job("A red apple.", "ca", keys=("k1", "k2")), job("Two dogs.", "ca", keys=("k3",))]
     path = os.path.join(tempfile.mkdtemp(), "drops.pickle")
     pipeline = TestPipeline()
-    translated, dead_letter = pipeline | beam.Create(jobs) | RunInference(handler).with_exception_handling()
-    drops = dead_letter.failed_inferences | beam.FlatMap(engine_failures)
-    drops | beam.combiners.ToList() | beam.Map(save, path)
+    translated = pipeline | beam.Create(jobs) | ModelStage("translate", handler, failed_job_drops)
+    translated.drops | beam.combiners.ToList() | beam.Map(save, path)
     pipeline.run().wait_until_finish()
     with open(path, "rb") as handle:
         drops = pickle.load(handle)
     assert sorted(d.detail.split()[0] for d in drops) == ["k1", "k2", "k3"]
-    assert {d.reason for d in drops} == {ENGINE_ERROR} and all("KeyError" in d.detail for d in drops)
+    assert {d.reason for d in drops} == {TranslateReason.ENGINE_ERROR} and all("KeyError" in d.detail for d in drops)

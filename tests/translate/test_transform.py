@@ -16,8 +16,10 @@ from babelshard.shards.beam import WriteShards
 from babelshard.shards.reader import iter_records, iter_samples
 from babelshard.stats import Drop
 from babelshard.translate.config import TranslateConfig
-from babelshard.translate.filters import FILTER_REASONS
-from babelshard.translate.requests import ENGINE_ERROR, pair_key
+from babelshard.langid import LanguageReason
+from babelshard.textnorm import LengthReason
+from babelshard.translate.filters import FilterReason
+from babelshard.translate.requests import TranslateReason, pair_key
 from babelshard.translate.toy_model import transformers_greedy_pieces
 from babelshard.translate.transform import TranslateCaptions
 
@@ -115,10 +117,10 @@ def test_failures_drop_languages_not_samples(toy_marian, caption_samples, lid_mo
     assert sorted(s.key for s in samples) == sorted(s.key for s in caption_samples)
     assert all(isinstance(d, Drop) and d.stage == "translate" for d in drops)
     fr = [d for d in drops if d.detail.split()[1] == "fr:"]
-    assert len(fr) == len(caption_samples) and {d.reason for d in fr} == {ENGINE_ERROR}
+    assert len(fr) == len(caption_samples) and {d.reason for d in fr} == {TranslateReason.ENGINE_ERROR}
     assert all("__fr__" in d.detail for d in fr)
     checked = [d for d in drops if d not in fr]
-    assert checked and {d.reason for d in checked} <= set(FILTER_REASONS)
+    assert checked and {d.reason for d in checked} <= {*FilterReason, LengthReason.EMPTY, LanguageReason.MISMATCH}
     translated = sum(len(s.captions) - 1 for s in samples)
     assert translated + len(drops) == 3 * len(caption_samples)
     assert len(pairs) == translated

@@ -127,7 +127,7 @@ MANPAGE_CONFIG = {
     "name": "manpages-en-de",
     "fasttext": {"dim": 50, "epoch": 5, "min_count": 3, "bucket": 200000, "threads": 2},
     "alignment": {"pivot": "en", "lexicons": {"de": FREEDICT_DEU}, "test_size": 500, "refine_iterations": 1},
-    "hybrid": {"min_count": 50, "num_shared": 500, "kmeans_iterations": 15, "backend": "numpy", "seed": 0},
+    "hybrid": {"min_count": 50, "num_shared": 500, "kmeans_iterations": 15, "backend": "sklearn", "seed": 0},
 }
 
 

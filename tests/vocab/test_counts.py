@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from babelshard.shards.reader import iter_records
 from babelshard.textnorm import tokenize_words
 from babelshard.vocab.beam import CountTokens, ReadShards
-from babelshard.vocab.config import VocabBeamConfig
+from babelshard.vocab.config import CountsConfig, VocabBeamConfig
 from babelshard.vocab.counts import (
     VocabError, count_tokens, list_shards, read_all_counts, record_token_counts, shard_folders, text_tokens,
 )
@@ -41,7 +41,7 @@ def test_count_pipeline_writes_one_sorted_file_per_language(tmp_path, emoji_capt
     from babelshard.vocab.beam import run_count_pipeline
 
     inputs = [emoji_caption_folder, os.path.join(fortune_root, "text", "es")]  # captions and text together
-    run_count_pipeline(list_shards(inputs), str(tmp_path), VocabBeamConfig(), True, True, ["de", "es"])
+    run_count_pipeline(list_shards(inputs), str(tmp_path), VocabBeamConfig(), CountsConfig(), ["de", "es"])
     written = read_all_counts(str(tmp_path))
     records = [r for folder in shard_folders(inputs) for r in iter_records(folder)]
     assert written == count_tokens(records, languages=frozenset({"de", "es"}))
@@ -53,7 +53,7 @@ def test_count_pipeline_writes_one_sorted_file_per_language(tmp_path, emoji_capt
 
 def test_english_counts_agree_with_wordfreq(fortune_root):
     wordfreq = pytest.importorskip("wordfreq")
-    counts = count_tokens(iter_records(os.path.join(fortune_root, "text", "en")), include_punctuation=False)["en"]
+    counts = count_tokens(iter_records(os.path.join(fortune_root, "text", "en")), CountsConfig(include_punctuation=False))["en"]
     top = [word for word, _ in counts.most_common(30)]
     zipf = [wordfreq.zipf_frequency(word, "en") for word in top]
     assert sum(z >= 5.0 for z in zipf) >= 20, list(zip(top, zipf))  # common English words

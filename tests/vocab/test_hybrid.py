@@ -15,7 +15,7 @@ from babelshard.vocab.hybrid_build import build_hybrid, language_transforms, spl
 from babelshard.vocab.vectors import WordVectors, train_fasttext
 
 LANGS = frozenset({"en", "de", "fr", "ja"})
-CONFIG = HybridConfig(min_count=3, num_shared=150, seed=0, backend="numpy")
+CONFIG = HybridConfig(min_count=3, num_shared=150, seed=0, backend="sklearn")
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,26 @@ def test_bad_inputs_are_clear_errors(inputs, vocab):
         build_hybrid(counts, vectors, transforms, HybridConfig(min_count=3, num_shared=10**6))
     with pytest.raises(KeyError, match="not in this vocabulary"):
         vocab.encode("hola", "es")
+
+
+def test_initial_embeddings_are_the_vectors_the_vocabulary_was_built_from(vocab, inputs, tmp_path):
+    """Each own token starts at its word's fastText vector in the aligned space, each shared
+    token at its cluster's centroid; stored in the artifact and rebuilt from the fastText
+    models for artifacts written without them."""
+    _, vectors, _ = inputs
+    transforms = language_transforms(vectors, {}, None)
+    matrix, has_vector = vocab.initial_embeddings()
+    assert matrix.shape == (vocab.num_tokens, 16)
+    assert not has_vector[: vocab.num_special].any() and has_vector[vocab.num_special:].all()
+    for lang in LANGS:
+        start, end = vocab.language_ranges[lang]
+        own = sorted((i, w) for w, i in vocab.word_ids[lang].items() if start <= i < end)
+        expected = transforms[lang].apply(np.stack([vectors[lang].vector(w) for _, w in own]))
+        assert np.array_equal(matrix[start:end], expected), lang
+    assert np.array_equal(matrix[vocab.shared_offset:], vocab.centroids)
+    vocab.save(str(tmp_path / "v"))
+    loaded = HybridVocab.load(str(tmp_path / "v"))
+    assert np.array_equal(loaded.initial_embeddings()[0], matrix)
+    (tmp_path / "v" / "vectors.npy").unlink()  # an artifact from before vectors.npy
+    rebuilt = HybridVocab.load(str(tmp_path / "v")).initial_embeddings()[0]
+    assert np.allclose(rebuilt, matrix, atol=1e-6)

@@ -81,10 +81,15 @@ def test_training_is_deterministic(corpora, tmp_path):
     config = SentencePieceConfig(vocab_size=3000, model_type="bpe", sample_sentences=15000, seed=3)
     models = []
     for name in ("a", "b"):
-        build_sentencepiece(corpora, config, str(tmp_path / name), str(tmp_path))
+        (tmp_path / f"work-{name}").mkdir()
+        build_sentencepiece(corpora, config, str(tmp_path / name), str(tmp_path / f"work-{name}"))
         processor = load_sentencepiece(str(tmp_path / name))
         models.append([(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())])
-    assert models[0] == models[1]  # the files differ only in the model_prefix they record
+    assert models[0] == models[1]
+    for member in ("spm.model", "spm.vocab"):  # no file path of the run is recorded in them
+        assert (tmp_path / "a" / member).read_bytes() == (tmp_path / "b" / member).read_bytes()
+    pieces = (tmp_path / "a" / "spm.vocab").read_text(encoding="utf-8").splitlines()
+    assert len(pieces) == len(models[0]) and pieces[0] == "<unk>\t0"
 
 
 def test_a_user_model_is_copied_and_recorded(corpora, tmp_path):

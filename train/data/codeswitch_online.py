@@ -10,14 +10,14 @@ the same ones. A caption with nothing the lexicon translates stays English (coun
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
-from babelshard.train.data.decode import CODESWITCHED
-from babelshard.train.fusion_config import OnlineCodeSwitchConfig
-
-ENGLISH = "en"
+from babelshard.records import CODESWITCHED_LANGUAGE, ENGLISH
+from babelshard.train.data.captions import CODESWITCHED_VARIANT, CaptionItem
+from babelshard.train.stream_config import OnlineCodeSwitchConfig
 
 
 class OnlineCodeSwitch:
@@ -32,23 +32,24 @@ class OnlineCodeSwitch:
 
         return cached_lexicon(self.config.lexicon), switch_params(self.config.lexicon)
 
-    def __call__(self, item: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, Any], str]:
+    def __call__(self, item: CaptionItem, rng: np.random.Generator) -> tuple[CaptionItem, str]:
         lexicon, params = self._lexicon_and_params()
         return switch_item(item, lexicon, params, self.config.alpha, rng)
 
 
-def switch_item(item: dict[str, Any], lexicon: Any, params: Any, alpha: float, rng: np.random.Generator) -> tuple[dict[str, Any], str]:
+def switch_item(item: CaptionItem, lexicon: Any, params: Any, alpha: float, rng: np.random.Generator) -> tuple[CaptionItem, str]:
     """The item, code-switched with probability ``alpha`` when its caption is English;
     and what happened: ``codeswitched``, ``kept_english``, ``unswitchable`` or ``not_english``."""
     from babelshard.codeswitch.transform import code_switch
 
-    if item.get("lang") != ENGLISH:
+    if item.language != ENGLISH:
         return item, "not_english"
     if rng.random() >= alpha:
         return item, "kept_english"
     variant = int(rng.integers(1 << 31))
-    switched = code_switch(item["text"], item["key"], variant, lexicon, params)
+    switched = code_switch(item.text, item.key, variant, lexicon, params)
     if switched is None or switched.switched == 0:
         return item, "unswitchable"
-    switched_item = {**item, "text": switched.text, "lang": CODESWITCHED, "variant": "codeswitched", "cs_variant": variant}
+    switched_item = dataclasses.replace(item, text=switched.text, language=CODESWITCHED_LANGUAGE,
+                                        variant=CODESWITCHED_VARIANT, cs_variant=variant)
     return switched_item, "codeswitched"

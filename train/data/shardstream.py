@@ -8,9 +8,11 @@ round is a seeded permutation shared by every worker and split by global worker 
 shard's samples are shuffled by a seeded permutation. The cursor is therefore a few
 integers, and resuming skips undecoded samples only.
 
-A shard that cannot be read (missing, wrong checksum, not a tar) is skipped and
-counted; so is a sample that cannot be decoded (by the caller). Logs about either are
-rate limited.
+A shard that cannot be read (missing, a byte count other than the index's, wrong
+checksum, not a tar) is skipped and counted; so is a sample that cannot be decoded (by
+the caller). Logs about either are rate limited. Skipping has a budget
+(:class:`ShardErrorBudget`): more failed shard reads than ``max_rate`` of a stream's
+reads, once it has tried ``min_reads``, stop the run with one line naming the stream.
 """
 from __future__ import annotations
 
@@ -19,34 +21,70 @@ import tarfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from babelshard.configbase import ConfigError
+from babelshard.errors import UserError
 from babelshard.fs import join
 from babelshard.shards.index import ShardIndex, ShardInfo
-from babelshard.shards.reader import ShardIntegrityError, open_shard_bytes
+from babelshard.shards.reader import ShardIntegrityError, read_shard
 from babelshard.shards.tarscan import scan_samples
 
 log = logging.getLogger("babelshard.train.data")
 
 
-class NoReadableShards(RuntimeError):
+class ShardReadErrors(UserError):
+    """More shard reads failed than the error budget allows."""
+
+
+class NoReadableShards(ShardReadErrors):
     """Every shard drawn in a full round failed to load."""
+
+
+@dataclass(frozen=True)
+class ShardErrorBudget:
+    """How many failed shard reads a stream may have: at most ``max_rate`` of its reads,
+    checked once it has tried ``min_reads`` (so a failure among the first reads of a
+    large folder does not stop a run). ``max_rate=1`` never stops."""
+
+    max_rate: float = 0.01
+    min_reads: int = 100
+
+    def exceeded(self, attempts: int, errors: int) -> bool:
+        return attempts >= self.min_reads and errors > self.max_rate * attempts
+
+    def check(self, stream: str, attempts: int, errors: int, last: str = "") -> None:
+        if self.exceeded(attempts, errors):
+            detail = f"; last: {last}" if last else "; the warnings above name the shards"
+            raise ShardReadErrors(
+                f"stream {stream!r}: {errors} of {attempts} shard reads failed ({100 * errors / attempts:.1f}%), "
+                f"more than data.max_shard_error_rate={self.max_rate:g} allows (checked from "
+                f"data.min_shard_reads={self.min_reads}){detail}"
+            )
+
+    def check_totals(self, counters: Mapping[str, int]) -> None:
+        """The run's totals (``stream/shards_read``, ``stream/shard_errors``), stream by stream."""
+        for key, errors in counters.items():
+            stream, _, name = key.rpartition("/")
+            if name == "shard_errors" and errors:
+                self.check(stream, counters.get(f"{stream}/shards_read", 0) + errors, errors)
 
 
 class RateLimitedLog:
     """The first ``first`` messages, then at most one per ``every_s`` seconds with a count."""
 
-    def __init__(self, logger: logging.Logger, first: int = 5, every_s: float = 30.0):
-        self.logger, self.first, self.every_s = logger, first, every_s
+    def __init__(self, logger: logging.Logger, first: int = 5, every_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.logger, self.first, self.every_s, self.clock = logger, first, every_s, clock
         self.seen = 0
         self.suppressed = 0
         self.last = 0.0
 
     def warning(self, message: str) -> None:
         self.seen += 1
-        now = time.monotonic()
+        now = self.clock()
         if self.seen <= self.first or now - self.last >= self.every_s:
             extra = f" ({self.suppressed} similar messages suppressed)" if self.suppressed else ""
             self.logger.warning("%s%s", message, extra)
@@ -57,10 +95,13 @@ class RateLimitedLog:
 
 @dataclass
 class DataCounters:
-    """Per-worker counts, returned with every batch and summed by the trainer."""
+    """Per-worker counts of one stream, returned with every batch and summed by the trainer."""
 
+    stream: str = ""
+    budget: ShardErrorBudget = field(default_factory=ShardErrorBudget)
     counts: Counter = field(default_factory=Counter)
     logger: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
+    last_shard_error: str = ""
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
@@ -68,6 +109,13 @@ class DataCounters:
     def error(self, name: str, message: str) -> None:
         self.counts[name] += 1
         self.logger.warning(message)
+
+    def shard_error(self, where: str, error: Exception) -> None:
+        """A failed shard read: counted, logged (rate limited), and held to the budget."""
+        self.last_shard_error = str(error) if where in str(error) else f"{where}: {error}"
+        self.error("shard_errors", f"skipping unreadable shard {self.last_shard_error}")
+        errors = self.counts["shard_errors"]
+        self.budget.check(self.stream, self.counts["shards_read"] + errors, errors, last=self.last_shard_error)
 
 
 class ShardSequence:
@@ -83,7 +131,7 @@ class ShardSequence:
         self.weights = counts / counts.sum()
         self._chunks: dict[int, np.ndarray] = {}
         if not resample and workers > len(self.shards):
-            raise ValueError(
+            raise ConfigError(
                 f"{len(self.shards)} shards cannot be split over {workers} workers without resampling; "
                 "set resample: true or write more shards"
             )
@@ -144,7 +192,8 @@ class FolderStream:
 
     def _restore(self, cursor: dict[str, Any]) -> None:
         if len(cursor["slots"]) != len(self.slots):
-            raise ValueError(f"{self.folder}: cursor has {len(cursor['slots'])} slots, config has {len(self.slots)}")
+            raise ConfigError(f"{self.folder}: the checkpoint's cursor has {len(cursor['slots'])} slots, interleave is "
+                              f"{len(self.slots)} now; resume with the interleave it was saved with")
         self.next_seq, self.turn = cursor["next_seq"], cursor["turn"]
         for i, saved in enumerate(cursor["slots"]):
             if saved is not None:
@@ -157,10 +206,10 @@ class FolderStream:
         shard = self.sequence[seq]
         where = join(self.folder, shard.name)
         try:
-            data = open_shard_bytes(self.folder, shard, self.verify)
+            data = read_shard(self.folder, shard, self.verify)
             samples = scan_samples(data, where=where)
         except (ShardIntegrityError, tarfile.TarError, OSError, EOFError) as error:
-            self.counters.error("shard_errors", f"skipping unreadable shard {where}: {error}")
+            self.counters.shard_error(where, error)
             return None
         self.counters.count("shards_read")
         if self.shuffle:
@@ -179,7 +228,9 @@ class FolderStream:
                 return
             failures += 1
             if failures > 2 * len(self.sequence.shards) + 8:
-                raise NoReadableShards(f"{self.folder}: no readable shard in {failures} draws")
+                last = self.counters.last_shard_error or "the shards drawn hold no samples"
+                raise NoReadableShards(f"{self.folder}: no readable shard in {failures} draws in a row "
+                                       f"(stream {self.counters.stream!r}; last: {last})")
 
     def next_raw(self) -> dict[str, Any]:
         i = self.turn

@@ -6,6 +6,7 @@ padded with ``pad_id``. They are pickled into DataLoader workers, so heavy objec
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any, Protocol
 
@@ -138,7 +139,66 @@ class TransformersTokenizer:
         return out["input_ids"].astype(np.int64)
 
 
+def with_max_length(tokenizer: Tokenizer, max_length: int | None) -> Tokenizer:
+    """The tokenizer, giving rows of ``max_length`` tokens (a shallow copy; itself when None)."""
+    if max_length is None or max_length == tokenizer.max_length:
+        return tokenizer
+    shorter = copy.copy(tokenizer)
+    shorter.max_length = max_length
+    return shorter
+
+
+class OpenClipTokenizer:
+    """An OpenCLIP architecture's tokenizer (``open_clip.get_tokenizer``; pad id 0)."""
+
+    def __init__(self, model: str, max_length: int = 77):
+        self.model, self.max_length, self.pad_id = model, max_length, 0
+        self.vocab_size = int(getattr(self._tokenizer(), "vocab_size", 49408))
+
+    def _tokenizer(self) -> Any:
+        tokenizer = self.__dict__.get("_tok")
+        if tokenizer is None:
+            try:
+                import open_clip
+            except ImportError:
+                from babelshard.errors import UserError
+
+                raise UserError("tokenizer kind open_clip needs the open_clip_torch package (docs/models.md)") from None
+            tokenizer = open_clip.get_tokenizer(self.model, context_length=self.max_length)
+            self.__dict__["_tok"] = tokenizer
+        return tokenizer
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_tok"}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._tokenizer()([clean_text(t) for t in texts]), dtype=np.int64)
+
+
+class TwoVocabularyTokenizer:
+    """Rows of ``native`` tokens followed by ``english`` tokens of the same text (MLA with
+    a non-English vocabulary of its own: the model reads the half of each text's language).
+    ``vocab_size`` and ``pad_id`` are the native tokenizer's; ``english_offset`` is where
+    the English half starts."""
+
+    def __init__(self, native: Tokenizer, english: Tokenizer):
+        self.native, self.english = native, english
+        self.vocab_size, self.pad_id = native.vocab_size, native.pad_id
+        self.english_offset = native.max_length
+        self.max_length = native.max_length + english.max_length
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.concatenate([self.native.encode(texts), self.english.encode(texts)], axis=1)
+
+
 def build_tokenizer(config: TokenizerConfig) -> Tokenizer:
+    if config.english is not None:
+        native = build_tokenizer(config.model_copy(update={"english": None}))
+        return TwoVocabularyTokenizer(native, build_tokenizer(config.english))
+    return build_one_tokenizer(config)
+
+
+def build_one_tokenizer(config: TokenizerConfig) -> Tokenizer:
     if config.kind == "hash":
         return HashTokenizer(config.vocab_size, config.max_length, config.lowercase)
     if config.kind == "sentencepiece":
@@ -147,4 +207,6 @@ def build_tokenizer(config: TokenizerConfig) -> Tokenizer:
         from babelshard.train.models.smalr import HybridTokenizer
 
         return HybridTokenizer(str(config.path), config.max_length)
+    if config.kind == "open_clip":
+        return OpenClipTokenizer(str(config.path), config.max_length)
     return TransformersTokenizer(str(config.path), config.max_length)

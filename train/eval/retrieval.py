@@ -1,78 +1,60 @@
 """Retrieval evaluation: mean recall (R@1/5/10, image→text and text→image) per language.
 
-Held-out caption shards are read in order. Every image may have several captions in
-a language (the ``<lang>.txt`` member plus ``extra_captions`` in the metadata): as in
-the papers, image→text counts a hit when any of the image's captions is in the top K,
-text→image when the caption's own image is. Chance levels are computed exactly for the
-same sizes.
+Every image may have several captions in a language (the ``<lang>.txt`` member plus
+``extra_captions``): as in the papers, image→text counts a hit when any of the image's
+captions is in the top K, and every caption is a text→image query whose hit is its own
+image. With ``eval.folds`` each 1K fold is ranked on its own and the recalls are
+averaged over the folds (MSCOCO 1K); otherwise all images are ranked together (5K).
+Chance levels are computed exactly for the same sizes.
+
+A scorer is a function ``(image rows, caption rows) -> Similarity`` over one group of
+images and their captions; the embedding scorer here, the matching-head and
+consistency scorers in :mod:`babelshard.train.eval.fusion`.
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from babelshard.shards.reader import iter_samples
-from babelshard.train.config import EvalConfig, StreamConfig
-from babelshard.train.data.decode import DecodeError, caption_languages, caption_text, decode_image, in_holdout
+from babelshard.train.config import EvalConfig
+from babelshard.train.data.batches import ImageInputs, encode
+from babelshard.train.eval.evalset import EvalSet, first_images, image_groups, load_eval_set
+
+__all__ = ["EvalSet", "first_images", "image_groups", "load_eval_set"]
 
 KS = (1, 5, 10)
+RECALL_KEYS = tuple(f"{d}_r{k}" for d in ("i2t", "t2i") for k in KS) + ("mean_recall",)
 
 
-@dataclass
-class EvalSet:
-    """Decoded images (or features) and, per language, captions with their image index."""
+@dataclass(frozen=True)
+class Similarity:
+    """images × captions scores; ``t2i`` ranks images for each caption when it differs
+    from ``i2t`` (re-ranking changes each direction's top K separately)."""
 
-    keys: list[str] = field(default_factory=list)
-    images: list[np.ndarray] = field(default_factory=list)
-    features: list[np.ndarray] = field(default_factory=list)
-    captions: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    skipped: int = 0
+    i2t: torch.Tensor
+    t2i: torch.Tensor | None = None
 
 
-def eval_stream(config: EvalConfig) -> StreamConfig:
-    """The decoding settings of a caption stream, centre crop, no randomness."""
-    image = config.image.model_copy(update={"random_crop": False})
-    return StreamConfig(name="eval", kind="caption", folders=config.folders, batch_size=1,
-                        image=image if config.features is None else None, features=config.features)
+Scorer = Callable[[torch.Tensor, torch.Tensor], Similarity]
 
 
-def load_eval_set(config: EvalConfig) -> EvalSet:
-    stream, data = eval_stream(config), EvalSet()
-    for folder in config.folders:
-        for raw in iter_samples(folder):
-            if config.holdout is not None and not in_holdout(raw["__key__"], config.holdout):
-                continue
-            try:
-                decoded = decode_image(raw, stream, np.random.default_rng(0))
-            except DecodeError:
-                data.skipped += 1
-                continue
-            index = len(data.keys)
-            data.keys.append(raw["__key__"])
-            (data.images if "image" in decoded else data.features).append(decoded.get("image", decoded.get("features")))
-            extra = json.loads(raw["json"]).get("extra_captions", {}) if "json" in raw else {}
-            for lang in caption_languages(raw):
-                if config.languages is None or lang in config.languages:
-                    texts = [caption_text(raw, lang), *extra.get(lang, [])]
-                    data.captions.setdefault(lang, []).extend((text, index) for text in texts)
-    if not data.keys:
-        raise ValueError(f"no evaluation samples in {config.folders}")
-    return data
-
-
-def recall_at_k(similarity: torch.Tensor, owner: torch.Tensor, ks: Sequence[int] = KS) -> dict[str, float]:
-    """``similarity``: images × captions; ``owner[j]``: the image of caption j. Percentages."""
+def recall_at_k(similarity: torch.Tensor, owner: torch.Tensor, ks: Sequence[int] = KS,
+                t2i_similarity: torch.Tensor | None = None) -> dict[str, float]:
+    """``similarity``: images × captions; ``owner[j]``: the image of caption j. Percentages.
+    ``t2i_similarity`` (same shape) ranks the images for each caption when given."""
     n_images = similarity.shape[0]
-    positive = owner.unsqueeze(0) == torch.arange(n_images).unsqueeze(1)
-    own_score = similarity.gather(0, owner.unsqueeze(0)).squeeze(0)  # each caption's score with its image
-    t2i_rank = (similarity > own_score.unsqueeze(0)).sum(dim=0)
+    t2i = similarity if t2i_similarity is None else t2i_similarity
+    own_t2i = t2i.gather(0, owner.unsqueeze(0)).squeeze(0)  # each caption's score with its image
+    t2i_rank = (t2i > own_t2i.unsqueeze(0)).sum(dim=0)
     # image→text: the best rank among the image's own captions
-    best_own = similarity.masked_fill(~positive, float("-inf")).max(dim=1).values
+    own_i2t = similarity.gather(0, owner.unsqueeze(0)).squeeze(0)
+    best_own = torch.full((n_images,), float("-inf"), dtype=similarity.dtype).scatter_reduce(
+        0, owner, own_i2t, reduce="amax")
     i2t_rank = (similarity > best_own.unsqueeze(1)).sum(dim=1)
     out = {}
     for k in ks:
@@ -94,24 +76,62 @@ def chance_recall(captions_per_image: Sequence[int], ks: Sequence[int] = KS) -> 
     return out
 
 
+def group_metrics(scorer: Scorer, owner: torch.Tensor, images: torch.Tensor) -> dict[str, Any]:
+    """Recall of one group of images, ranked among themselves with their own captions."""
+    captions = torch.isin(owner, images).nonzero().squeeze(1)
+    position = torch.full((max(int(owner.max()), int(images.max())) + 1,), -1, dtype=torch.long)
+    position[images] = torch.arange(len(images))
+    local_owner = position[owner[captions]]
+    scores = scorer(images, captions)
+    metrics: dict[str, Any] = recall_at_k(scores.i2t, local_owner, t2i_similarity=scores.t2i)
+    metrics["chance"] = chance_recall(np.bincount(local_owner.numpy(), minlength=len(images)).tolist())
+    metrics["captions"] = int(len(captions))
+    return metrics
+
+
+def average_groups(per_group: list[tuple[int | None, dict[str, Any]]]) -> dict[str, Any]:
+    """One group's metrics as they are; several folds' recalls and chance averaged, with
+    each fold's metrics under ``folds``."""
+    if len(per_group) == 1 and per_group[0][0] is None:
+        return per_group[0][1]
+    metrics: dict[str, Any] = {key: float(np.mean([m[key] for _, m in per_group])) for key in RECALL_KEYS}
+    metrics["chance"] = {key: float(np.mean([m["chance"][key] for _, m in per_group])) for key in RECALL_KEYS}
+    metrics["captions"] = sum(m["captions"] for _, m in per_group)
+    metrics["folds"] = {str(fold): m for fold, m in per_group}
+    return metrics
+
+
+def language_metrics(scorer: Scorer, owner: torch.Tensor, groups: list[tuple[int | None, torch.Tensor]]) -> dict[str, Any]:
+    """A language's metrics over the image groups (all images, or each 1K fold)."""
+    with_captions = [(name, images) for name, images in groups if torch.isin(owner, images).any()]
+    return average_groups([(name, group_metrics(scorer, owner, images)) for name, images in with_captions])
+
+
+def embedding_scorer(images: torch.Tensor, texts: torch.Tensor) -> Scorer:
+    """Cosine of the normalised image and caption embeddings."""
+    return lambda rows, cols: Similarity(images[rows] @ texts[cols].T)
+
+
 @torch.no_grad()
 def embed_images(model: torch.nn.Module, data: EvalSet, batch_size: int, device: str) -> torch.Tensor:
-    name, rows = ("image", data.images) if data.images else ("features", data.features)
+    rows = data.images or data.features
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = torch.from_numpy(np.stack(rows[start : start + batch_size])).to(device)
-        out.append(model.encode_image({name: chunk}).float().cpu())
-    return torch.nn.functional.normalize(torch.cat(out), dim=-1)
+        inputs = ImageInputs(image=chunk) if data.images else ImageInputs(features=chunk)
+        out.append(model.encode_image(inputs).float().cpu())
+    return F.normalize(torch.cat(out), dim=-1)
 
 
 @torch.no_grad()
 def embed_texts(model: torch.nn.Module, tokenizer: Any, texts: list[str], lang: str, batch_size: int, device: str) -> torch.Tensor:
+    """Normalised text embeddings; a language-aware tokenizer gets the language too."""
     out = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
-        tokens = torch.from_numpy(tokenizer.encode(chunk)).to(device)
+        tokens = encode(tokenizer, chunk, [lang] * len(chunk)).to(device)
         out.append(model.encode_text(tokens, [lang] * len(chunk)).float().cpu())
-    return torch.nn.functional.normalize(torch.cat(out), dim=-1)
+    return F.normalize(torch.cat(out), dim=-1)
 
 
 def supported_languages(model: torch.nn.Module) -> set[str] | None:
@@ -120,28 +140,38 @@ def supported_languages(model: torch.nn.Module) -> set[str] | None:
     return None if acquirers is None else set(acquirers) | {"en"}
 
 
+def caption_owner(captions: list[tuple[str, int]]) -> torch.Tensor:
+    return torch.tensor([i for _, i in captions], dtype=torch.long)
+
+
+def base_results(data: EvalSet, groups: list[tuple[int | None, torch.Tensor]]) -> dict[str, Any]:
+    results: dict[str, Any] = {**data.counts(), "languages": {}}
+    if groups[0][0] is not None:
+        results["folds"] = len(groups)
+        results["fold_images"] = [len(images) for _, images in groups]
+    return results
+
+
 def evaluate(model: torch.nn.Module, tokenizer: Any, config: EvalConfig, device: str = "cpu") -> dict[str, Any]:
-    """``{"images": N, "languages": {lang: {"captions", metrics..., "chance": {...}}}}``."""
+    """``{"images": N, "languages": {lang: {metrics..., "captions", "chance": {...}}}}``
+    (with ``eval.folds``: the fold average, each fold's metrics under ``folds``)."""
     data = load_eval_set(config)
     model.eval()
+    groups = image_groups(data, config.folds)
     images = embed_images(model, data, config.batch_size, device)
     supported = supported_languages(model)
-    results: dict[str, Any] = {"images": len(data.keys), "skipped": data.skipped, "languages": {}}
+    results = base_results(data, groups)
     for lang, captions in sorted(data.captions.items()):
         if supported is not None and lang not in supported:
             continue
         texts = embed_texts(model, tokenizer, [t for t, _ in captions], lang, config.batch_size, device)
-        owner = torch.tensor([i for _, i in captions])
-        metrics = recall_at_k(images @ texts.T, owner)
-        per_image = np.bincount(owner.numpy(), minlength=len(data.keys)).tolist()
-        metrics["chance"] = chance_recall(per_image)
-        metrics["captions"] = len(captions)
-        results["languages"][lang] = metrics
+        results["languages"][lang] = language_metrics(embedding_scorer(images, texts), caption_owner(captions), groups)
     return results
 
 
 def format_results(results: dict[str, Any]) -> str:
-    lines = [f"{results['images']} images", "lang  captions  mean_recall  chance  i2t R@1/5/10        t2i R@1/5/10"]
+    folds = f", mean of {results['folds']} folds" if results.get("folds") else ""
+    lines = [f"{results['images']} images{folds}", "lang  captions  mean_recall  chance  i2t R@1/5/10        t2i R@1/5/10"]
     for lang, m in results["languages"].items():
         i2t = "/".join(f"{m[f'i2t_r{k}']:.1f}" for k in KS)
         t2i = "/".join(f"{m[f't2i_r{k}']:.1f}" for k in KS)

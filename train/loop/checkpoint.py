@@ -3,7 +3,10 @@
 A checkpoint holds the model, objectives, optimizer and scheduler, the progress, and
 for every rank its random generator states and data position (each worker's cursor),
 so a resumed run yields exactly the batches and losses an uninterrupted one would.
-Files are written under a temporary name and renamed, so a kill never leaves a torn one.
+Everything in a checkpoint is plain data (numpy's generator state as lists), so it
+loads weights-only (:mod:`babelshard.train.files`). Files are written under a
+temporary name and renamed, so a kill never leaves a torn one under a checkpoint name;
+a later save removes the temporary files a killed run left.
 """
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from babelshard.errors import UserError
+from babelshard.train.data.batches import BatchMeta
+from babelshard.train.files import PARTIAL_SUFFIX, UnreadableTrainerFile, load_plain, require_keys, save_plain
 
 CHECKPOINT_FORMAT = "babelshard-checkpoint"
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d{8})\.pt$")
@@ -44,13 +51,13 @@ class TrainState:
                 total.update({f"{stream}/{name}": n for name, n in counts.items()})
         return dict(sorted(total.items()))
 
-    def observe(self, meta: dict[str, Any], digest: str = "") -> None:
+    def observe(self, meta: BatchMeta, digest: str = "") -> None:
         """Record a batch the loop has taken from the loader; ``data_digest`` chains the
         batch digests, so two runs (or two ranks) can be compared by one string."""
         self.consumed += 1
         self.data_digest = hashlib.sha1(f"{self.data_digest}:{digest}".encode()).hexdigest()[:16]
-        self.worker_states[meta["worker"]] = meta["cursor"]
-        self.counters_live[meta["worker"]] = meta["counters"]
+        self.worker_states[meta.worker] = meta.cursor
+        self.counters_live[meta.worker] = meta.counters
 
     def fold_counters(self) -> None:
         """Workers restart their counts with a new iterator: keep the totals."""
@@ -73,16 +80,35 @@ class TrainState:
         return data
 
 
+class ResumeMismatch(UserError):
+    """A checkpoint that cannot continue this run (another data layout)."""
+
+
 def capture_rng() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": numpy_rng_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
+def numpy_rng_state() -> dict[str, Any]:
+    """numpy's global generator state as plain data (its key as a list of ints)."""
+    state = np.random.get_state(legacy=False)
+    state["state"] = {"key": state["state"]["key"].tolist(), "pos": int(state["state"]["pos"])}
+    return state
+
+
+def set_numpy_rng_state(state: Any) -> None:
+    """A state from :func:`numpy_rng_state`, or numpy's legacy tuple (older checkpoints)."""
+    if isinstance(state, dict):
+        key = np.asarray(state["state"]["key"], dtype=np.uint32)
+        state = ("MT19937", key, state["state"]["pos"], state["has_gauss"], state["gauss"])
+    np.random.set_state(state)
+
+
 def restore_rng(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    set_numpy_rng_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -117,18 +143,26 @@ def find_resume(output: str, resume: str) -> str | None:
 
 
 def save_checkpoint(path: str, payload: dict[str, Any], keep: int) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.partial"
-    torch.save({"format": CHECKPOINT_FORMAT, "version": 1, **payload}, partial)
-    os.replace(partial, path)
-    for _, old in list_checkpoints(os.path.dirname(os.path.dirname(path)))[:-keep]:
+    """Write the checkpoint whole, then remove all but the ``keep`` latest and any
+    temporary file a killed run left."""
+    save_plain(path, {"format": CHECKPOINT_FORMAT, "version": 1, **payload})
+    folder = os.path.dirname(path)
+    for _, old in list_checkpoints(os.path.dirname(folder))[:-keep]:
         os.remove(old)
+    for name in os.listdir(folder):
+        if name.endswith(PARTIAL_SUFFIX):
+            os.remove(os.path.join(folder, name))
+
+
+CHECKPOINT_KEYS = ("config", "vocab", "model", "objectives", "optimizer", "scheduler", "state", "ranks", "layout")
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    """A checkpoint, loaded weights-only; anything else is one line naming the file."""
+    data = load_plain(path, "checkpoint")
     if data.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a babelshard checkpoint")
+        raise UnreadableTrainerFile(f"{path}: not a babelshard checkpoint")
+    require_keys(data, CHECKPOINT_KEYS, path, "checkpoint")
     return data
 
 

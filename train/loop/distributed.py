@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from babelshard.configbase import ConfigError
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -24,7 +26,7 @@ class DistEnv:
 def pick_device(preference: str, local_rank: int) -> str:
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("loop.device is cuda but no CUDA device is available")
+            raise ConfigError("loop.device is cuda but no CUDA device is available")
         torch.cuda.set_device(local_rank)
         return f"cuda:{local_rank}"
     return "cpu"

@@ -8,6 +8,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from babelshard.configbase import ConfigError
 from babelshard.train.config import OptimConfig
 
 
@@ -62,7 +63,7 @@ def parameter_groups(modules: nn.Module, weight_decay: float) -> list[dict]:
 def build_optimizer(modules: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     groups = parameter_groups(modules, config.weight_decay)
     if not any(g["params"] for g in groups):
-        raise ValueError("nothing to train: every parameter is frozen")
+        raise ConfigError("nothing to train: every parameter is frozen")
     if config.name == "lamb":
         return Lamb(groups, lr=config.lr, betas=config.betas, eps=config.eps)
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)

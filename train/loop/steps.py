@@ -13,13 +13,15 @@ import logging
 import os
 import time
 from collections import Counter, defaultdict
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader
 
-from babelshard.train.loop.checkpoint import TrainState
+from babelshard.errors import UserError
 from babelshard.train.config import TrainConfig
+from babelshard.train.data.batches import MixedBatch
+from babelshard.train.loop.checkpoint import TrainState
 from babelshard.train.loop.distributed import init_distributed, mean_across
 from babelshard.train.loop.metrics import StepClock, batch_digest
 from babelshard.train.loop.trainer import Trainer, build_trainer, parameter_digest, resume, save, save_model
@@ -31,7 +33,7 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def epoch_batches(trainer: Trainer) -> Iterator[dict[str, Any]]:
+def epoch_batches(trainer: Trainer) -> Iterator[MixedBatch]:
     """The rest of the current epoch's mixed batches, from where the state says."""
     state, data = trainer.state, trainer.config.data
     trainer.dataset.begin_epoch(state.epoch, state.consumed, state.worker_states)
@@ -47,13 +49,25 @@ def epoch_batches(trainer: Trainer) -> Iterator[dict[str, Any]]:
     return iter(loader)
 
 
-def to_device(streams: Mapping[str, Mapping[str, Any]], device: str) -> dict[str, dict[str, Any]]:
-    if device == "cpu":
-        return {k: dict(v) for k, v in streams.items()}
-    return {
-        name: {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        for name, batch in streams.items()
-    }
+def worker_message(error: UserError) -> str:
+    """A loader worker's error re-raised by the DataLoader carries the worker's traceback in
+    its message; the user's one line is the traceback's last, after the class name."""
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    name = type(error).__name__
+    return last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].endswith(name) else last
+
+
+def next_batch(batches: Iterator[MixedBatch]) -> MixedBatch:
+    """The loader's next batch; a worker's user error (e.g. too many failed shard reads)
+    as the one line it was raised with."""
+    try:
+        batch = next(batches)
+    except UserError as error:
+        raise type(error)(worker_message(error)) from None
+    return batch
 
 
 def autocast(trainer: Trainer) -> contextlib.AbstractContextManager:
@@ -62,7 +76,7 @@ def autocast(trainer: Trainer) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def train_step(trainer: Trainer, batches: Iterator[dict[str, Any]], clock: StepClock) -> tuple[dict[str, float], str]:
+def train_step(trainer: Trainer, batches: Iterator[MixedBatch], clock: StepClock) -> tuple[dict[str, float], str]:
     """One optimizer step over ``accum_steps`` micro-batches."""
     accum = trainer.config.optim.accum_steps
     started = time.perf_counter()
@@ -72,18 +86,19 @@ def train_step(trainer: Trainer, batches: Iterator[dict[str, Any]], clock: StepC
     trainer.wrapped.train()
     for micro in range(accum):
         fetch = time.perf_counter()
-        batch = next(batches)
+        batch = next_batch(batches)
         clock.waited(time.perf_counter() - fetch)
         digests.append(batch_digest(batch))
-        trainer.state.observe(batch["meta"], digests[-1])
+        trainer.state.observe(batch.meta, digests[-1])
+        trainer.dataset.error_budget.check_totals(trainer.state.counters())  # over the run, resumes included
         sync = micro == accum - 1 or not hasattr(trainer.wrapped, "no_sync")
         with contextlib.nullcontext() if sync else trainer.wrapped.no_sync():
             with autocast(trainer):
-                terms = trainer.wrapped(to_device(batch["streams"], trainer.env.device))
+                terms = trainer.wrapped(batch.to(trainer.env.device).streams)
             (terms["loss"] / accum).backward()
         for name, value in terms.items():
             sums[name] += float(value.detach()) / accum
-        samples.update({name: len(s["keys"]) for name, s in batch["streams"].items()})
+        samples.update({name: len(s.keys) for name, s in batch.streams.items()})
     if trainer.config.optim.grad_clip:
         sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(trainer.module.parameters(), trainer.config.optim.grad_clip))
     trainer.optimizer.step()
@@ -180,6 +195,7 @@ def train(config: TrainConfig) -> TrainState:
     if trainer.state.step >= trainer.total_steps:
         save_model(trainer)
     write_summary(trainer, resumed_from)
+    trainer.log.close()
     if bar is not None:
         bar.close()
     return trainer.state

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from babelshard.train.loop.checkpoint import (
+    ResumeMismatch,
     TrainState,
     checkpoint_path,
     find_resume,
@@ -24,15 +25,18 @@ from babelshard.train.loop.checkpoint import (
     save_checkpoint,
     state_from_checkpoint,
 )
-from babelshard.train.data.codeswitch_online import OnlineCodeSwitch
 from babelshard.train.config import TrainConfig
+from babelshard.train.data.batches import StreamBatch
+from babelshard.train.data.codeswitch_online import OnlineCodeSwitch
+from babelshard.train.data.mixer import MixedStream
+from babelshard.train.data.shardstream import ShardErrorBudget
+from babelshard.train.data.tokenizer import Tokenizer, build_tokenizer
 from babelshard.train.loop.distributed import DistEnv, distributed
 from babelshard.train.loop.metrics import MetricsLog
-from babelshard.train.data.mixer import MixedStream
-from babelshard.train.models.dual_encoder import VocabInfo, build_model, save_model_file
-from babelshard.train.objectives.contrastive import Objective, build_objective
 from babelshard.train.loop.optim import build_optimizer, build_scheduler
-from babelshard.train.data.tokenizer import Tokenizer, build_tokenizer
+from babelshard.train.models.dual_encoder import VocabInfo, save_model_file
+from babelshard.train.objectives.contrastive import Objective
+from babelshard.train.registry import build_model, build_objective
 
 
 class TrainModule(nn.Module):
@@ -45,11 +49,11 @@ class TrainModule(nn.Module):
         kinds = [o.config.kind for o in objectives]
         self.names = [k if kinds.count(k) == 1 else f"{k}_{o.stream}" for k, o in zip(kinds, objectives)]
 
-    def forward(self, streams: Mapping[str, Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+    def forward(self, streams: Mapping[str, StreamBatch]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         total = None
         for name, objective in zip(self.names, self.objectives):
-            out = objective(self.model, streams[objective.stream])
+            out = objective(self.model, objective.inputs(streams))
             weighted = objective.weight * out["loss"]
             total = weighted if total is None else total + weighted
             terms[f"loss/{name}"] = out["loss"]
@@ -93,12 +97,13 @@ class Trainer:
         return self.steps_per_epoch * self.config.optim.accum_steps
 
 
-def plan_steps(config: TrainConfig, dataset: MixedStream, world: int) -> tuple[int, int]:
-    """Optimizer steps per epoch (the first stream's sample budget) and in total."""
-    first = config.data.streams[0]
-    budget = config.data.samples_per_epoch or int(sum(ix.samples for ix in dataset.indexes[0]) * (1 - first.holdout))
-    per_step = first.batch_size * world * config.optim.accum_steps
-    steps_per_epoch = max(1, budget // per_step)
+def shard_error_budget(config: TrainConfig) -> ShardErrorBudget:
+    return ShardErrorBudget(config.data.max_shard_error_rate, config.data.min_shard_reads)
+
+
+def plan_steps(config: TrainConfig, dataset: MixedStream) -> tuple[int, int]:
+    """Optimizer steps per epoch (the dataset's epoch, in whole steps) and in total."""
+    steps_per_epoch = dataset.batches_per_epoch // config.optim.accum_steps
     total = steps_per_epoch * config.loop.epochs
     return steps_per_epoch, min(total, config.loop.max_steps or total)
 
@@ -106,11 +111,13 @@ def plan_steps(config: TrainConfig, dataset: MixedStream, world: int) -> tuple[i
 def build_trainer(config: TrainConfig, env: DistEnv) -> Trainer:
     tokenizer = build_tokenizer(config.tokenizer)
     teacher_tokenizer = build_tokenizer(config.teacher_tokenizer) if config.teacher_tokenizer else tokenizer
-    transforms = {s.name: OnlineCodeSwitch(s.codeswitch) for s in config.data.streams if s.codeswitch is not None}
-    dataset = MixedStream(config.data.streams, tokenizer, teacher_tokenizer, seed=config.data.seed,
-                          rank=env.rank, world=env.world, transforms=transforms)
-    steps_per_epoch, total_steps = plan_steps(config, dataset, env.world)
-    dataset.batches_per_epoch = steps_per_epoch * config.optim.accum_steps
+    transforms = {s.name: OnlineCodeSwitch(s.codeswitch) for s in config.data.streams
+                  if s.kind == "caption" and s.codeswitch is not None}
+    dataset = MixedStream(config.data.streams, tokenizer, teacher_tokenizer, seed=config.data.seed, rank=env.rank,
+                          world=env.world, accum_steps=config.optim.accum_steps,
+                          samples_per_epoch=config.data.samples_per_epoch, transforms=transforms,
+                          error_budget=shard_error_budget(config))
+    steps_per_epoch, total_steps = plan_steps(config, dataset)
     torch.manual_seed(config.data.seed)
     model = build_model(config.model, VocabInfo.of(tokenizer), VocabInfo.of(teacher_tokenizer))
     module = TrainModule(model, [build_objective(o) for o in config.objectives]).to(env.device)
@@ -122,7 +129,12 @@ def build_trainer(config: TrainConfig, env: DistEnv) -> Trainer:
         )
     optimizer = build_optimizer(module, config.optim)
     scheduler = build_scheduler(optimizer, total_steps, config.optim)
-    log = MetricsLog(os.path.join(config.loop.output, "metrics.jsonl") if env.main else None)
+    log = MetricsLog(
+        os.path.join(config.loop.output, "metrics.jsonl") if env.main else None,
+        loggers=config.loop.loggers,
+        run_name=config.name,
+        config=config.model_dump(mode="json"),
+    )
     return Trainer(config, env, tokenizer, teacher_tokenizer, dataset, module, wrapped, optimizer, scheduler,
                    steps_per_epoch, total_steps, log)
 
@@ -166,8 +178,8 @@ def resume(trainer: Trainer) -> str | None:
         return None
     data = load_checkpoint(path)
     if data["layout"] != data_layout(trainer):
-        raise ValueError(f"{path}: saved with {data['layout']}, this run has {data_layout(trainer)}; "
-                         "exact resumption needs the same world size, workers and epoch size")
+        raise ResumeMismatch(f"{path}: saved with {data['layout']}, this run has {data_layout(trainer)}; "
+                             "exact resumption needs the same world size, workers and epoch size")
     trainer.model.load_state_dict(data["model"])
     trainer.module.objectives.load_state_dict(data["objectives"])
     trainer.optimizer.load_state_dict(data["optimizer"])

@@ -1,6 +1,5 @@
-"""Unimodal encoders: a small transformer text encoder, a tiny ViT, a feature encoder
-for precomputed ``.npy`` image features, and a wrapper for local ``transformers``
-checkpoints. Each returns one vector per input (``forward``); text encoders also give
+"""Unimodal encoders: a small transformer text encoder, a tiny ViT and a feature encoder
+for precomputed ``.npy`` image features (pretrained ones: :mod:`backbones`). Each returns one vector per input (``forward``); text encoders also give
 token states (``token_states``) for adapters and projectors built on top of them.
 """
 from __future__ import annotations
@@ -10,7 +9,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from babelshard.train.config import TextEncoderConfig, VisionConfig
+from babelshard.train.model_config import FeatureTowerConfig, TextEncoderConfig, ViTConfig
 
 Adapter = Callable[[int, torch.Tensor], torch.Tensor]
 
@@ -71,7 +70,7 @@ class TinyViT(nn.Module):
     carries image-specific signal from the first step and escapes the collapsed start of
     contrastive training sooner at toy scale)."""
 
-    def __init__(self, config: VisionConfig):
+    def __init__(self, config: ViTConfig):
         super().__init__()
         if config.image_size % config.patch_size:
             raise ValueError(f"image_size {config.image_size} is not a multiple of patch_size {config.patch_size}")
@@ -93,10 +92,8 @@ class TinyViT(nn.Module):
 class FeatureEncoder(nn.Module):
     """An MLP over precomputed image features (e.g. a frozen teacher's, from ``.npy`` members)."""
 
-    def __init__(self, config: VisionConfig):
+    def __init__(self, config: FeatureTowerConfig):
         super().__init__()
-        if not config.feature_dim:
-            raise ValueError("vision kind 'features' needs feature_dim")
         self.width = config.width
         self.net = nn.Sequential(
             nn.LayerNorm(config.feature_dim), nn.Linear(config.feature_dim, config.width), nn.GELU(), nn.Linear(config.width, config.width)
@@ -104,18 +101,3 @@ class FeatureEncoder(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
-
-
-class TransformersEncoder(nn.Module):
-    """A local ``transformers`` checkpoint directory (e.g. XLM-R) as a token-state encoder."""
-
-    def __init__(self, path: str, pad_id: int):
-        super().__init__()
-        from transformers import AutoModel
-
-        self.model = AutoModel.from_pretrained(path, local_files_only=True)
-        self.pad_id = pad_id
-        self.width = int(self.model.config.hidden_size)
-
-    def token_states(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=tokens, attention_mask=(tokens != self.pad_id).long()).last_hidden_state

@@ -8,7 +8,7 @@ so one stack serves unpaired text, translation pairs and image-text pairs (the
 unified mVLP architecture).
 
 Every fusion model answers, besides part 1's ``encode_image`` / ``encode_text``:
-``image_context(pixels)``, ``text_context(tokens, langs)``, ``fused_text(tokens, langs,
+``image_context(images)`` (a batch, or pixels), ``text_context(tokens, langs)``, ``fused_text(tokens, langs,
 context)``, ``concat_text(a, a_langs, b, b_langs)``, ``mlm_logits(states)`` and
 ``match_logits(tokens, langs, context)``; the objectives in ``mlm_objectives`` and
 ``matching`` talk to models only through these.
@@ -16,15 +16,15 @@ context)``, ``concat_text(a, a_langs, b, b_langs)``, ``mlm_logits(states)`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 
-from babelshard.train.config import ModelConfig
+from babelshard.train.data.batches import ImageInputs
+from babelshard.train.model_config import FusionConfig, M3pModelConfig, TextEncoderConfig, UnifiedModelConfig
 from babelshard.train.models.encoders import TextTransformer, TinyViT
-from babelshard.train.fusion_config import FusionConfig
-from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo, register_model
+from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,14 @@ class FusionEncoder(nn.Module):
         return self.norm(states)
 
 
+def pixels_of(images: ImageInputs | torch.Tensor) -> torch.Tensor:
+    """The pixels of an image batch (objectives pass the batch, evaluation a tensor)."""
+    pixels = images.image if isinstance(images, ImageInputs) else images
+    if pixels is None:
+        raise ValueError("this model reads pixels: give its caption stream an image section")
+    return pixels
+
+
 def vit_states(vit: TinyViT, images: torch.Tensor, zeroed: torch.Tensor | None = None) -> torch.Tensor:
     """All final states of part 1's tiny ViT (class token first, then patches); patches
     flagged in ``zeroed`` (batch, patches) enter as zero embeddings."""
@@ -104,9 +112,8 @@ class MaskedLMHead(nn.Module):
         return self.decoder(self.transform(states))
 
 
-def resolved(fusion: FusionConfig, config: ModelConfig) -> tuple[int, int, float]:
+def resolved(fusion: FusionConfig, text: TextEncoderConfig) -> tuple[int, int, float]:
     """Fusion layers, heads and MLP ratio, defaulting to the text encoder's."""
-    text = config.text
     return fusion.layers or text.layers, fusion.heads or text.heads, fusion.mlp_ratio or text.mlp_ratio
 
 
@@ -114,10 +121,8 @@ class UnifiedModel(FrozenAware):
     """Tiny ViT; a text encoder (self-attention only) whose pooled output serves the
     contrastive objective; fusion layers with cross-attention above it."""
 
-    def __init__(self, config: ModelConfig, vocab: VocabInfo, fusion: FusionConfig):
+    def __init__(self, config: UnifiedModelConfig | M3pModelConfig, vocab: VocabInfo, fusion: FusionConfig):
         super().__init__()
-        if config.vision.kind != "vit":
-            raise ValueError("the unified model needs patch states: model.vision.kind must be 'vit'")
         width = config.text.width
         self.pad_id, self.vocab_size, self.mask_id = vocab.pad_id, vocab.size, vocab.size
         self.special_ids = tuple(fusion.special_ids)
@@ -125,7 +130,7 @@ class UnifiedModel(FrozenAware):
         self.text = TextTransformer(vocab.size + 1, 2 * vocab.max_length, vocab.pad_id, config.text)
         self.visual = TinyViT(config.vision)
         self.image_to_text = nn.Linear(config.vision.width, width)
-        layers, heads, mlp_ratio = resolved(fusion, config)
+        layers, heads, mlp_ratio = resolved(fusion, config.text)
         self.fusion = FusionEncoder(width, layers, heads, mlp_ratio, fusion.dropout, cross=True)
         self.image_proj = nn.Linear(config.vision.width, config.embed_dim, bias=False)
         self.text_proj = nn.Linear(width, config.embed_dim, bias=False)
@@ -133,15 +138,15 @@ class UnifiedModel(FrozenAware):
         self.itm_head = nn.Linear(width, 2)
 
     # part 1's interface (contrastive objectives, retrieval evaluation)
-    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        return self.image_proj(vit_states(self.visual, batch["image"])[:, 0])
+    def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
+        return self.image_proj(vit_states(self.visual, inputs.image)[:, 0])
 
     def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
         return self.text_proj(self.text(tokens))
 
     # fusion interface
-    def image_context(self, images: torch.Tensor) -> Context:
-        return Context(self.image_to_text(vit_states(self.visual, images)))
+    def image_context(self, images: ImageInputs | torch.Tensor) -> Context:
+        return Context(self.image_to_text(vit_states(self.visual, pixels_of(images))))
 
     def text_context(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> Context:
         return Context(self.text.token_states(tokens), tokens == self.pad_id)
@@ -161,6 +166,9 @@ class UnifiedModel(FrozenAware):
         return self.itm_head(self.fused_text(tokens, languages, context)[:, 0])
 
 
-@register_model("unified")
-def build_unified(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+def build_unified(config: UnifiedModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    if config.text_checkpoint is not None:
+        from babelshard.train.models.unified_pretrained import PretrainedUnifiedModel
+
+        return PretrainedUnifiedModel(config, vocab)
     return UnifiedModel(config, vocab, config.fusion)

@@ -4,8 +4,10 @@ cross-lingual consistency scoring.
 The hybrid embedding layer has one row per token of the vocab issue's artifact
 (``babelshard.vocab.hybrid.HybridVocab``): special tokens, each language's frequent
 words, and the shared clusters that rare words of every language map to; so its
-parameter count is the artifact's ``num_tokens × width``. Shared rows start from the
-artifact's cluster centroids when their dimension is the model's width. A transformer
+parameter count is the artifact's ``num_tokens × d``. Its rows start at the vectors
+the vocabulary was built from: each language-specific token at its word's aligned fastText vector, each shared
+token at its cluster's centroid (:meth:`HybridVocab.initial_embeddings`); a linear map
+takes them to the encoder's width when ``d`` differs (SMALR: 300-d fastText). A transformer
 above it (part 1's ``TextTransformer``) gives token states for masked cross-language
 modeling (``mclm``) and a pooled sentence embedding for the contrastive objective.
 
@@ -16,16 +18,17 @@ translations. Ranks are taken on that score.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from babelshard.train.config import ModelConfig
-from babelshard.train.models.encoders import TextTransformer, TinyViT
-from babelshard.train.models.fusion import MaskedLMHead, vit_states
-from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo, register_model
+from babelshard.train.data.batches import ImageInputs
+from babelshard.train.model_config import SmalrModelConfig, ViTConfig
+from babelshard.train.models.encoders import FeatureEncoder, TextTransformer, TinyViT
+from babelshard.train.models.fusion import MaskedLMHead, pixels_of, vit_states
+from babelshard.train.models.dual_encoder import FrozenAware, VocabInfo
 
 
 def load_hybrid_vocab(path: str):
@@ -75,20 +78,26 @@ class HybridTokenizer:
         return out
 
 
-def init_shared_rows(embedding: nn.Embedding, vocab: Any) -> bool:
-    """Start the shared cluster rows from the artifact's centroids (rescaled to the
-    embedding's init scale) when their dimension is the embedding width."""
-    centroids = torch.from_numpy(np.asarray(vocab.centroids, dtype=np.float32))
-    if centroids.shape[1] != embedding.embedding_dim:
-        return False
-    scale = embedding.weight.detach().std() / centroids.std().clamp(min=1e-6)
+def hybrid_embedding(vocab: Any, width: int) -> nn.Module:
+    """The embedding over the hybrid vocabulary, its rows starting at the vectors the
+    vocabulary was built from (aligned fastText vectors of the own tokens, centroids of the
+    shared ones; special tokens random at the vectors' scale); with a linear map to the
+    encoder's width when the vectors are narrower or wider (SMALR: 300-d fastText)."""
+    matrix, has_vector = vocab.initial_embeddings()
+    vectors = torch.from_numpy(matrix)
+    known = torch.from_numpy(has_vector)
+    rows = nn.Embedding(vocab.num_tokens, vectors.shape[1])
     with torch.no_grad():
-        embedding.weight[vocab.shared_offset: vocab.num_tokens] = centroids * scale
-    return True
+        scale = float(vectors[known].std()) if known.any() else 0.02
+        rows.weight.normal_(0.0, scale)
+        rows.weight[known] = vectors[known]
+    if vectors.shape[1] == width:
+        return rows
+    return nn.Sequential(rows, nn.Linear(vectors.shape[1], width))
 
 
 class SmalrModel(FrozenAware):
-    def __init__(self, config: ModelConfig, vocab: VocabInfo, hybrid: Any):
+    def __init__(self, config: SmalrModelConfig, vocab: VocabInfo, hybrid: Any):
         super().__init__()
         if hybrid.num_tokens != vocab.size:
             raise ValueError(f"tokenizer has {vocab.size} ids, the hybrid vocabulary {hybrid.num_tokens}: use its tokenizer")
@@ -96,18 +105,24 @@ class SmalrModel(FrozenAware):
         self.mask_id = hybrid.special_id("<mask>")
         self.special_ids = tuple(range(hybrid.num_special))
         self.text = TextTransformer(vocab.size, 2 * vocab.max_length, vocab.pad_id, config.text)
-        self.centroid_init = init_shared_rows(self.text.token_embedding, hybrid)
-        self.visual = TinyViT(config.vision)
+        self.text.token_embedding = hybrid_embedding(hybrid, config.text.width)
+        self.centroid_init = self.vector_init = True
+        self.reads_pixels = isinstance(config.vision, ViTConfig)
+        self.visual = TinyViT(config.vision) if self.reads_pixels else FeatureEncoder(config.vision)
         self.image_proj = nn.Linear(config.vision.width, config.embed_dim, bias=False)
         self.text_proj = nn.Linear(config.text.width, config.embed_dim, bias=False)
         self.mlm_head = MaskedLMHead(config.text.width, vocab.size)
 
     @property
     def hybrid_embedding(self) -> nn.Embedding:
-        return self.text.token_embedding
+        """The rows of the hybrid vocabulary (before any map to the encoder's width)."""
+        embedding = self.text.token_embedding
+        return embedding if isinstance(embedding, nn.Embedding) else embedding[0]
 
-    def encode_image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        return self.image_proj(vit_states(self.visual, batch["image"])[:, 0])
+    def encode_image(self, inputs: ImageInputs) -> torch.Tensor:
+        if not self.reads_pixels:
+            return self.image_proj(self.visual(inputs.features))
+        return self.image_proj(vit_states(self.visual, pixels_of(inputs))[:, 0])
 
     def encode_text(self, tokens: torch.Tensor, languages: Sequence[str] | None = None) -> torch.Tensor:
         return self.text_proj(self.text(tokens))
@@ -124,12 +139,8 @@ class SmalrModel(FrozenAware):
         return self.mlm_head(states)
 
 
-@register_model("smalr")
-def build_smalr(config: ModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
-    path = config.fusion.hybrid_vocab
-    if not path:
-        raise ValueError("model kind 'smalr' needs model.fusion.hybrid_vocab: the hybrid vocabulary artifact folder")
-    return SmalrModel(config, vocab, load_hybrid_vocab(path))
+def build_smalr(config: SmalrModelConfig, vocab: VocabInfo, teacher_vocab: VocabInfo) -> nn.Module:
+    return SmalrModel(config, vocab, load_hybrid_vocab(config.hybrid_vocab))
 
 
 def consistency_scores(similarity: torch.Tensor, query_weight: float | None = None) -> torch.Tensor:

@@ -88,11 +88,13 @@ def mask_patches(
     probability: float = 0.15,
     zero_ratio: float = 0.9,
     generator: torch.Generator | None = None,
+    maskable: torch.Tensor | None = None,
 ) -> MaskedPatches:
-    """Choose each patch with ``probability`` (at least one per batch); zero the input of
-    ``zero_ratio`` of the chosen ones and keep the others unchanged."""
+    """Choose each patch (or region; only ``maskable`` ones, default all) with
+    ``probability`` (at least one per batch); zero the input of ``zero_ratio`` of the
+    chosen ones and keep the others unchanged."""
     shape = torch.Size((batch, patches))
-    everything = torch.ones(shape, dtype=torch.bool, device=device)
-    selected = ensure_one(_uniform(shape, device, generator) < probability, everything, generator)
+    everything = torch.ones(shape, dtype=torch.bool, device=device) if maskable is None else maskable
+    selected = ensure_one((_uniform(shape, device, generator) < probability) & everything, everything, generator)
     zeroed = selected & (_uniform(shape, device, generator) < zero_ratio)
     return MaskedPatches(selected, zeroed)

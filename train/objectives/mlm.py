@@ -8,19 +8,20 @@
 | ``mclm`` | parallel | SMALR: two captions of one image in two languages, both masked, each predicted with both as context |
 
 Masking follows BERT: 15% of the non-special tokens, of which 80% become [MASK],
-10% a random token and 10% stay (``FusionObjectiveConfig``).
+10% a random token and 10% stay (:class:`~babelshard.train.objective_config.MaskedLMConfig`).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from babelshard.train.config import ObjectiveConfig
+from babelshard.train.data.batches import CaptionBatch, PairBatch, TextBatch
+from babelshard.train.objective_config import MaskedLMConfig, TranslationMLMConfig
+from babelshard.train.objectives.contrastive import Objective
 from babelshard.train.objectives.masking import IGNORE, MaskedTokens, mask_tokens, maskable_positions
-from babelshard.train.objectives.contrastive import Objective, register_objective
 
 
 def mask_for(model: nn.Module, tokens: torch.Tensor, probability: float, ratios: tuple[float, float, float]) -> MaskedTokens:
@@ -39,32 +40,28 @@ def masked_lm_loss(model: nn.Module, states: torch.Tensor, labels: torch.Tensor)
 
 
 class MaskedObjective(Objective):
-    def __init__(self, config: ObjectiveConfig):
-        super().__init__(config)
-        self.options = config.fusion
+    config: MaskedLMConfig
 
     def mask(self, model: nn.Module, tokens: torch.Tensor) -> MaskedTokens:
-        return mask_for(model, tokens, self.options.mask_probability, self.options.mask_ratios)
+        return mask_for(model, tokens, self.config.mask_probability, self.config.mask_ratios)
 
 
-@register_objective("xmlm")
 class MonolingualMLM(MaskedObjective):
-    """xMLM: masked LM on monolingual text of many languages; no context."""
+    """xMLM: masked LM on monolingual text of many languages (or captions read as
+    sentences); no context."""
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        masked = self.mask(model, batch["tokens"])
-        return masked_lm_loss(model, model.fused_text(masked.inputs, batch["lang"], None), masked.labels)
+    def forward(self, model: nn.Module, batch: TextBatch | CaptionBatch) -> dict[str, torch.Tensor]:
+        masked = self.mask(model, batch.tokens)
+        return masked_lm_loss(model, model.fused_text(masked.inputs, batch.languages, None), masked.labels)
 
 
-@register_objective("vlm")
-@register_objective("mc_mlm")
 class VisualMLM(MaskedObjective):
     """VLM / MC-MLM: the caption masked, predicted with the image as context."""
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        masked = self.mask(model, batch["tokens"])
-        context = model.image_context(batch["image"])
-        return masked_lm_loss(model, model.fused_text(masked.inputs, batch["lang"], context), masked.labels)
+    def forward(self, model: nn.Module, batch: CaptionBatch) -> dict[str, torch.Tensor]:
+        masked = self.mask(model, batch.tokens)
+        context = model.image_context(batch)
+        return masked_lm_loss(model, model.fused_text(masked.inputs, batch.languages, context), masked.labels)
 
 
 def concatenated_mlm(objective: MaskedObjective, model: nn.Module, first: torch.Tensor, first_langs: Sequence[str],
@@ -86,20 +83,20 @@ def cross_conditioned_mlm(objective: MaskedObjective, model: nn.Module, first: t
     return {name: (results[0][name] + results[1][name]) / 2 for name in ("loss", "accuracy")}
 
 
-@register_objective("tlm")
 class TranslationMLM(MaskedObjective):
     """TLM on translation pairs, by cross-attention or by concatenation."""
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        run = cross_conditioned_mlm if self.options.conditioning == "cross" else concatenated_mlm
-        return run(self, model, batch["src_tokens"], batch["src_lang"], batch["tgt_tokens"], batch["tgt_lang"])
+    config: TranslationMLMConfig
+
+    def forward(self, model: nn.Module, batch: PairBatch) -> dict[str, torch.Tensor]:
+        run = cross_conditioned_mlm if self.config.conditioning == "cross" else concatenated_mlm
+        return run(self, model, batch.source_tokens, batch.source_languages, batch.target_tokens, batch.target_languages)
 
 
-@register_objective("tlm_concat")
-@register_objective("mclm")
 class ConcatenatedMLM(MaskedObjective):
     """TLM by concatenation (XLM); as ``mclm``, SMALR's masked cross-language modeling
     on two captions of one image (a parallel stream read from caption shards)."""
 
-    def forward(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        return concatenated_mlm(self, model, batch["src_tokens"], batch["src_lang"], batch["tgt_tokens"], batch["tgt_lang"])
+    def forward(self, model: nn.Module, batch: PairBatch) -> dict[str, torch.Tensor]:
+        return concatenated_mlm(self, model, batch.source_tokens, batch.source_languages, batch.target_tokens,
+                                batch.target_languages)

@@ -5,8 +5,9 @@ import itertools
 
 import pytest
 
-from babelshard.pipelines.captions.cleaning import check_language, clean_caption, resolve_duplicates
-from babelshard.pipelines.captions.config import CleaningConfig, LanguageCheckConfig
+from babelshard.langid import LanguageIdConfig
+from babelshard.pipelines.captions.cleaning import check_languages, clean_caption, resolve_duplicates
+from babelshard.pipelines.captions.config import CleaningConfig
 from babelshard.records import Caption, CaptionSample, stable_key
 from babelshard.stats import Drop
 
@@ -32,11 +33,11 @@ def test_cleanup_nfc_controls_zero_width_and_spaces():
 @pytest.mark.parametrize(
     "caption, reason",
     [
-        ("\u200b\u200d ", "empty_caption"),
-        ("ab", "caption_too_short"),
-        ("!!! ???", "caption_too_short"),  # no word at all
-        ("x" * 61, "caption_too_long"),
-        ("one two three four five six seven eight nine", "caption_too_long"),
+        ("\u200b\u200d ", "empty"),
+        ("ab", "too_short"),
+        ("!!! ???", "too_few_words"),  # no word at all
+        ("x" * 61, "too_long"),
+        ("one two three four five six seven eight nine", "too_many_words"),
     ],
 )
 def test_length_bounds(caption, reason):
@@ -67,8 +68,12 @@ def test_language_check_with_fasttext(lid_model_path):
     from babelshard.langid import load_lid_model
 
     model = load_lid_model(lid_model_path)
-    settings = LanguageCheckConfig(model_path=lid_model_path, expected="en", min_score=0.5)
-    english = check_language(record("A brown dog runs across the green field."), model, settings)
+    settings = LanguageIdConfig(model_path=lid_model_path, min_score=0.5)
+    english, german = check_languages(
+        [record("A brown dog runs across the green field."), record("Ein brauner Hund läuft über die grüne Wiese.")],
+        model, settings,
+    )
     assert isinstance(english, CaptionSample) and english.meta["langid"]["language"] == "en"
-    german = check_language(record("Ein brauner Hund läuft über die grüne Wiese."), model, settings)
-    assert isinstance(german, Drop) and german.reason == "wrong_language" and german.detail.startswith("de ")
+    assert isinstance(german, Drop) and german.reason == "lid_mismatch" and german.detail.startswith("de ")
+    doubtful = check_languages([record("A brown dog runs across the green field.")], model, settings.model_copy(update={"min_score": 1.0}))
+    assert doubtful[0].reason == "lid_low_score" and doubtful[0].detail.startswith("en ")

@@ -14,9 +14,7 @@ from PIL import Image
 
 from babelshard.configbase import ConfigError, parse_config
 from babelshard.pipelines.captions.config import ImageConfig
-from babelshard.pipelines.captions.images import (
-    ASPECT_RATIO, DECODE_ERROR, IMAGE_TOO_SMALL, ImageError, check_image, process_image,
-)
+from babelshard.pipelines.captions.images import ImageError, ImageReason, check_image, process_image
 from babelshard.pipelines.captions.resize import Img2datasetResizer, Resizer, make_resizer
 from babelshard.testing import encode_image, varied_images
 
@@ -122,16 +120,16 @@ def test_filters_and_undecodable_images_give_the_same_reasons(images, resizer):
     small = resizer(ImageConfig(min_image_size=20))
     with pytest.raises(ImageError) as caught:
         process_image(images["photo_31x17.jpg"], MAX_PIXELS, small)
-    assert caught.value.reason == IMAGE_TOO_SMALL
+    assert caught.value.reason == ImageReason.IMAGE_TOO_SMALL
     narrow = resizer(ImageConfig(max_aspect_ratio=3.0))
     with pytest.raises(ImageError) as caught:
         process_image(images["photo_2400x600.jpg"], MAX_PIXELS, narrow)
-    assert caught.value.reason == ASPECT_RATIO
+    assert caught.value.reason == ImageReason.ASPECT_RATIO
     process_image(images["photo_600x1400.jpg"], MAX_PIXELS, narrow)  # 2.33:1 passes
     icon = encode_image(Image.open(io.BytesIO(images["photo_31x17.jpg"])), "ICO")  # PIL reads it, OpenCV cannot
     with pytest.raises(ImageError) as caught:
         process_image(icon, MAX_PIXELS, resizer(ImageConfig()))
-    assert caught.value.reason == DECODE_ERROR
+    assert caught.value.reason == ImageReason.DECODE_ERROR
 
 
 def test_skip_reencode_keeps_matching_files_as_they_are(images):

@@ -45,7 +45,7 @@ def test_demo_end_to_end_then_read_back(tmp_path):
         assert record.url.startswith("http://127.0.0.1:") and record.meta["emoji"]
     # the demo's code-switch stage (CLDR lexicon) switched words of at least one caption
     variants = [v for r in records for v in r.codeswitched]
-    assert variants and all(len(v["tokens"]) == len(v["langs"]) for v in variants)
+    assert variants and all(len(v.tokens) == len(v.langs) for v in variants)
     assert index.languages == {lang: 9 for lang in cldr_languages()} and len(index.languages) == 14
     text = "\n".join(printed)
     assert "inputs 9 = samples 9 + dropped 0" in text and f"output: {tmp_path / 'demo'}" in text

@@ -15,9 +15,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from babelshard.pipelines.jobs.config import JobConfig, OutputConfig
 from babelshard.pipelines.jobs.build import add_caption_stream, caption_folder
 from babelshard.pipelines.captions.config import CaptionJobConfig, TableSource
+from babelshard.pipelines.jobs.reasons import uncatalogued
 from babelshard.pipelines.jobs.run import run_job
 from babelshard.records import stable_key
-from babelshard.shards.beam import shard_of
+from babelshard.shards.bucket import shard_of
 from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_records, verify_folder
 
@@ -88,12 +89,13 @@ def test_every_input_ends_as_a_sample_or_a_drop_with_its_exact_reason(tmp_path, 
     expected_drops.update({
         "dedup/duplicate_pair": 2,  # the same row twice, and the same caption after whitespace cleanup
         "dedup/duplicate_url": 1,
-        "clean/empty_caption": 1,
-        "clean/caption_too_long": 1,
+        "clean/empty": 1,
+        "clean/too_long": 1,
         "read/malformed_row": 1,
         "read/missing_caption": 1,
     })
     assert stats["drops"] == dict(expected_drops)
+    assert uncatalogued(stats["drops"]) == []
     total_inputs = len(rows) + len(duplicates) + len(odd) + 2
     assert stats["inputs"] == total_inputs == index.samples + stats["dropped"]
     assert index.samples == len(SUCCESS)

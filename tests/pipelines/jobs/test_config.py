@@ -37,3 +37,13 @@ def test_hash_is_stable_and_changes_with_the_config():
     b = parse_config(JobConfig, {"output": {"folder": "out"}})
     c = parse_config(JobConfig, {"output": {"folder": "out", "samples_per_shard": 5}})
     assert a.hash == b.hash != c.hash
+
+
+def test_a_config_is_read_from_an_fsspec_url(tmp_path):
+    import fsspec
+
+    with fsspec.open("memory://configs/job.yaml", "w") as handle:
+        handle.write("name: remote\noutput: {folder: gs://bucket/out}\n")
+    assert load_job_config("memory://configs/job.yaml").output.folder == "gs://bucket/out"
+    with pytest.raises(ConfigError, match="not found: memory://configs/none.yaml"):
+        load_job_config("memory://configs/none.yaml")

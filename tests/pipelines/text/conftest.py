@@ -2,15 +2,12 @@
 gettext catalogues (.po with their compiled .mo; parallel en -> L UI strings)."""
 from __future__ import annotations
 
-import glob
 import os
-import subprocess
-import sys
-import zipfile
+from pathlib import Path
 
 import pytest
 
-from babelshard.testing import require_debian
+from babelshard.testing import django_catalogues, read_fortunes, require_debian
 
 FORTUNES = "/usr/share/games/fortunes"
 # language -> (Debian package, fortune files with mostly prose in that language)
@@ -22,18 +19,6 @@ FORTUNE_FILES = {
     "pl": ("fortunes-pl", ["pl/seneka", "pl/sapkowski"]),
     "en": ("fortunes-min", ["fortunes", "literature"]),
 }
-
-
-def read_fortunes(path: str) -> list[str]:
-    """Fortunes of one file, each joined into one paragraph (the files are hard-wrapped)."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    paragraphs = []
-    for fortune in text.split("\n%\n"):
-        paragraph = " ".join(line.strip() for line in fortune.splitlines() if line.strip() and line.strip() != "%")
-        if paragraph:
-            paragraphs.append(paragraph)
-    return paragraphs
 
 
 @pytest.fixture(scope="session")
@@ -55,24 +40,7 @@ def fortunes():
 @pytest.fixture(scope="session")
 def django_locale(tmp_path_factory):
     """Django's conf/locale and contrib/admin/locale catalogues (.po and .mo), from the Django wheel."""
-    from babelshard.langid import cache_dir
-
-    wheels = cache_dir() / "wheels"
-    found = sorted(glob.glob(str(wheels / "django-*.whl")))
-    if not found:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels), "django"]
-        result = subprocess.run(command, capture_output=True, text=True)
-        found = sorted(glob.glob(str(wheels / "django-*.whl")))
-        if result.returncode != 0 or not found:
-            pytest.skip(f"Django wheel unavailable (pip download django): {result.stderr.strip()[-200:]}")
-    target = tmp_path_factory.mktemp("django")
-    with zipfile.ZipFile(found[-1]) as archive:
-        for name in archive.namelist():
-            if "/locale/" in name and name.endswith(("django.po", "django.mo")) and (
-                name.startswith("django/conf/") or name.startswith("django/contrib/admin/")
-            ):
-                archive.extract(name, target)
-    return target / "django"
+    return Path(django_catalogues(str(tmp_path_factory.mktemp("django"))))
 
 
 @pytest.fixture(scope="session")

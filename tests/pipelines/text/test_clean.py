@@ -6,17 +6,16 @@ import sys
 
 import pytest
 
-from babelshard.langid import load_lid_model, predict_language
+from babelshard.langid import LanguageIdConfig, lid_code, load_lid_model, predict_language
 from babelshard.pipelines.text.clean import (
     check_text_language,
     dedup_key,
     keep_first_per_hash,
-    lid_code,
     make_t2s_converter,
     prepare_sentences,
     split_sentences,
 )
-from babelshard.pipelines.text.config import LidConfig, TextCleanConfig
+from babelshard.pipelines.text.config import TextCleanConfig
 from babelshard.records import TextSample, stable_key
 from babelshard.stats import Drop
 from babelshard.textnorm import clean_text
@@ -100,15 +99,15 @@ def test_language_check_mismatch_and_low_score(lid_model_path, fortunes):
     scored = [(predict_language(model, text), text) for text in fortunes("de", 60)]
     (label, score), german = min((item for item in scored if item[0][0] == "de"), key=lambda item: item[0][1])
     assert score < 0.999  # the least sure German fortune
-    lid = LidConfig(model_path=lid_model_path, min_score=score + 1e-3)
+    lid = LanguageIdConfig(model_path=lid_model_path, min_score=score + 1e-3)
     claimed_it = check_text_language(sample(german, "it"), (label, score), lid)
     assert isinstance(claimed_it, Drop) and claimed_it.reason == "lid_mismatch"
     low = check_text_language(sample(german, "de"), (label, score), lid)
     assert isinstance(low, Drop) and low.reason == "lid_low_score"
-    kept = check_text_language(sample(german, "de"), (label, score), LidConfig(min_score=score - 1e-3))
+    kept = check_text_language(sample(german, "de"), (label, score), LanguageIdConfig(min_score=score - 1e-3))
     assert kept.langid_score == pytest.approx(score, abs=1e-4)
     # also_accept lets a claimed language take a close neighbour's label
-    neighbour = LidConfig(min_score=0.0, also_accept={"it": ["de"]})
+    neighbour = LanguageIdConfig(min_score=0.0, also_accept={"it": ["de"]})
     assert not isinstance(check_text_language(sample(german, "it"), (label, score), neighbour), Drop)
 
 
@@ -165,11 +164,10 @@ def test_batched_language_checks_give_each_record_its_own_verdict(fortunes, lid_
     from babelshard.langid import load_lid_model, predict_languages
     from babelshard.pipelines.text.parallel_clean import check_pair_batch, check_pair_languages
     from babelshard.pipelines.text.clean import check_text_languages
-    from babelshard.pipelines.text.config import LidConfig
     from babelshard.records import ParallelPair
 
     texts = {lang: fortunes(lang, 3) for lang in ("de", "ru", "it")}
-    model, lid = load_lid_model(lid_model_path), LidConfig(model_path=lid_model_path, max_batch_size=2)
+    model, lid = load_lid_model(lid_model_path), LanguageIdConfig(model_path=lid_model_path, max_batch_size=2)
     claimed = ["de", "ru", "it", "ru", "de"]  # the fourth claims Russian for German text
     records = [sample(texts[lang][0] if n != 3 else texts["de"][1], lang, n) for n, lang in enumerate(claimed)]
     out = check_text_languages(records, model, lid)
@@ -179,7 +177,7 @@ def test_batched_language_checks_give_each_record_its_own_verdict(fortunes, lid_
     # (claimed source, claimed target, source text, target text); chunks of 3 texts split pairs
     made = [("de", "it", "de", "it"), ("ru", "de", "ru", "de"), ("de", "it", "ru", "it"), ("de", "ru", "de", "it")]
     pairs = [ParallelPair(f"p{n}", s, t, texts[st][n % 3], texts[tt][n % 3], "test") for n, (s, t, st, tt) in enumerate(made)]
-    by_three = LidConfig(model_path=lid_model_path, max_batch_size=3)
+    by_three = LanguageIdConfig(model_path=lid_model_path, max_batch_size=3)
     checked = check_pair_batch(pairs, model, by_three)
     assert checked == [check_pair_languages(p, predict_languages(model, [p.source_text, p.target_text]), by_three) for p in pairs]
     assert [getattr(item, "reason", None) for item in checked] == [None, None, "source_lid_mismatch", "target_lid_mismatch"]

@@ -163,14 +163,14 @@ def test_parallel_drops_by_reason(built):
 
 
 def test_every_counted_reason_is_an_enumerated_one(built):
-    from babelshard.pipelines.text.parallel_clean import PAIR_DROP_REASONS
-    from babelshard.pipelines.text.clean import TEXT_DROP_REASONS
+    from babelshard.pipelines.jobs.reasons import stage_reasons, uncatalogued
 
     _, out, _, _ = built
     for stats_path in list((out / "text").glob("*/stats.json")) + list((out / "parallel").glob("*/stats.json")):
-        allowed = TEXT_DROP_REASONS if stats_path.parts[-3] == "text" else PAIR_DROP_REASONS
-        reasons = {key.split("/", 1)[1] for key in json.loads(stats_path.read_text())["drops"]}
-        assert reasons and reasons <= set(allowed), stats_path
+        stream = stats_path.parts[-3]
+        allowed = {f"{stage}/{reason}" for stage in ("read", stream) for reason in stage_reasons(stage)}
+        drops = json.loads(stats_path.read_text())["drops"]
+        assert drops and set(drops) <= allowed and not uncatalogued(drops), stats_path
 
 
 def test_weights_json_beside_the_indexes(built):

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from babelshard.langid import load_lid_model, predict_languages
+from babelshard.langid import LanguageIdConfig, load_lid_model, predict_languages
 from babelshard.pipelines.text.parallel_clean import check_pair_languages, length_ratio, pair_dedup_key, prepare_pair
 from babelshard.pipelines.text.parallel_readers import read_po
-from babelshard.pipelines.text.config import LidConfig, PairFilterConfig, PoSource
+from babelshard.pipelines.text.config import PairFilterConfig, PoSource
 from babelshard.records import ParallelPair
 from babelshard.stats import Drop
 
@@ -56,7 +56,7 @@ def test_length_ratio_counts_cjk_characters_as_words(po_path):
 
 def test_language_id_on_both_sides(lid_model_path, po_path):
     model = load_lid_model(lid_model_path)
-    lid = LidConfig(model_path=lid_model_path, min_score=0.5)
+    lid = LanguageIdConfig(model_path=lid_model_path, min_score=0.5)
     pairs = [p for p in django(po_path, "fr") if len(p.source_text) > 40]
     kept, swapped_drops = [], 0
     for pair in pairs:
@@ -75,7 +75,7 @@ def test_language_id_on_both_sides(lid_model_path, po_path):
     wrong = kept[0].__class__(**{**kept[0].__dict__, "target_language": "de"})
     predictions = predict_languages(model, [wrong.source_text, wrong.target_text])
     assert reason(check_pair_languages(wrong, predictions, lid)) == "target_lid_mismatch"
-    strict = LidConfig(min_score=1.0)
+    strict = LanguageIdConfig(min_score=1.0)
     verdicts = {reason(check_pair_languages(p, predict_languages(model, [p.source_text, p.target_text]), strict)) for p in pairs}
     assert verdicts & {"source_lid_low_score", "target_lid_low_score"}
 

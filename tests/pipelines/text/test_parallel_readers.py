@@ -14,7 +14,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from babelshard.pipelines.text.parallel_readers import moses_target_path, read_moses, read_po, read_tmx, read_tsv
-from babelshard.pipelines.text.beam import ReadSource
+from babelshard.pipelines.text.beam import read_source
 from babelshard.pipelines.text.config import MosesSource, PoSource, TmxSource, TsvPairSource, WikiMatrixSource
 from babelshard.stats import Drop
 
@@ -151,7 +151,7 @@ def test_moses_in_beam_reads_compressed_aligned_files(tmp_path, po_path):
         name="m", format="moses", source_language="en", target_language="ru", paths=[str(tmp_path / "*.en.gz")]
     )
     with TestPipeline() as pipeline:
-        read = pipeline | ReadSource(source, read_moses, "moses")
+        read = pipeline | read_source(source, read_moses, "moses")
         assert_that(read.main | beam.Map(lambda p: (p.source_text, p.target_text)), equal_to(pairs), label="pairs")
         assert_that(read.drops, equal_to([]), label="drops")
 
@@ -207,6 +207,6 @@ def test_tmx_in_beam_streams_a_compressed_memory(tmp_path, po_path):
     source = TmxSource(name="tm", format="tmx", source_language="en", target_language="de", paths=[str(tmp_path / "*.tmx.gz")])
     expected = [(("<" + en) if i == 5 else en, ("<" + de) if i == 5 else de) for i, (en, de) in enumerate(pairs) if i != 3]
     with TestPipeline() as pipeline:
-        read = pipeline | ReadSource(source, read_tmx, "stream")
+        read = pipeline | read_source(source, read_tmx, "stream")
         assert_that(read.main | beam.Map(lambda p: (p.source_text, p.target_text)), equal_to(expected), label="pairs")
         assert_that(read.drops | beam.Map(lambda d: d.reason), equal_to(["missing_side"]), label="drops")

@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from babelshard.pipelines.jobs.config import JobConfig
-from babelshard.pipelines.text.beam import ReadSource, relative_name
+from babelshard.pipelines.text.beam import read_source, relative_name
 from babelshard.pipelines.text.config import Cc100Source, JsonlSource, WikipediaSource
 from babelshard.pipelines.text.readers import read_cc100, read_jsonl, read_wikipedia
 from babelshard.stats import Drop
@@ -105,7 +105,7 @@ def test_beam_file_source_reads_compressed_and_plain_files_with_a_glob(tmp_path,
     (tmp_path / "it" / "e.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(cc100_bytes([parts[4]])))
     source = Cc100Source(name="cc-it", format="cc100", language="it", paths=[str(tmp_path / "it" / "*.txt*")])
     with TestPipeline() as pipeline:
-        read = pipeline | ReadSource(source, read_cc100)
+        read = pipeline | read_source(source, read_cc100)
         assert_that(read.main | beam.Map(lambda r: r.text), equal_to(paragraphs), label="texts")
         assert_that(read.drops, equal_to([]), label="drops")
 

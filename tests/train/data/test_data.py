@@ -11,22 +11,22 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from babelshard.records import CaptionSample
+from babelshard.records import CaptionSample, CaptionView
 from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_records, iter_samples
 from babelshard.shards.writer import write_records
 from babelshard.train.loop.checkpoint import TrainState
-from babelshard.train.config import ImageConfig, StreamConfig
+from babelshard.train.stream_config import CaptionStreamConfig, ImageConfig, ParallelStreamConfig
 from babelshard.train.loop.metrics import batch_digest
 from babelshard.train.data.mixer import MixedStream
 from babelshard.train.data.shardstream import ShardSequence
 from babelshard.train.data.tokenizer import HashTokenizer
 
 
-def caption_stream(folder: str, **kwargs) -> StreamConfig:
+def caption_stream(folder: str, **kwargs) -> CaptionStreamConfig:
     options = dict(name="caption", kind="caption", folders=[folder], batch_size=16, image=ImageConfig(size=24, random_crop=True))
     options.update(kwargs)
-    return StreamConfig(**options)
+    return CaptionStreamConfig(**options)
 
 
 def loader(dataset: MixedStream, workers: int):
@@ -60,8 +60,8 @@ def test_epoch_is_a_sample_budget_with_and_without_workers(toy):
     for workers in (0, 2):
         dataset = MixedStream([caption_stream(toy["caption"], batch_size=20)], HashTokenizer(), batches_per_epoch=7)
         batches = list(loader(dataset, workers))
-        assert [b["meta"]["index"] for b in batches] == list(range(7))
-        assert all(len(b["streams"]["caption"]["keys"]) == 20 for b in batches)
+        assert [b.meta.index for b in batches] == list(range(7))
+        assert all(len(b.streams["caption"].keys) == 20 for b in batches)
     dataset = MixedStream([caption_stream(toy["caption"], batch_size=20)], HashTokenizer())
     assert dataset.batches_per_epoch == read_index(toy["caption"]).samples // 20
 
@@ -76,12 +76,12 @@ def test_corrupt_shard_is_skipped_and_counted(toy, tmp_path):
         handle.write(os.urandom(broken.bytes))
     dataset = MixedStream([caption_stream(folder, interleave=2, resample=False)], HashTokenizer(), batches_per_epoch=60)
     batches = list(loader(dataset, 0))
-    keys = {k for b in batches for k in b["streams"]["caption"]["keys"]}
-    counters = batches[-1]["meta"]["counters"]["caption"]
+    keys = {k for b in batches for k in b.streams["caption"].keys}
+    counters = batches[-1].meta.counters["caption"]
     assert counters["shard_errors"] >= 1
     assert not keys & broken_keys
     assert len(keys) == index.samples - broken.samples  # every other sample still arrives
-    assert all(len(b["streams"]["caption"]["keys"]) == 16 for b in batches)
+    assert all(len(b.streams["caption"].keys) == 16 for b in batches)
 
 
 def test_undecodable_sample_is_skipped_and_counted(toy, tmp_path):
@@ -91,9 +91,9 @@ def test_undecodable_sample_is_skipped_and_counted(toy, tmp_path):
     write_records(folder, "caption", [*records[:5], bad, *records[6:]], max_samples=20)
     dataset = MixedStream([caption_stream(folder, batch_size=10, resample=False)], HashTokenizer(), batches_per_epoch=12)
     batches = list(loader(dataset, 0))
-    keys = {k for b in batches for k in b["streams"]["caption"]["keys"]}
+    keys = {k for b in batches for k in b.streams["caption"].keys}
     assert bad.key not in keys
-    assert batches[-1]["meta"]["counters"]["caption"]["decode_errors"] >= 1
+    assert batches[-1].meta.counters["caption"]["decode_errors"] >= 1
     assert len(keys) == len(records) - 1
 
 
@@ -102,8 +102,8 @@ def run_digests(dataset: MixedStream, workers: int, start: TrainState | None = N
     dataset.begin_epoch(0, state.consumed, state.worker_states)
     out = []
     for batch in loader(dataset, workers):
-        state.observe(batch["meta"], batch_digest(batch))
-        out.append((batch_digest(batch), batch["streams"]["caption"]["image"]))
+        state.observe(batch.meta, batch_digest(batch))
+        out.append((batch_digest(batch), batch.streams["caption"].image))
         if limit is not None and len(out) == limit:
             break
     return out, state
@@ -125,25 +125,25 @@ def test_resumed_loader_yields_the_uninterrupted_batches(toy, workers, stop):
 
 def test_records_round_trip_through_parallel_stream_from_captions(toy):
     names = {r.key: r.captions for r in iter_records(toy["caption"])}
-    stream = StreamConfig(name="pairs", kind="parallel", folders=[toy["caption"]], batch_size=24, pair_languages=["de", "ja"])
+    stream = ParallelStreamConfig(name="pairs", kind="parallel", folders=[toy["caption"]], batch_size=24, pair_languages=["de", "ja"])
     dataset = MixedStream([stream], HashTokenizer(), batches_per_epoch=3)
-    from babelshard.train.data.decode import parallel_item
+    from babelshard.train.data.pairs import decode_pair
 
     rng = np.random.default_rng(0)
     for raw in list(iter_samples(toy["caption"]))[:30]:
-        item = parallel_item(raw, stream, None, rng)
-        assert item["src_lang"] == "en" and item["tgt_lang"] in ("de", "ja")
-        assert item["src_text"] == names[raw["__key__"]]["en"].text
-        assert item["tgt_text"] == names[raw["__key__"]][item["tgt_lang"]].text
-    batch = next(iter(loader(dataset, 0)))["streams"]["pairs"]
-    assert set(batch["tgt_lang"]) <= {"de", "ja"} and batch["src_tokens"].shape == (24, HashTokenizer().max_length)
+        item = decode_pair(CaptionView(raw), stream, None, rng)
+        assert item.source_language == "en" and item.target_language in ("de", "ja")
+        assert item.source_text == names[raw["__key__"]]["en"].text
+        assert item.target_text == names[raw["__key__"]][item.target_language].text
+    batch = next(iter(loader(dataset, 0))).streams["pairs"]
+    assert set(batch.target_languages) <= {"de", "ja"} and batch.source_tokens.shape == (24, HashTokenizer().max_length)
 
 
 def test_caption_samples_decode_to_normalized_images(toy):
     record = next(iter(iter_records(toy["caption"])))
     assert isinstance(record, CaptionSample) and len(record.captions) == 14
     dataset = MixedStream([caption_stream(toy["caption"], image=ImageConfig(size=24))], HashTokenizer(), batches_per_epoch=1)
-    image = next(iter(loader(dataset, 0)))["streams"]["caption"]["image"]
+    image = next(iter(loader(dataset, 0))).streams["caption"].image
     assert image.shape == (16, 3, 24, 24) and image.dtype == torch.float32
     assert -1.0 <= float(image.min()) < 0.0 < float(image.max()) <= 1.0
 
@@ -189,3 +189,35 @@ def test_shard_folders_are_fsspec_urls(toy):
     local = MixedStream([caption_stream(toy["caption"], resample=False)], HashTokenizer(), batches_per_epoch=5)
     remote = MixedStream([caption_stream("memory://toy-caption", resample=False)], HashTokenizer(), batches_per_epoch=5)
     assert [batch_digest(b) for b in loader(remote, 0)] == [batch_digest(b) for b in loader(local, 0)]
+
+
+def test_epoch_budget_in_whole_optimizer_steps(toy):
+    samples = read_index(toy["caption"]).samples
+    accumulated = MixedStream([caption_stream(toy["caption"], batch_size=16)], HashTokenizer(), world=2, accum_steps=3)
+    assert accumulated.batches_per_epoch == samples // (16 * 2 * 3) * 3
+    budget = MixedStream([caption_stream(toy["caption"], batch_size=16, holdout=0.5)], HashTokenizer(), samples_per_epoch=100)
+    assert budget.batches_per_epoch == 100 // 16  # the configured budget, not the index total less the holdout
+
+
+def test_a_stream_kind_reads_only_the_shards_it_can_view(toy):
+    from babelshard.configbase import ConfigError
+    from babelshard.train.stream_config import TextStreamConfig
+
+    with pytest.raises(ConfigError, match=f"data.streams.0.folders: {toy['caption']}: a text stream reads text shards, "
+                                          "this folder holds caption shards"):
+        MixedStream([TextStreamConfig(name="text", folders=[toy["caption"]], batch_size=4)], HashTokenizer())
+
+
+def test_batches_move_every_tensor_and_keep_the_rest(toy):
+    from babelshard.train.data.streams import STREAM_KINDS
+
+    stream = ParallelStreamConfig(name="pairs", folders=[toy["caption"]], batch_size=4)
+    streams = [caption_stream(toy["caption"], batch_size=4, teacher_tokens=True), stream]
+    batch = next(iter(MixedStream(streams, HashTokenizer(), batches_per_epoch=1)))
+    assert [type(b) for b in batch.streams.values()] == [STREAM_KINDS["caption"].batch, STREAM_KINDS["parallel"].batch]
+    moved = batch.to("meta")  # a device without data: only tensors can go there
+    caption, pairs = moved.streams["caption"], moved.streams["pairs"]
+    assert caption.image.device.type == caption.tokens.device.type == caption.teacher_tokens.device.type == "meta"
+    assert pairs.source_tokens.device.type == pairs.target_tokens.device.type == pairs.teacher_tokens.device.type == "meta"
+    assert caption.keys == batch.streams["caption"].keys and caption.features is None and moved.meta == batch.meta
+    assert batch.streams["caption"].image.device.type == "cpu"  # the original is unchanged

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from babelshard.train.config import EvalConfig, ImageConfig
 from babelshard.train.eval.retrieval import chance_recall, evaluate, recall_at_k
-from babelshard.train.models.dual_encoder import load_model_file
+from babelshard.train.registry import load_model_file
 from babelshard.train.data.tokenizer import HashTokenizer
 
 
@@ -65,3 +65,34 @@ def test_eval_command_writes_per_language_results(teacher_run, preset, toy, tmp_
     assert written["images"] == 80 and sorted(written["languages"]) == ["en", "ja"]
     assert written["model"] == os.path.join(teacher_run, "model.pt")
     assert "mean_recall" in result.output and "ja" in result.output
+
+
+def test_eval_command_skips_and_counts_a_truncated_shard(teacher_run, preset, toy, tmp_path):
+    """Shards cut short (an interrupted copy) are skipped and counted, as the training
+    streams do, not a tarfile.ReadError (cut inside a member) nor read as a shorter
+    shard (cut between members); the other shards are evaluated."""
+    from babelshard.cli import app
+    from babelshard.shards.reader import iter_records
+    from babelshard.shards.writer import write_records
+
+    folder = tmp_path / "heldout"
+    index = write_records(str(folder), "caption", list(iter_records(toy["heldout"])), max_samples=20)
+    shards = sorted(folder.glob("*.tar"))
+    assert len(shards) == 4 and index.samples == 80
+    for shard, cut in ((shards[1], 100), (shards[2], 0)):  # inside a member; at a 512-byte block boundary
+        data = shard.read_bytes()
+        shard.write_bytes(data[: len(data) // 1024 * 512 + cut])
+    config = preset("clip-en", teacher_run, "eval.languages=[en]", f"eval.folders=[{folder}]")
+    path = tmp_path / "eval.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    target = tmp_path / "results.json"
+    result = CliRunner().invoke(app, ["eval", str(path), "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(target.read_text())
+    assert written["shard_errors"] == 2 and written["images"] == 40
+    assert written["languages"]["en"]["captions"] == 40
+    assert "2 unreadable shards" in (tmp_path / "results.md").read_text()
+    for shard in shards:
+        shard.write_bytes(b"")
+    result = CliRunner().invoke(app, ["eval", str(path), "--output", str(target)])
+    assert result.exit_code == 2 and "no evaluation samples" in result.output and "4 unreadable shards" in result.output

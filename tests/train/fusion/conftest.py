@@ -37,22 +37,22 @@ def tokenizer():
 
 def stream_config(toy: dict[str, str], name: str, batch_size: int = 16, **extra: Any):
     """One of the streams the objectives read: caption (image + caption), text, parallel."""
-    from babelshard.train.config import ImageConfig, StreamConfig
+    from babelshard.train.stream_config import CaptionStreamConfig, ImageConfig, ParallelStreamConfig, TextStreamConfig
 
     if name == "caption":
-        return StreamConfig(name=name, kind="caption", folders=[toy["caption"]], batch_size=batch_size,
-                            image=ImageConfig(size=32), **extra)
+        return CaptionStreamConfig(name=name, folders=[toy["caption"]], batch_size=batch_size,
+                                   image=ImageConfig(size=32), **extra)
     if name == "text":
         folders = [toy["text/en"], toy["text/de"], toy["text/ja"]]
-        return StreamConfig(name=name, kind="text", folders=folders, batch_size=batch_size, **extra)
+        return TextStreamConfig(name=name, folders=folders, batch_size=batch_size, **extra)
     if name == "pairs":  # two captions of one image (English and another language), from caption shards
-        return StreamConfig(name=name, kind="parallel", folders=[toy["caption"]], batch_size=batch_size, **extra)
-    return StreamConfig(name=name, kind="parallel", folders=[toy["parallel"]], batch_size=batch_size, **extra)
+        return ParallelStreamConfig(name=name, folders=[toy["caption"]], batch_size=batch_size, **extra)
+    return ParallelStreamConfig(name=name, folders=[toy["parallel"]], batch_size=batch_size, **extra)
 
 
 @pytest.fixture(scope="session")
 def stream_of(toy) -> Callable[..., Any]:
-    """``stream_of(name, batch_size, **settings)``: a StreamConfig over the toy shards."""
+    """``stream_of(name, batch_size, **settings)``: a stream config over the toy shards."""
     return lambda name, batch_size=16, **extra: stream_config(toy, name, batch_size, **extra)
 
 
@@ -66,7 +66,7 @@ def batches(toy, tokenizer) -> Callable[..., list[dict]]:
     def make(name: str, count: int = 8, batch_size: int = 16) -> list[dict]:
         if (name, count, batch_size) not in cache:
             mixed = MixedStream([stream_config(toy, name, batch_size)], tokenizer, seed=1, batches_per_epoch=count)
-            cache[(name, count, batch_size)] = [b["streams"][name] for b in itertools.islice(iter(mixed), count)]
+            cache[(name, count, batch_size)] = [b.streams[name] for b in itertools.islice(iter(mixed), count)]
         return cache[(name, count, batch_size)]
 
     return make
@@ -74,23 +74,22 @@ def batches(toy, tokenizer) -> Callable[..., list[dict]]:
 
 @pytest.fixture(scope="session")
 def model_config() -> Callable[..., Any]:
-    from babelshard.train.config import ModelConfig, TextEncoderConfig, VisionConfig
+    from babelshard.train.model_config import model_config as parse_model_config
 
-    def make(kind: str, **update: Any) -> ModelConfig:
-        return ModelConfig(
-            kind=kind, embed_dim=WIDTH, languages=["en", "de", "fr", "ja"],
-            text=TextEncoderConfig(width=WIDTH, layers=1, heads=2),
-            vision=VisionConfig(width=WIDTH, layers=1, heads=2, patch_size=8, image_size=32),
-            **update,
-        )
+    def make(kind: str, **update: Any) -> Any:
+        options: dict[str, Any] = dict(kind=kind, embed_dim=WIDTH, text=dict(width=WIDTH, layers=1, heads=2),
+                                       vision=dict(kind="vit", width=WIDTH, layers=1, heads=2, patch_size=8, image_size=32))
+        if kind == "m3p":
+            options["languages"] = ["en", "de", "fr", "ja"]
+        return parse_model_config(**{**options, **update})
 
     return make
 
 
 @pytest.fixture(scope="session")
 def build(model_config, tokenizer) -> Callable[..., torch.nn.Module]:
-    import babelshard.train.models.fusion_registry  # noqa: F401  (registers the fusion models and objectives)
-    from babelshard.train.models.dual_encoder import VocabInfo, build_model
+    from babelshard.train.models.dual_encoder import VocabInfo
+    from babelshard.train.registry import build_model
 
     def make(kind: str, seed: int = 0, **update: Any) -> torch.nn.Module:
         torch.manual_seed(seed)
@@ -160,6 +159,6 @@ def smalr_batches(toy, hybrid_tokenizer) -> Callable[..., list[dict]]:
         else:
             stream = stream_config(toy, "caption", languages=list(SMALR_LANGUAGES))
         mixed = MixedStream([stream], hybrid_tokenizer, seed=1, batches_per_epoch=count)
-        return [b["streams"][name] for b in itertools.islice(iter(mixed), count)]
+        return [b.streams[name] for b in itertools.islice(iter(mixed), count)]
 
     return make

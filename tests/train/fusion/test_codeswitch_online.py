@@ -10,11 +10,12 @@ import numpy as np
 from babelshard.codeswitch.config import CodeSwitchConfig, LexiconSource
 from babelshard.codeswitch.loading import cached_lexicon, switch_params
 from babelshard.codeswitch.transform import code_switch
+from babelshard.records import CODESWITCHED_LANGUAGE, CaptionView
 from babelshard.shards.reader import iter_samples
 from babelshard.train.data.codeswitch_online import OnlineCodeSwitch
-from babelshard.train.fusion_config import OnlineCodeSwitchConfig
-from babelshard.train.data.decode import decode_item
 from babelshard.train.data.mixer import MixedStream
+from babelshard.train.data.streams import decode_item
+from babelshard.train.stream_config import OnlineCodeSwitchConfig
 
 LEXICON = CodeSwitchConfig(lexicons=(LexiconSource(format="cldr"),), languages=("de", "fr", "ja"), word_ratio=0.5)
 
@@ -28,12 +29,12 @@ def mixed(tokenizer, stream_of, alpha: float, seed: int = 3) -> MixedStream:
 def test_mix_ratio_in_the_mixer(tokenizer, stream_of):
     alpha = 0.4
     batches = list(itertools.islice(iter(mixed(tokenizer, stream_of, alpha)), 40))
-    counts = batches[-1]["meta"]["counters"]["caption"]
+    counts = batches[-1].meta.counters["caption"]
     drawn = counts["transform/codeswitched"] + counts["transform/unswitchable"]
     total = drawn + counts["transform/kept_english"]
     assert total == 40 * 16 and counts.get("transform/not_english", 0) == 0
     assert abs(drawn - alpha * total) <= 5 * math.sqrt(total * alpha * (1 - alpha)), drawn / total
-    switched = sum(b["streams"]["caption"]["lang"].count("cs") for b in batches)
+    switched = sum(b.streams["caption"].languages.count(CODESWITCHED_LANGUAGE) for b in batches)
     assert switched == counts["transform/codeswitched"] > 0.2 * drawn
 
 
@@ -46,12 +47,12 @@ def test_switched_captions_are_the_stage_functions_output(toy, stream_of):
     rng = np.random.default_rng(0)
     outcomes = []
     for raw in iter_samples(toy["caption"]):
-        item = decode_item(raw, stream, None, rng)
+        item = decode_item(CaptionView(raw), stream, None, rng)
         result, outcome = switch(item, rng)
         outcomes.append(outcome)
         if outcome == "codeswitched":
-            expected = code_switch(raw["txt"].decode(), raw["__key__"], result["cs_variant"], lexicon, params)
-            assert result["text"] == expected.text != item["text"] and result["lang"] == "cs"
+            expected = code_switch(raw["txt"].decode(), raw["__key__"], result.cs_variant, lexicon, params)
+            assert result.text == expected.text != item.text and result.language == CODESWITCHED_LANGUAGE
             assert expected.switched > 0 and set(expected.langs) - {"en"} <= {"de", "fr", "ja"}
         else:
             assert result is item
@@ -59,16 +60,16 @@ def test_switched_captions_are_the_stage_functions_output(toy, stream_of):
 
 
 def test_online_switching_is_deterministic_per_batch(tokenizer, stream_of):
-    first = [b["streams"]["caption"]["tokens"] for b in itertools.islice(iter(mixed(tokenizer, stream_of, 0.5)), 5)]
-    again = [b["streams"]["caption"]["tokens"] for b in itertools.islice(iter(mixed(tokenizer, stream_of, 0.5)), 5)]
-    other = [b["streams"]["caption"]["tokens"] for b in itertools.islice(iter(mixed(tokenizer, stream_of, 0.5, seed=4)), 5)]
+    first = [b.streams["caption"].tokens for b in itertools.islice(iter(mixed(tokenizer, stream_of, 0.5)), 5)]
+    again = [b.streams["caption"].tokens for b in itertools.islice(iter(mixed(tokenizer, stream_of, 0.5)), 5)]
+    other = [b.streams["caption"].tokens for b in itertools.islice(iter(mixed(tokenizer, stream_of, 0.5, seed=4)), 5)]
     assert all((a == b).all() for a, b in zip(first, again))
     assert not all((a == b).all() for a, b in zip(first, other))
 
 
 def test_alpha_zero_keeps_english_and_one_switches_all_it_can(tokenizer, stream_of):
     none = next(iter(mixed(tokenizer, stream_of, 0.0)))
-    assert none["streams"]["caption"]["lang"] == ["en"] * 16
+    assert none.streams["caption"].languages == ["en"] * 16
     every = next(iter(mixed(tokenizer, stream_of, 1.0)))
-    counts = every["meta"]["counters"]["caption"]
+    counts = every.meta.counters["caption"]
     assert counts["transform/codeswitched"] + counts["transform/unswitchable"] == 16

@@ -18,7 +18,7 @@ def within(count: int, trials: int, p: float, sigmas: float = 5.0) -> bool:
 
 
 def real_tokens(batches) -> torch.Tensor:
-    rows = [b["tokens"] for b in batches("text", 8)] + [b["tokens"] for b in batches("caption", 8)]
+    rows = [b.tokens for b in batches("text", 8)] + [b.tokens for b in batches("caption", 8)]
     return torch.cat(rows)
 
 

@@ -9,11 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import babelshard.train.models.fusion_registry  # noqa: F401  (registers mclm)
-from babelshard.train.config import ObjectiveConfig
-from babelshard.train.fusion_config import FusionConfig
 from babelshard.train.models.dual_encoder import VocabInfo
-from babelshard.train.objectives.contrastive import build_objective
+from babelshard.train.objective_config import objective_config
+from babelshard.train.registry import build_objective
 from babelshard.train.models.smalr import SmalrModel, consistency_scores, gold_ranks, load_hybrid_vocab
 
 
@@ -21,7 +19,7 @@ from babelshard.train.models.smalr import SmalrModel, consistency_scores, gold_r
 def smalr(model_config, hybrid_vocab, hybrid_tokenizer):
     def make(seed: int = 0) -> SmalrModel:
         torch.manual_seed(seed)
-        return SmalrModel(model_config("smalr", ), VocabInfo.of(hybrid_tokenizer), load_hybrid_vocab(hybrid_vocab))
+        return SmalrModel(model_config("smalr", hybrid_vocab=hybrid_vocab), VocabInfo.of(hybrid_tokenizer), load_hybrid_vocab(hybrid_vocab))
 
     return make
 
@@ -55,10 +53,10 @@ def test_tokenizer_encodes_words_in_their_language(hybrid_tokenizer, hybrid_voca
 
 def test_masked_cross_language_modeling_loss_decreases(smalr, smalr_batches, fit):
     data = smalr_batches("pairs", 4)
-    assert {lang for b in data for lang in b["tgt_lang"]} <= {"de", "es", "fr"}
+    assert {lang for b in data for lang in b.target_languages} <= {"de", "es", "fr"}
     torch.manual_seed(0)  # the same initial weights whatever ran before in this process
     model = smalr()
-    loss = build_objective(ObjectiveConfig(kind="mclm", stream="pairs"))
+    loss = build_objective(objective_config(kind="mclm", stream="pairs"))
     first = loss(model, data[0])
     assert float(first["targets"]) > 0
     losses = fit(model, loss, data, steps=80, lr=5e-3)  # few targets per batch (captions of 2-4 words)
@@ -73,21 +71,28 @@ def test_consistency_scores_are_the_mean_over_translations():
 
 
 def test_consistency_changes_ranks_of_a_trained_model(smalr, smalr_batches, fit, toy, hybrid_tokenizer):
-    """Train image-text contrast briefly, then rank held-out images for German captions
-    alone and together with the same emoji's names in English, Spanish and French."""
-    from babelshard.train.config import EvalConfig
+    """Train image-text contrast briefly, then rank held-out images for English captions
+    alone and together with their Apertium translations into Spanish."""
+    from babelshard.testing import require_debian
+    from babelshard.train.config import ConsistencyConfig, EvalConfig
     from babelshard.train.eval.retrieval import embed_images, load_eval_set
-    from babelshard.train.eval.fusion import embed_captions, translation_versions
+    from babelshard.train.eval.fusion import embed_captions
+    from babelshard.train.eval.consistency import translate_queries, translation_embeddings
 
+    require_debian("/usr/share/apertium/modes/eng-spa.mode", "apertium-eng-spa")
     model = smalr()
-    fit(model, build_objective(ObjectiveConfig(kind="itc", stream="caption")), smalr_batches("caption", 8), steps=60)
+    fit(model, build_objective(objective_config(kind="itc", stream="caption")), smalr_batches("caption", 8), steps=60)
     data = load_eval_set(EvalConfig(folders=[toy["heldout"]], languages=["de", "en", "es", "fr"]))
     images = embed_images(model, data, 64, "cpu")
-    texts = {lang: embed_captions(model, hybrid_tokenizer, [t for t, _ in caps], lang, 64, "cpu") for lang, caps in data.captions.items()}
-    owner = torch.tensor([i for _, i in data.captions["de"]])
-    versions = translation_versions(data, owner, "de", ["en", "es", "fr"])
-    assert sorted(versions) == ["en", "es", "fr"]
-    similarity = torch.stack([texts["de"] @ images.T] + [texts[o][torch.tensor(r)] @ images.T for o, r in versions.items()])
+    embed = lambda texts, lang: embed_captions(model, hybrid_tokenizer, texts, lang, 64, "cpu")  # noqa: E731
+    query = embed([t for t, _ in data.captions["en"]], "en")
+    owner = torch.tensor([i for _, i in data.captions["en"]])
+    config = ConsistencyConfig(engines={"apertium": {"kind": "apertium"}}, pairs={"en-es": "apertium"})
+    translations = translate_queries(data.captions, config, ["en"])
+    assert sorted(translations.texts["en"]) == ["es"]
+    assert translations.sources["en"]["es"]["model"] == "apertium/eng-spa"
+    versions = translation_embeddings(translations.texts["en"], query, embed)
+    similarity = torch.stack([query @ images.T] + [rows @ images.T for rows in versions])
     plain = gold_ranks(similarity[0], owner)
     combined = consistency_scores(similarity)
     ranks = gold_ranks(combined, owner)

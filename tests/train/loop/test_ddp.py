@@ -32,7 +32,7 @@ def test_torchrun_two_processes_train_one_model_on_different_data(preset, tiny_m
     assert summaries[0]["parameters"] == summaries[1]["parameters"]  # gradients were averaged
     assert summaries[0]["steps_per_epoch"] == 320 // (16 * 2)
 
-    checkpoint = torch.load(list_checkpoints(output)[-1][1], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(list_checkpoints(output)[-1][1], map_location="cpu", weights_only=True)
     ranks = checkpoint["ranks"]
     assert len(ranks) == 2 and ranks[0]["data_digest"] != ranks[1]["data_digest"]  # each rank read its own samples
     assert summaries[0]["state"]["data_digest"] == ranks[0]["data_digest"]

@@ -11,13 +11,15 @@ import torch
 
 from babelshard.configbase import ConfigError
 from babelshard.shards.reader import iter_records
-from babelshard.train.config import ImageConfig, OptimConfig, load_train_config
+from babelshard.train.config import OptimConfig, load_train_config
 from babelshard.train.loop.optim import Lamb, lr_factor
 from babelshard.train.data.tokenizer import HashTokenizer, SentencePieceTokenizer
 from babelshard.train.data.transforms import ImageDecodeError, decode_rgb, transform_image
+from babelshard.train.stream_config import ImageConfig
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 PRESETS = [CONFIGS / f"train-{name}.yaml" for name in ("clip-en", "mla-stage1", "mla-stage2", "mclip-text", "mclip")]
+FUSION_PRESETS = [CONFIGS / f"train-{name}.yaml" for name in ("m3p", "unified", "smalr")]
 
 
 def test_hash_tokenizer_is_deterministic_padded_and_keeps_the_end_token():
@@ -87,7 +89,7 @@ def test_schedules_warm_up_then_decay_as_named():
     assert math.isclose(lr_factor(50, 100, cosine), 0.5, abs_tol=1e-9) and lr_factor(0, 100, cosine) == 1.0
 
 
-@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PRESETS + FUSION_PRESETS, ids=lambda p: p.stem)
 def test_presets_validate(path):
     config = load_train_config(path)
     assert config.loop.output.startswith("out/train/")
@@ -101,3 +103,57 @@ def test_config_errors_name_the_key(tmp_path):
         load_train_config(preset, ["objectives.0.stream=nope"])
     with pytest.raises(ConfigError, match="expected key.path=value"):
         load_train_config(preset, ["optim.lr"])
+
+
+# The key path has the kind after a section chosen by its kind (as for translation engines).
+@pytest.mark.parametrize("override,message", [
+    ("model.languages=[de]", r"model\.clip\.languages: unknown key"),  # an MLA / M3P option on a clip model
+    ("objectives.0.negatives=3", r"objectives\.0\.itc\.negatives: unknown key"),  # a matching option on itc
+    ("data.streams.0.pair_languages=[de]", r"data\.streams\.0\.caption\.pair_languages: unknown key"),  # parallel-only
+    ("model.vision.kind=features", r"model\.clip\.vision\.features\.image_size: unknown key"),  # the ViT's options left behind
+    ("model.vision.patch_size=7", r"model\.clip\.vision\.vit: .*image_size 32 is not a multiple of patch_size 7"),
+    ("model.kind=nope", "model.kind: unknown kind 'nope' \\(registered: .*'clip'"),
+    ("data.streams.0.kind=video", "data.streams.0.kind: unknown kind 'video'"),
+    ("model={embed_dim: 8}", "model.kind: missing"),
+])
+def test_a_stray_option_or_unknown_kind_fails_at_parse_time_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(PRESETS[0], [override])
+
+
+def test_an_objective_must_read_a_stream_of_its_kind():
+    with pytest.raises(ConfigError, match="objective 'itc' reads stream 'pairs' of kind parallel; it needs a caption stream"):
+        load_train_config(CONFIGS / "train-mclip-text.yaml", ["objectives.0.kind=itc"])
+    config = load_train_config(CONFIGS / "train-m3p.yaml")  # xmlm reads captions as sentences
+    assert {(o.kind, o.stream) for o in config.objectives} >= {("xmlm", "text"), ("mc_vlm", "caption")}
+
+
+def test_every_kind_of_the_config_unions_is_registered():
+    from typing import get_args
+
+    from babelshard.train.model_config import MODEL_CONFIGS
+    from babelshard.train.objective_config import READS, ObjectiveConfig
+    from babelshard.train.registry import MODELS, OBJECTIVES
+
+    union = get_args(get_args(ObjectiveConfig)[0])
+    objective_kinds = {kind for model in union for kind in get_args(model.model_fields["kind"].annotation)}
+    assert objective_kinds == set(OBJECTIVES) == set(READS)
+    assert set(MODEL_CONFIGS) == set(MODELS) == {"clip", "text", "mla", "mclip", "unified", "m3p", "smalr"}
+
+
+def test_model_configs_saved_with_every_kinds_options_still_parse():
+    """Model files written before the kinds were split hold every option of every kind."""
+    from babelshard.train.model_config import SmalrModelConfig, model_config, own_options
+
+    old = {"kind": "smalr", "embed_dim": 32, "text": {"width": 32, "layers": 1, "heads": 2, "mlp_ratio": 4.0, "dropout": 0.0, "pool": "mean"},
+           "vision": {"kind": "vit", "image_size": 32, "patch_size": 8, "width": 32, "layers": 1, "heads": 2, "mlp_ratio": 4.0,
+                      "pool": "mean", "feature_dim": None, "feature": None},
+           "teacher": None, "init": None, "languages": [], "bottleneck": 32, "encoder": None, "projector_layers": 2,
+           "fusion": {"layers": None, "heads": None, "mlp_ratio": None, "dropout": 0.0, "special_ids": [0, 1, 2, 3],
+                      "region_classes": 0, "hybrid_vocab": "out/vocab/smalr/hybrid"}}
+    config = model_config(**own_options(old))
+    assert isinstance(config, SmalrModelConfig) and config.hybrid_vocab == "out/vocab/smalr/hybrid"
+    assert config.vision.width == 32 and config.text.layers == 1
+    assert own_options(config.model_dump(mode="json")) == config.model_dump(mode="json")  # today's configs pass through
+    features = {**old, "kind": "clip", "vision": {**old["vision"], "kind": "features", "feature_dim": 48}}
+    assert model_config(**own_options(features)).vision.feature_dim == 48

@@ -2,6 +2,7 @@
 shards; the contrastive math, temperatures and TriKD's English-only TTC."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -10,10 +11,10 @@ import torch
 
 from babelshard.shards.reader import iter_records
 from babelshard.textnorm import tokenize_words
-from babelshard.train.config import ObjectiveConfig
-from babelshard.train.loop.steps import train
 from babelshard.train.loop.metrics import read_metrics
-from babelshard.train.objectives.contrastive import OBJECTIVES, Temperature, build_objective, symmetric_infonce
+from babelshard.train.loop.steps import train
+from babelshard.train.objectives.contrastive import Temperature, symmetric_infonce
+from babelshard.train.registry import OBJECTIVES, build_objective
 
 
 def losses(output: str, name: str) -> list[float]:
@@ -38,7 +39,7 @@ def test_itc_on_english_captions(teacher_run):
 def test_itc_on_precomputed_image_features(preset, tiny_model, tmp_path):
     """The image side reads a ``.npy`` member (here a 4x4 colour grid) instead of pixels."""
     output = str(tmp_path / "features")
-    train(preset("clip-en", output, *tiny_model, "model.vision.kind=features", "model.vision.feature_dim=48",
+    train(preset("clip-en", output, *tiny_model, "model.vision={kind: features, feature_dim: 48, width: 32}",
                  "data.streams.0.image=null", "data.streams.0.features=pix", "loop.max_steps=40", "loop.epochs=10",
                  "optim.lr=0.005", "eval=null"))
     assert_learns(losses(output, "itc"), 0.9, floor=math.log(32) - 0.25)
@@ -95,7 +96,7 @@ def test_trikd_distils_a_multilingual_encoder_into_the_teacher_space(preset, tea
 
 
 def test_mclip_trains_a_projector_over_a_local_transformers_encoder(preset, teacher, toy, tmp_path):
-    from babelshard.train.models.dual_encoder import load_model_file
+    from babelshard.train.registry import load_model_file
 
     encoder = tiny_bert(str(tmp_path / "bert"), toy["caption"])
     output = str(tmp_path / "mclip-hf")
@@ -143,7 +144,8 @@ def test_learnable_temperature_trains_and_fixed_does_not():
 
 def test_trikd_contrasts_teacher_text_only_on_english_rows(preset, teacher, toy, tmp_path):
     from babelshard.train.data.mixer import MixedStream
-    from babelshard.train.models.dual_encoder import VocabInfo, build_model
+    from babelshard.train.models.dual_encoder import VocabInfo
+    from babelshard.train.registry import build_model
     from babelshard.train.data.tokenizer import build_tokenizer
 
     config = preset("mclip", str(tmp_path / "unused"), f"model.teacher={teacher}", "model.encoder=null", *[
@@ -151,19 +153,19 @@ def test_trikd_contrasts_teacher_text_only_on_english_rows(preset, teacher, toy,
     tokenizer = build_tokenizer(config.tokenizer)
     model = build_model(config.model, VocabInfo.of(tokenizer))
     dataset = MixedStream(config.data.streams, tokenizer, batches_per_epoch=1)
-    batch = next(iter(dataset))["streams"]["caption"]
+    batch = next(iter(dataset)).streams["caption"]
     objective = build_objective(config.objectives[0])
-    english = [i for i, lang in enumerate(batch["lang"]) if lang == "en"]
-    assert len(english) < len(batch["lang"])
-    no_english = dict(batch, lang=["de" if lang == "en" else lang for lang in batch["lang"]])
+    english = [i for i, lang in enumerate(batch.languages) if lang == "en"]
+    assert len(english) < len(batch.languages)
+    no_english = dataclasses.replace(batch, languages=["de" if lang == "en" else lang for lang in batch.languages])
     assert float(objective(model, no_english)["ttc"]) == 0.0
-    all_english = dict(batch, lang=["en"] * len(batch["lang"]))
+    all_english = dataclasses.replace(batch, languages=["en"] * len(batch.languages))
     out = objective(model, all_english)
     assert float(out["ttc"]) > 0.0
     assert torch.isclose(out["loss"], out["itc"] + 0.1 * out["ttc"])
 
 
-def test_unknown_objective_is_a_clear_error():
+def test_unknown_objective_is_a_clear_error(preset, tmp_path):
     with pytest.raises(ValueError, match="registered: .*itc"):
-        build_objective(ObjectiveConfig(kind="nope", stream="caption"))
+        preset("clip-en", str(tmp_path), "objectives.0.kind=nope")
     assert {"itc", "le", "ucl", "ctl", "nlt", "trikd"} <= set(OBJECTIVES)

@@ -1,0 +1,159 @@
+"""One shard of a keyed shard folder, without Beam.
+
+A record goes to shard ``shard_of(key, N)``. A shard is written from
+:class:`EncodedSample` items (what the tar needs of a record) and
+:class:`~babelshard.stats.Drop` items by :func:`write_shard`: samples sorted by key into
+the tar (written under a hidden name, renamed when complete), drops into
+``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which marks the
+shard complete. A shard that a run with the same plan and config completed, with the
+same sample count, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
+the caption job's download-and-write step both call :func:`write_shard`.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from babelshard.fs import filesystem, join
+from babelshard.shards.index import ShardInfo
+from babelshard.shards.tario import sample_members
+from babelshard.shards.writer import ShardFile, read_shard_stats, shard_name, write_shard_stats
+from babelshard.stats import Drop, StageStats
+
+FAILURE_COLUMNS = ("key", "stage", "reason", "detail", "url")
+
+
+def shard_of(key: str, num_shards: int) -> int:
+    """The shard a key belongs to; stable across runs, processes and runners."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") % num_shards
+
+
+def shard_count(samples: int, samples_per_shard: int) -> int:
+    return max(1, math.ceil(samples / samples_per_shard))
+
+
+@dataclass(frozen=True)
+class EncodedSample:
+    """What a shard needs of a record: its key, its tar members and its language counts."""
+
+    key: str
+    members: list[tuple[str, bytes]]
+    languages: Mapping[str, int]
+
+
+def encode_sample(record: Any) -> EncodedSample:
+    """A record (anything with ``key``, ``to_sample`` and ``language_counts``) as tar members."""
+    return EncodedSample(record.key, sample_members(record.to_sample()), record.language_counts())
+
+
+def key_by_shard(item: Any, num_shards: int) -> tuple[int, Any]:
+    """(shard number, item) for anything with a ``key``: a record, a sample or a drop."""
+    return shard_of(item.key, num_shards), item
+
+
+def split_items(items: Iterable[EncodedSample | Drop]) -> tuple[list[EncodedSample], list[Drop]]:
+    samples: list[EncodedSample] = []
+    drops: list[Drop] = []
+    for item in items:
+        (drops if isinstance(item, Drop) else samples).append(item)
+    return samples, drops
+
+
+def file_sha256(url: str) -> str:
+    fs, path = filesystem(url)
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def completed_shard(folder: str, number: int, num_shards: int, config_hash: str, verify: bool = True) -> dict | None:
+    """The stats of shard ``number`` if it was completed by a run with the same plan."""
+    name = shard_name(number)
+    stats = read_shard_stats(folder, name)
+    if not stats or stats.get("config_hash") != config_hash or stats.get("num_shards") != num_shards:
+        return None
+    if stats["samples"] == 0:
+        return stats
+    fs, path = filesystem(join(folder, name))
+    if not fs.exists(path) or fs.info(path)["size"] != stats["bytes"]:
+        return None
+    if verify and file_sha256(join(folder, name)) != stats["sha256"]:
+        return None
+    return stats
+
+
+def completed_shards(folder: str, num_shards: int, config_hash: str) -> set[int]:
+    """Shard numbers a rerun can skip (used to avoid re-downloading their images)."""
+    return {n for n in range(num_shards) if completed_shard(folder, n, num_shards, config_hash) is not None}
+
+
+def failures_name(number: int) -> str:
+    return shard_name(number)[: -len(".tar")] + ".failures.parquet"
+
+
+def write_failures(folder: str, number: int, drops: list[Drop]) -> None:
+    rows = [drop.as_row() for drop in sorted(drops, key=lambda d: (d.key, d.stage, d.reason))]
+    table = pa.Table.from_pylist(rows, schema=pa.schema([(column, pa.string()) for column in FAILURE_COLUMNS]))
+    fs, path = filesystem(join(folder, failures_name(number)))
+    fs.makedirs(filesystem(folder)[1], exist_ok=True)
+    with fs.open(path, "wb") as handle:
+        pq.write_table(table, handle)
+
+
+def read_failures(folder: str, number: int) -> list[dict[str, str]]:
+    """The drop rows of shard ``number`` (none when it has no failures file)."""
+    fs, path = filesystem(join(folder, failures_name(number)))
+    if not fs.exists(path):
+        return []
+    with fs.open(path, "rb") as handle:
+        return pq.read_table(handle).to_pylist()
+
+
+@dataclass(frozen=True)
+class WrittenShard:
+    stats: dict[str, Any]  # what the shard's stats.json holds
+    skipped: bool  # complete from an earlier run and left as it was
+
+
+def write_shard(
+    folder: str,
+    number: int,
+    num_shards: int,
+    samples: list[EncodedSample],
+    drops: list[Drop],
+    config_hash: str,
+) -> WrittenShard:
+    """Write shard ``number`` of ``num_shards`` from its samples and drops (any order)."""
+    done = completed_shard(folder, number, num_shards, config_hash)
+    if done is not None and done["samples"] == len(samples):
+        return WrittenShard(done, skipped=True)
+    stats = StageStats(inputs=len(samples) + len(drops), outputs=len(samples))
+    for drop in drops:
+        stats.drop(drop.stage, drop.reason)
+    name = shard_name(number)
+    info = ShardInfo(name, 0, 0, "", {})
+    if samples:
+        info = write_tar(folder, name, sorted(samples, key=lambda sample: sample.key))
+    if drops:
+        write_failures(folder, number, drops)
+    extra = {"config_hash": config_hash, "num_shards": num_shards}
+    write_shard_stats(folder, info, stats, **extra)
+    return WrittenShard({**info.as_json(), "stats": stats.as_json(), **extra}, skipped=False)
+
+
+def write_tar(folder: str, name: str, samples: Iterable[EncodedSample]) -> ShardInfo:
+    shard = ShardFile(folder, name)
+    try:
+        for sample in samples:
+            shard.add(sample.members, sample.languages)
+        return shard.commit()
+    except BaseException:
+        shard.abort()
+        raise
