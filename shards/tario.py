@@ -11,7 +11,8 @@ import hashlib
 import io
 import os
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 BLOCK = tarfile.BLOCKSIZE  # 512
@@ -27,11 +28,13 @@ class HashingWriter:
     Pieces are gathered up to ``CHUNK`` bytes, then handed as they are (no joining copy)
     to a helper thread that hashes them in order while this thread writes them with one
     ``writev`` call per 1,024 pieces (hashlib and file writes both release the GIL).
-    ``sync()`` flushes and fsyncs the file while the hash catches up. A file object that
-    is not a plain file (no descriptor of its own) gets each chunk joined and written.
+    At most ``BACKLOG`` bytes wait for the hash; beyond that a write waits, so a starved
+    hashing thread holds back memory, not correctness. A file object that is not a plain
+    file (no descriptor of its own) gets each chunk joined and written.
     """
 
     CHUNK = 4 << 20
+    BACKLOG = 64 << 20
 
     def __init__(self, raw: BinaryIO):
         self.raw = raw
@@ -39,6 +42,8 @@ class HashingWriter:
         self.position = 0
         self.pieces: list[bytes] = []
         self.pending_bytes = 0
+        self.hashing: deque[tuple[Future, int]] = deque()  # submitted chunks and their sizes
+        self.unhashed = 0
         self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-sha256")
         self.descriptor = plain_file_descriptor(raw)
 
@@ -59,13 +64,22 @@ class HashingWriter:
             self._flush_pieces()
 
     def _flush_pieces(self) -> None:
-        pieces = self.pieces
+        pieces, size = self.pieces, self.pending_bytes
         self.pieces, self.pending_bytes = [], 0
-        self.hasher.submit(hash_pieces, self.sha256, pieces)  # one worker: chunks are hashed in order
+        self._wait_for_backlog()
+        # one worker: chunks are hashed in order
+        self.hashing.append((self.hasher.submit(hash_pieces, self.sha256, pieces), size))
+        self.unhashed += size
         if self.descriptor is None:
             self.raw.write(b"".join(pieces))
         else:
             write_all(self.descriptor, pieces)
+
+    def _wait_for_backlog(self) -> None:
+        while self.hashing and (self.unhashed > self.BACKLOG or self.hashing[0][0].done()):
+            future, size = self.hashing.popleft()
+            future.result()
+            self.unhashed -= size
 
     def tell(self) -> int:
         return self.position
@@ -75,16 +89,13 @@ class HashingWriter:
             self._flush_pieces()
         self.raw.flush()
 
-    def sync(self) -> None:
-        """Flush, then fsync a plain file; the helper thread keeps hashing meanwhile."""
-        self.flush()
-        if self.descriptor is not None:
-            os.fsync(self.descriptor)
-
     def hexdigest(self) -> str:
-        """The sha256 of everything written; call after the last write."""
+        """The sha256 of everything written; call after the last write, from any thread."""
         self.flush()
         self.hasher.shutdown(wait=True)
+        for future, _ in self.hashing:
+            future.result()
+        self.hashing.clear()
         return self.sha256.hexdigest()
 
 
@@ -210,9 +221,9 @@ class TarStream:
 
     def close(self) -> None:
         """End-of-archive blocks, then padding to a whole record, as ``tarfile`` does;
-        the file is then synced while its hash finishes."""
+        everything is handed to the file (no fsync: the shard's owner does that)."""
         self.writer.write(_END_OF_ARCHIVE)
         remainder = self.writer.tell() % RECORD
         if remainder:
             self.writer.write(b"\0" * (RECORD - remainder))
-        self.writer.sync()
+        self.writer.flush()

@@ -26,8 +26,8 @@ def webdataset_tar(items: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
-def babelshard_tar(items: list[dict], raw) -> str:
-    hashing = HashingWriter(raw)
+def babelshard_tar(items: list[dict], raw, writer_class=HashingWriter) -> str:
+    hashing = writer_class(raw)
     archive = TarStream(hashing)
     for sample in items:
         archive.add(sample_members(sample))
@@ -56,3 +56,18 @@ def test_a_short_write_resumes_at_the_first_unwritten_byte():
     assert [bytes(piece) for piece in pieces_after(pieces, 3)] == [b"defg", b"h"]
     assert [bytes(piece) for piece in pieces_after(pieces, 0)] == [b"abc", b"defg", b"h"]
     assert pieces_after(pieces, 8) == []
+
+
+class SmallChunksNoBacklog(HashingWriter):
+    CHUNK = 4096
+    BACKLOG = 0  # every chunk waits for the hash of the one before
+
+
+def test_small_chunks_that_wait_for_the_hash_give_the_same_bytes_and_digest(tmp_path):
+    items = samples(200)
+    expected = webdataset_tar(items)
+    path = tmp_path / "shard.tar"
+    with open(path, "wb") as plain_file:
+        digest = babelshard_tar(items, plain_file, SmallChunksNoBacklog)
+    assert path.read_bytes() == expected
+    assert digest == hashlib.sha256(expected).hexdigest()
