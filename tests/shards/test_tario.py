@@ -35,7 +35,7 @@ def babelshard_tar(items: list[dict], raw, writer_class=HashingWriter) -> str:
     return hashing.hexdigest()
 
 
-@pytest.mark.parametrize("count", [30, 1500])  # 1,500: a 4 MiB chunk of over 1,024 pieces, and the rest
+@pytest.mark.parametrize("count", [30, 1500])  # 1,500: 1 MiB chunks of over 1,024 pieces each, and the rest
 def test_tar_bytes_equal_webdatasets_tarwriter_and_the_hash_is_theirs(tmp_path, count):
     items = samples(count)
     expected = webdataset_tar(items)
