@@ -1,14 +1,17 @@
 """Images/s through babelshard's Beam download vs img2dataset standalone, same run.
 
 Both download the same URL list from the same loopback server (a separate process
-serving rendered OpenMoji PNGs from memory), resize with the same settings
-(img2dataset's Resizer in both), with the same number of processes and threads:
+serving files from memory: OpenMoji renders as JPEG, or with ``--inputs photos``
+synthetic photos of 320-2048 px), resize with the same settings (babelshard with its
+default resizer, or img2dataset's ``Resizer`` with ``--resizer img2dataset``), with the
+same number of processes and threads:
 img2dataset with its multiprocessing distributor, babelshard with Beam's
 DirectRunner in multi_processing mode. Each tool runs as its own command, so the
 wall time covers start-up, imports and writing shards, end to end. Rounds alternate
 the order; the result is the ratio of images/s within each round.
 
     .venv/bin/python benchmarks/bench_download.py --images 6000 --processes 2 --threads 16 --rounds 2
+    .venv/bin/python benchmarks/bench_download.py --images 2000 --inputs photos
 """
 from __future__ import annotations
 
@@ -46,6 +49,24 @@ def prepare_images(folder: Path, count: int, size: int) -> list[str]:
         if not (folder / name).exists():  # kept between runs in the same --workdir
             with Image.open(io.BytesIO(render_png(item.hexcode, size))) as image:
                 image.convert("RGB").save(folder / name, format="JPEG", quality=90)
+        names.append(name)
+    return names
+
+
+def prepare_photos(folder: Path, count: int) -> list[str]:
+    """``count`` synthetic photos (JPEG quality 88) with bench_images.py's sides and aspect ratios."""
+    from bench_images import PHOTO_ASPECTS, PHOTO_SIDES
+
+    from babelshard.testing import encode_image, synthetic_photo
+
+    (folder / "photos").mkdir(parents=True, exist_ok=True)
+    names = []
+    for number in range(count):
+        side, aspect = PHOTO_SIDES[number % len(PHOTO_SIDES)], PHOTO_ASPECTS[number % len(PHOTO_ASPECTS)]
+        width, height = (side, round(side / aspect)) if aspect >= 1 else (round(side * aspect), side)
+        name = f"photos/photo-{number}-{width}x{height}.jpg"
+        if not (folder / name).exists():  # kept between runs in the same --workdir
+            (folder / name).write_bytes(encode_image(synthetic_photo(width, height, number), "JPEG", quality=88))
         names.append(name)
     return names
 
@@ -88,7 +109,8 @@ def babelshard_config(urls: Path, output: Path, args) -> dict:
             "download": {
                 "thread_count": args.threads, "timeout": 10, "retries": 0, "allow_loopback": True,
                 "per_host_concurrency": args.threads, "per_host_rate": 0,
-                "image": {"image_size": args.image_size, "resize_mode": "border", "encode_format": "jpg", "encode_quality": 95},
+                "image": {"image_size": args.image_size, "resize_mode": "border", "encode_format": "jpg",
+                          "encode_quality": 95, "resizer": args.resizer},
             },
         },
     }
@@ -113,13 +135,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=256, help="resize target (border mode)")
-    parser.add_argument("--source-size", type=int, default=384, help="size the served PNGs are rendered at")
+    parser.add_argument("--source-size", type=int, default=384, help="size the served emoji are rendered at")
+    parser.add_argument("--inputs", choices=["emoji", "photos"], default="emoji",
+                        help="what the server serves: emoji renders (JPEG) or synthetic photos")
+    parser.add_argument("--photos", type=int, default=200, help="distinct photos with --inputs photos")
+    parser.add_argument("--resizer", choices=["babelshard", "img2dataset"], default="babelshard",
+                        help="babelshard's resizer (image.resizer); img2dataset always uses its own")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-download-"))
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
-    files = prepare_images(workdir / "site", min(args.images, 4000), args.source_size)
+    if args.inputs == "photos":
+        files = prepare_photos(workdir / "site", min(args.images, args.photos))
+    else:
+        files = prepare_images(workdir / "site", min(args.images, 4000), args.source_size)
     server, base_url = start_server(workdir / "site")
     rounds = []
     try:
@@ -140,13 +170,16 @@ def main(argv: list[str] | None = None) -> dict:
             result["cpu_ratio"] = round(
                 result["babelshard"]["images_per_cpu_s"] / result["img2dataset"]["images_per_cpu_s"], 3
             )
+            result["load_average"] = round(os.getloadavg()[0], 1)
             rounds.append(result)
             print(json.dumps({"round": number + 1, **result}), flush=True)
     finally:
         server.terminate()
         server.wait()
     summary = {
-        "images": args.images, "processes": args.processes, "threads": args.threads, "cpus": os.cpu_count(),
+        "images": args.images, "inputs": args.inputs, "resizer": args.resizer, "image_size": args.image_size,
+        "processes": args.processes, "threads": args.threads, "cpus": os.cpu_count(),
+        "load_average": [round(load, 1) for load in os.getloadavg()],
         "rounds": rounds, "median_ratio": round(statistics.median(r["ratio"] for r in rounds), 3),
         "median_cpu_ratio": round(statistics.median(r["cpu_ratio"] for r in rounds), 3),
     }

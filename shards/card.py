@@ -79,6 +79,22 @@ def first_members(folder: str, index: ShardIndex, limit: int = MEMBER_SAMPLE) ->
     return found
 
 
+class FirstMembers:
+    """What :func:`first_members` would read back, kept while the first shard is written."""
+
+    def __init__(self, limit: int = MEMBER_SAMPLE):
+        self.limit, self.samples = limit, 0
+        self.found: dict[str, bytes] = {}
+
+    def add(self, members: list[tuple[str, bytes]]) -> None:
+        """One sample's (tar member name, bytes), in the order they go into the tar."""
+        if not members or self.samples == self.limit:  # a sample without members is not in the tar
+            return
+        self.samples += 1
+        for member, data in members:
+            self.found.setdefault(member.partition(".")[2], data)
+
+
 def npy_feature(value: bytes) -> dict[str, Any]:
     """A ``.npy`` member as nested lists of its dtype (the builder decodes it to an array)."""
     from numpy.lib.format import read_array
@@ -104,8 +120,10 @@ def member_feature(name: str, value: bytes | None) -> dict[str, Any]:
     return {"name": name, "dtype": "binary"}
 
 
-def stream_features(folder: str, index: ShardIndex) -> list[dict[str, Any]]:
-    seen = first_members(folder, index)
+def stream_features(folder: str, index: ShardIndex, seen: Mapping[str, bytes] | None = None) -> list[dict[str, Any]]:
+    """Features from ``seen`` (what :func:`first_members` returns, when the writer kept it) or the first shard."""
+    if seen is None:
+        seen = first_members(folder, index)
     members = sorted(set(seen) | language_members(index))
     names = [*FEATURE_ORDER, *members, "__url__"]
     return [member_feature(name, seen.get(name)) for name in names]
@@ -191,9 +209,10 @@ def render_card(index: ShardIndex, features: list[dict[str, Any]]) -> str:
     return f"---\n{metadata}---\n\n{card_body(index, features)}"
 
 
-def write_card_files(folder: str, index: ShardIndex) -> None:
-    """``README.md`` and ``sizes.json`` for a finished folder (the index goes after them)."""
-    features = stream_features(folder, index)
+def write_card_files(folder: str, index: ShardIndex, seen: Mapping[str, bytes] | None = None) -> None:
+    """``README.md`` and ``sizes.json`` for a finished folder (the index goes after them);
+    ``seen``: the first shard's first members, when the writer kept them."""
+    features = stream_features(folder, index, seen)
     write_bytes_atomic(join(folder, CARD_NAME), render_card(index, features).encode("utf-8"))
     sizes = json.dumps(sizes_json(index), indent=1, sort_keys=True) + "\n"
     write_bytes_atomic(join(folder, SIZES_NAME), sizes.encode("utf-8"))

@@ -92,9 +92,10 @@ def build_index(stream: str, shards: Iterable[ShardInfo], config_hash: str = "",
     return ShardIndex(stream=stream, shards=ordered, config_hash=config_hash, extra=extra or {})
 
 
-def write_index(folder: str, index: ShardIndex) -> str:
-    """The dataset card and sizes.json first, then index.json: the index is the last file written."""
-    write_card_files(folder, index)
+def write_index(folder: str, index: ShardIndex, first_members: Mapping[str, bytes] | None = None) -> str:
+    """The dataset card and sizes.json first, then index.json: the index is the last file written.
+    ``first_members``: ``card.first_members`` as the writer saw it, so the first shard is not read back."""
+    write_card_files(folder, index, first_members)
     path = join(folder, INDEX_NAME)
     payload = json.dumps(index.as_json(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     write_bytes_atomic(path, payload.encode("utf-8"))

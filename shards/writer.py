@@ -11,10 +11,12 @@ import json
 import os
 import tempfile
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Mapping
 
 from babelshard.fs import filesystem, is_local, join, read_text, write_bytes_atomic
 from babelshard.stats import Drop, StageStats
+from babelshard.shards.card import FirstMembers
 from babelshard.shards.index import ShardIndex, ShardInfo, build_index, write_index
 from babelshard.shards.tario import HashingWriter, TarStream, archive_size, encoded_size, sample_members
 
@@ -60,10 +62,15 @@ class ShardFile:
         """The finished tar's size if members taking ``member_bytes`` were added now."""
         return archive_size(self.content_bytes + member_bytes)
 
-    def commit(self) -> ShardInfo:
+    def close_archive(self) -> None:
+        """The end of the archive: every byte is handed to the file; :meth:`seal` finishes."""
         self.archive.close()
-        digest = self.hasher.hexdigest()
+
+    def seal(self) -> ShardInfo:
+        """fsync the tar (its hash finishes meanwhile) and put it under its final name;
+        may run on another thread than :meth:`add`, once :meth:`close_archive` has."""
         os.fsync(self.raw.fileno())
+        digest = self.hasher.hexdigest()
         self.raw.close()
         size = self.hasher.position
         if self.local:
@@ -78,6 +85,10 @@ class ShardFile:
             if listed != size:
                 raise OSError(f"{final}: uploaded {size} bytes but the store lists {listed}")
         return ShardInfo(self.name, self.samples, size, digest, dict(self.languages))
+
+    def commit(self) -> ShardInfo:
+        self.close_archive()
+        return self.seal()
 
     def abort(self) -> None:
         try:
@@ -110,8 +121,11 @@ class ShardWriter:
     """Writes samples into consecutive shards, rolling over on a sample count or a
     byte size (the tar's real size), like webdataset's ``ShardWriter``.
 
-    ``close()`` writes ``index.json`` last. On an exception inside a ``with`` block the
-    partial shard is removed and no index is written.
+    A full shard is sealed (hash finished, fsync, rename, ``stats.json``) on a helper
+    thread while the next one is written; at most one shard seals at a time, so the
+    writer never runs more than a shard ahead. ``close()`` writes ``index.json`` last.
+    On an exception inside a ``with`` block the shard being sealed is completed, the
+    partial one is removed and no index is written.
     """
 
     def __init__(
@@ -134,6 +148,10 @@ class ShardWriter:
         self.current: ShardFile | None = None
         self.current_stats = StageStats()
         self.total_stats = StageStats()
+        self.started = 0  # shards begun, including the one being sealed and the current one
+        self.first_members = FirstMembers()  # of the first shard, for the dataset card
+        self.sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-seal")
+        self.sealing: Future | None = None
 
     def write(self, sample: Mapping[str, Any], languages: Mapping[str, int] | None = None) -> None:
         members = sample_members(sample)
@@ -143,8 +161,11 @@ class ShardWriter:
         ):
             self._finish_shard()
         if self.current is None:
-            self.current = ShardFile(self.folder, shard_name(len(self.shards)))
+            self.current = ShardFile(self.folder, shard_name(self.started))
+            self.started += 1
         self.current.add(members, languages, size)
+        if self.started == 1:
+            self.first_members.add(members)
         self.current_stats.inputs += 1
         self.current_stats.outputs += 1
 
@@ -157,11 +178,24 @@ class ShardWriter:
 
     def _finish_shard(self) -> None:
         assert self.current is not None
-        info = self.current.commit()
-        write_shard_stats(self.folder, info, self.current_stats, config_hash=self.config_hash)
-        self.total_stats.merge(self.current_stats)
-        self.shards.append(info)
+        shard, stats = self.current, self.current_stats
         self.current, self.current_stats = None, StageStats()
+        try:
+            shard.close_archive()
+            self._collect_sealed()
+        except BaseException:
+            shard.abort()
+            raise
+        self.sealing = self.sealer.submit(seal_shard, shard, stats, self.config_hash)
+
+    def _collect_sealed(self) -> None:
+        """Wait for the shard being sealed and record it."""
+        if self.sealing is None:
+            return
+        future, self.sealing = self.sealing, None
+        info, stats = future.result()
+        self.total_stats.merge(stats)
+        self.shards.append(info)
         if self.on_shard:
             self.on_shard(info)
 
@@ -170,15 +204,21 @@ class ShardWriter:
             self._finish_shard()
         else:
             self.total_stats.merge(self.current_stats)
+        self._collect_sealed()
+        self.sealer.shutdown()
         index = build_index(self.stream, self.shards, self.config_hash, extra)
         write_folder_stats(self.folder, self.total_stats)
-        write_index(self.folder, index)
+        write_index(self.folder, index, self.first_members.found)
         return index
 
     def abort(self) -> None:
+        if self.sealing is not None:
+            wait([self.sealing])  # that shard was full: let it complete (a failed seal cleans up after itself)
+            self.sealing = None
         if self.current is not None:
             self.current.abort()
             self.current = None
+        self.sealer.shutdown()
 
     def __enter__(self) -> "ShardWriter":
         return self
@@ -188,6 +228,18 @@ class ShardWriter:
             self.close()
         else:
             self.abort()
+
+
+def seal_shard(shard: ShardFile, stats: StageStats, config_hash: str) -> tuple[ShardInfo, StageStats]:
+    """Seal a shard whose archive is closed and write its ``stats.json``; a failed seal
+    removes the partial tar."""
+    try:
+        info = shard.seal()
+    except BaseException:
+        shard.abort()
+        raise
+    write_shard_stats(shard.folder, info, stats, config_hash=config_hash)
+    return info, stats
 
 
 def write_records(folder: str, stream: str, records: Iterable[Any], **options: Any) -> ShardIndex:

@@ -110,9 +110,18 @@ class CleaningConfig(StrictModel):
         return LengthBounds(self.min_chars, self.max_chars, self.min_words, self.max_words)
 
 
-class ResizeConfig(StrictModel):
-    """How downloaded images are checked, resized and encoded (img2dataset's ``Resizer`` settings)."""
+Interpolation = Literal["nearest", "linear", "bilinear", "cubic", "bicubic", "area", "lanczos", "lanczos4"]
 
+
+class ResizeConfig(StrictModel):
+    """How downloaded images are checked, resized and encoded: img2dataset's ``Resizer``
+    settings, and which resizer applies them."""
+
+    resizer: Literal["babelshard", "img2dataset"] = Field(
+        "babelshard",
+        description="babelshard: img2dataset's modes and sizes for less CPU, pixels within 40 dB PSNR of "
+        "img2dataset's; img2dataset: its own Resizer, for its exact bytes",
+    )
     image_size: int = Field(256, ge=8)
     resize_mode: Literal["no", "keep_ratio", "center_crop", "border", "keep_ratio_largest"] = "border"
     resize_only_if_bigger: bool = False
@@ -121,8 +130,8 @@ class ResizeConfig(StrictModel):
     skip_reencode: bool = False
     min_image_size: int = Field(0, ge=0)
     max_aspect_ratio: float | None = Field(None, gt=0)
-    upscale_interpolation: str = "lanczos"
-    downscale_interpolation: str = "area"
+    upscale_interpolation: Interpolation = "lanczos"
+    downscale_interpolation: Interpolation = "area"
 
     @model_validator(mode="after")
     def _png_quality(self) -> "ResizeConfig":

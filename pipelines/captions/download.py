@@ -21,7 +21,8 @@ from apache_beam.utils.shared import Shared
 
 from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.fetch import Fetched, FetchError, HostLimiter, build_opener, fetch_url
-from babelshard.pipelines.captions.images import ImageError, ImageReason, make_resizer, process_image
+from babelshard.pipelines.captions.images import ImageError, ImageReason, process_image
+from babelshard.pipelines.captions.resize import make_resizer
 from babelshard.records import CaptionSample
 from babelshard.stage import StageCounters
 from babelshard.stats import Drop

@@ -1,9 +1,9 @@
-"""Checking and resizing downloaded images. Plain Python, no Beam.
+"""Checking downloaded images before they are resized. Plain Python, no Beam.
 
-Before img2dataset's ``Resizer`` decodes anything, the header is read (PIL, lazily) to
-refuse non-images and decompression bombs by their declared pixel count, and the
-container is checked for its end marker so truncated files are named as such.
-Failures raise :class:`ImageError` with an enumerated reason.
+Before a resizer (:mod:`babelshard.pipelines.captions.resize`) decodes anything, the
+header is read (PIL, lazily) to refuse non-images and decompression bombs by their
+declared pixel count, and the container is checked for its end marker so truncated
+files are named as such. Failures raise :class:`ImageError` with an enumerated reason.
 """
 from __future__ import annotations
 
@@ -16,20 +16,16 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
-from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.stats import DropError, reason_enum
-
 
 ImageReason = reason_enum("ImageReason", __name__)
 
 
-# img2dataset's Resizer messages -> our reasons.
-_RESIZER_REASONS = {"image too small": ImageReason.IMAGE_TOO_SMALL, "aspect ratio too large": ImageReason.ASPECT_RATIO}
-# The Resizer silences C-level output by swapping file descriptors 1 and 2, and the
-# header check changes warning filters; neither is thread-safe. img2dataset resizes in
-# one thread per process, and so do we: image work in a process takes this lock.
+# img2dataset's Resizer silences C-level output by swapping file descriptors 1 and 2, and
+# the header check changes warning filters; neither is thread-safe. img2dataset resizes
+# in one thread per process, and so do we: image work in a process takes this lock.
 _IMAGE_LOCK = threading.Lock()
 _TAIL = 4096
 _IMPORT_LOCK = threading.RLock()
@@ -38,6 +34,15 @@ _LOADED: dict[str, Any] = {}
 
 class ImageError(DropError):
     """An image that fails a check or cannot be decoded or resized."""
+
+
+class ImageHeader(NamedTuple):
+    """What the header says: PIL's format name (``JPEG``, ``PNG``, ...), size and mode."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -75,15 +80,15 @@ def import_img2dataset(module: str) -> Any:
         return _LOADED[module]
 
 
-def read_header(data: bytes) -> tuple[str, int, int]:
-    """Format, width and height from the header only; nothing is decoded."""
+def read_header(data: bytes) -> ImageHeader:
+    """Format, size and mode from the header only; nothing is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             with Image.open(io.BytesIO(data)) as image:
-                return (image.format or "").upper(), image.width, image.height
+                return ImageHeader((image.format or "").upper(), image.width, image.height, image.mode)
         except Image.DecompressionBombError as error:
             raise ImageError(ImageReason.DECOMPRESSION_BOMB, str(error)[:200]) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
@@ -103,42 +108,18 @@ def is_truncated(data: bytes, image_format: str) -> bool:
     return False
 
 
-def check_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
-    """The header's format and size, or an ImageError for non-images, bombs and truncation."""
-    image_format, width, height = read_header(data)
-    if width * height > max_pixels:
-        raise ImageError(ImageReason.DECOMPRESSION_BOMB, f"{width}x{height} = {width * height} pixels > {max_pixels}")
-    if is_truncated(data, image_format):
-        raise ImageError(ImageReason.TRUNCATED_IMAGE, f"{image_format} of {len(data)} bytes has no end marker")
-    return image_format, width, height
+def check_image(data: bytes, max_pixels: int) -> ImageHeader:
+    """The header, or an ImageError for non-images, bombs and truncation."""
+    header = read_header(data)
+    pixels = header.width * header.height
+    if pixels > max_pixels:
+        raise ImageError(ImageReason.DECOMPRESSION_BOMB, f"{header.width}x{header.height} = {pixels} pixels > {max_pixels}")
+    if is_truncated(data, header.format):
+        raise ImageError(ImageReason.TRUNCATED_IMAGE, f"{header.format} of {len(data)} bytes has no end marker")
+    return header
 
 
-def make_resizer(settings: ResizeConfig) -> Any:
-    resizer = import_img2dataset("resizer")
-    return resizer.Resizer(
-        image_size=settings.image_size,
-        resize_mode=settings.resize_mode,
-        resize_only_if_bigger=settings.resize_only_if_bigger,
-        upscale_interpolation=settings.upscale_interpolation,
-        downscale_interpolation=settings.downscale_interpolation,
-        encode_quality=settings.encode_quality,
-        encode_format=settings.encode_format,
-        skip_reencode=settings.skip_reencode,
-        min_image_size=settings.min_image_size,
-        max_aspect_ratio=settings.max_aspect_ratio if settings.max_aspect_ratio is not None else float("inf"),
-    )
-
-
-def resize_image(data: bytes, resizer: Any) -> ResizedImage:
-    """img2dataset's Resizer on the bytes; its error messages become reasons."""
-    image, width, height, original_width, original_height, error = resizer(io.BytesIO(data))
-    if error is not None:
-        raise ImageError(_RESIZER_REASONS.get(error, ImageReason.DECODE_ERROR), error)
-    return ResizedImage(image, width, height, original_width, original_height)
-
-
-def process_image(data: bytes, max_pixels: int, resizer: Any) -> ResizedImage:
-    """Check, then resize; one image at a time per process."""
+def process_image(data: bytes, max_pixels: int, resizer: Callable[[bytes, ImageHeader], ResizedImage]) -> ResizedImage:
+    """Check, then resize (``resize.make_resizer`` makes ``resizer``); one image at a time per process."""
     with _IMAGE_LOCK:
-        check_image(data, max_pixels)
-        return resize_image(data, resizer)
+        return resizer(data, check_image(data, max_pixels))

@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 from babelshard.records import Caption, CodeSwitchVariant
-from babelshard.shards.card import CARD_NAME, SIZES_NAME, read_card_metadata, shard_pattern
+from babelshard.shards.card import (
+    CARD_NAME, SIZES_NAME, FirstMembers, first_members, read_card_metadata, shard_pattern, write_card_files,
+)
 from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_samples
+from babelshard.shards.tario import sample_members
 from babelshard.shards.writer import ShardWriter, write_records
 from babelshard.testing import caption_records, load_hf_dataset
 
@@ -57,6 +60,20 @@ def test_card_declares_every_member_and_the_index_counts(tmp_path):
         assert json.load(handle) == {s.name: s.samples for s in index.shards}
     assert sum(json.load(open(os.path.join(folder, SIZES_NAME))).values()) == index.samples == 20
     assert shard_pattern(index) == "shard-{000000..000003}.tar"
+
+
+def test_the_card_from_what_the_writer_kept_equals_the_card_from_reading_the_first_shard(tmp_path):
+    folder = str(tmp_path)
+    records = uneven_records()
+    write_records(folder, "caption", records, max_samples=12)
+    kept = (tmp_path / CARD_NAME).read_bytes()
+    write_card_files(folder, read_index(folder))  # reads the first shard back
+    assert (tmp_path / CARD_NAME).read_bytes() == kept
+    for limit in (1, 2, 5, 12):
+        sampler = FirstMembers(limit)
+        for record in records[:12]:  # the first shard, in the order written
+            sampler.add(sample_members(record.to_sample()))
+        assert sampler.found == first_members(folder, read_index(folder), limit)
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["arrow", "streaming"])
