@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from babelshard import __version__
-from babelshard.cli import benchmark, build, config, lexicon, report, text, train, translate, vocab
+from babelshard.cli import benchmark, build, config, importing, lexicon, report, text, train, translate, vocab
 from babelshard.cli.backends import backend_message
 from babelshard.errors import exit_on_user_error
 
@@ -71,7 +71,7 @@ def publish(
     exit_on_user_error(publish_folder, source, destination, progress=True, workers=workers)
 
 
-for commands in (config, build, text, translate, lexicon, vocab, train, report, benchmark):
+for commands in (config, build, text, translate, lexicon, vocab, train, report, benchmark, importing):
     commands.register(app)
 
 
