@@ -3,8 +3,8 @@
 Each shard is checked against the source index before upload. Uploads run in
 parallel; each upload is verified from the store's own checksum (S3's ETag or
 ``ChecksumSHA256``, GCS's ``md5Hash``) against digests computed while reading the
-source, so nothing is downloaded again; a store that keeps no checksum (a local
-disk) is read back. Shards already at the destination whose stored checksum matches
+source, so nothing is downloaded again; a store that keeps no usable checksum (a
+local disk, an S3 multipart upload without ``ChecksumSHA256``) is read back. Shards already at the destination whose stored checksum matches
 are skipped, so an interrupted publish resumes without reading them back. The
 destination never looks finished while it is not: an index already there (an
 earlier version) is removed before the first file is replaced, every file is written
