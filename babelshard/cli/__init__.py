@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from babelshard import __version__
-from babelshard.cli import benchmark, build, config, features, lexicon, report, text, train, translate, vocab
+from babelshard.cli import benchmark, build, config, features, importing, lexicon, report, text, train, translate, vocab
 from babelshard.cli.backends import backend_message
 from babelshard.errors import exit_on_user_error
 
@@ -57,18 +57,21 @@ def inspect(
 def publish(
     source: str = typer.Argument(..., help="A finished shard folder (it must have index.json)."),
     destination: str = typer.Argument(..., help="Where to copy it: a local path, s3://, gs://, any fsspec URL."),
+    workers: int = typer.Option(8, min=1, help="How many shards to upload at once."),
 ) -> None:
-    """Copy a finished shard folder, verify every shard's size and sha256, upload index.json last.
+    """Copy a finished shard folder, verify every shard's size and checksum, upload index.json last.
 
-    An interrupted publish resumes: shards already at the destination with the right
-    size and checksum are not uploaded again.
+    Uploads run in parallel, with a progress line per shard (bytes, MB/s, time left).
+    Object stores are verified by their stored checksum (S3 ETag/ChecksumSHA256, GCS
+    md5Hash) against digests of the source, so nothing is downloaded again; an
+    interrupted publish resumes and skips shards already there with the right checksum.
     """
     from babelshard.shards.publish import publish_folder
 
-    exit_on_user_error(publish_folder, source, destination, progress=True)
+    exit_on_user_error(publish_folder, source, destination, progress=True, workers=workers)
 
 
-for commands in (config, build, text, translate, features, lexicon, vocab, train, report, benchmark):
+for commands in (config, build, text, translate, features, lexicon, vocab, train, report, benchmark, importing):
     commands.register(app)
 
 

@@ -49,7 +49,8 @@ def _build(config: str, beam_args: list[str]) -> None:
     from babelshard.pipelines.jobs.config import load_job_config
     from babelshard.pipelines.jobs.run import format_summary, run_job
 
-    typer.echo(format_summary(run_job(load_job_config(config), beam_args)))
+    say = lambda line: typer.echo(line, err=True)  # noqa: E731
+    typer.echo(format_summary(run_job(load_job_config(config), beam_args, progress=say)))
 
 
 def demo_command(

@@ -15,6 +15,8 @@ from babelshard.pipelines.captions.cleaning import CLEAN_STAGE, DEDUP_STAGE, LAN
 from babelshard.pipelines.captions.download import STAGE as DOWNLOAD_STAGE
 from babelshard.pipelines.captions.fetch import FetchReason
 from babelshard.pipelines.captions.images import ImageReason
+from babelshard.pipelines.captions.img2dataset_output import STAGE as IMG2DATASET_STAGE
+from babelshard.pipelines.captions.img2dataset_output import Img2datasetReason
 from babelshard.pipelines.captions.sources import STAGE as READ_STAGE
 from babelshard.pipelines.captions.sources import SourceReason
 from babelshard.pipelines.features.score import STAGE as FEATURES_STAGE
@@ -40,6 +42,7 @@ CATALOGUE: dict[str, tuple[str, tuple[Reasons, ...]]] = {
     DEDUP_STAGE: ("caption dedup by URL", (DedupReason,)),
     LANGUAGE_STAGE: ("language ID of the English caption", (LanguageReason, StageReason)),
     DOWNLOAD_STAGE: ("image download, checks and resizing", (FetchReason, ImageReason)),
+    IMG2DATASET_STAGE: ("rows of an img2dataset output folder (babelshard import img2dataset)", (Img2datasetReason,)),
     TRANSLATE_STAGE: (
         "caption translation and its quality checks (drops of one language of a sample)",
         (TranslateReason, [LengthReason.EMPTY], FilterReason, [LanguageReason.MISMATCH], StageReason),

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from babelshard.pipelines.jobs.config import JobConfig
 from babelshard.pipelines.jobs.lock import locked_folder
+from babelshard.pipelines.jobs.progress import ProgressWatcher
 from babelshard.fs import exists, join, read_text
 from babelshard.shards.index import read_index
 
@@ -61,9 +63,24 @@ def _counter(result, namespace: str, name: str) -> int | None:
     return sum(item.committed or item.attempted or 0 for item in found) if found else 0
 
 
-def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
+def _wait_with_progress(result, watcher: ProgressWatcher | None, interval: float) -> None:
+    """Wait for the job; while a runner returns before its job ends (remote runners),
+    say its Beam counters every ``interval`` seconds."""
+    from apache_beam.runners.runner import PipelineState
+
+    while True:
+        state = result.wait_until_finish(duration=int(interval * 1000)) if watcher else result.wait_until_finish()
+        if state is None or PipelineState.is_terminal(state) or watcher is None:
+            return
+        watcher.tick(result)
+
+
+def run_job(cfg: JobConfig, argv: Sequence[str] = (), progress: Callable[[str], None] | None = None,
+            progress_interval: float = 10.0) -> RunSummary:
     """Build and run the pipeline, wait for it, and summarise the caption stream. The
-    output folder is locked for the run: a second run on it is refused."""
+    output folder is locked for the run: a second run on it is refused. With ``progress``,
+    progress lines (shards done of total, samples, drops per stage, rate, time left) go to
+    it every ``progress_interval`` seconds and once at the end."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
     from babelshard.pipelines.jobs.remote import check_job_paths, remote_runner
 
@@ -76,8 +93,14 @@ def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
         check_checkpoints(cfg.features)
     with locked_folder(cfg.output.folder):
         pipeline = build_pipeline(cfg, options)
-        result = pipeline.run()
-        result.wait_until_finish()
+        watcher = None
+        if progress is not None and cfg.captions is not None:
+            watcher = ProgressWatcher(caption_folder(cfg), progress, progress_interval)
+        with watcher or nullcontext():
+            result = pipeline.run()
+            _wait_with_progress(result, watcher, progress_interval)
+        if watcher is not None:
+            watcher.tick()
     seconds = time.monotonic() - started
     streams = []
     if cfg.captions is not None:

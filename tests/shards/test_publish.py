@@ -8,7 +8,7 @@ import fsspec
 import pytest
 
 from babelshard.shards.index import ShardIndexError, read_index
-from babelshard.shards.publish import publish_folder
+from babelshard.shards.publish import Digests, Progress, PublishSourceError, publish_folder, stored_checksum
 from babelshard.shards.reader import ShardIntegrityError, iter_records, verify_folder
 from babelshard.shards.writer import write_records
 
@@ -67,6 +67,7 @@ def test_resume_after_an_interrupted_upload(finished, s3):
     with pytest.raises(ShardIndexError):
         read_index(destination)
     report = publish_folder(finished, destination)
+    assert report.bytes_read_back == 0  # verified shards are checked by their ETag, not downloaded
     assert sorted(os.path.basename(p) for p in report.skipped) == ["shard-000000.tar", "shard-000001.tar"]
     assert sorted(os.path.basename(p) for p in report.uploaded) == ["shard-000002.tar", "shard-000003.tar", "shard-000004.tar"]
     index = verify_folder(destination)
@@ -82,3 +83,73 @@ def test_publish_a_tree_of_shard_folders(tmp_path):
     report = publish_folder(str(root), str(tmp_path / "dst"))
     assert len(report.folders) == 2
     assert read_index(str(tmp_path / "dst" / "text" / "de")).samples == 3
+
+
+def test_s3_uploads_are_verified_by_the_stored_checksum_without_reading_back(finished, s3_endpoint):
+    destination = "s3://babelshard-test/run3/caption"
+    report = publish_folder(finished, destination, workers=4)
+    assert report.verified_by == {"md5": 5} and report.bytes_read_back == 0
+    assert report.bytes_uploaded == read_index(finished).bytes
+
+
+def test_a_same_size_corrupt_object_is_uploaded_again(finished, s3_endpoint):
+    destination = "s3://babelshard-test/run4/caption"
+    publish_folder(finished, destination)
+    fs = fsspec.filesystem("s3")
+    key = "babelshard-test/run4/caption/shard-000001.tar"
+    data = bytearray(fs.cat_file(key))
+    data[600] ^= 1
+    fs.pipe_file(key, bytes(data))
+    report = publish_folder(finished, destination)
+    assert [os.path.basename(p) for p in report.uploaded] == ["shard-000001.tar"]
+    verify_folder(destination)
+
+
+def test_parallel_and_one_at_a_time_publish_the_same_files(finished, tmp_path):
+    publish_folder(finished, str(tmp_path / "one"), workers=1)
+    publish_folder(finished, str(tmp_path / "many"), workers=8)
+    names = sorted(os.listdir(tmp_path / "one"))
+    assert names == sorted(os.listdir(tmp_path / "many"))
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "many" / name).read_bytes()
+
+
+def test_a_local_destination_is_read_back(finished, tmp_path):
+    report = publish_folder(finished, str(tmp_path / "dst"))
+    assert report.verified_by == {"read-back": 5}
+    assert report.bytes_read_back == read_index(finished).bytes
+
+
+def test_a_missing_source_is_named(tmp_path):
+    with pytest.raises(PublishSourceError, match="no such folder") as caught:
+        publish_folder(str(tmp_path / "nowhere"), str(tmp_path / "dst"))
+    assert "nowhere" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_progress_lines_count_shards_and_bytes(finished, tmp_path, capsys):
+    publish_folder(finished, str(tmp_path / "dst"), progress=True, workers=3)
+    lines = capsys.readouterr().err.splitlines()
+    total = read_index(finished).bytes
+    shard_lines = [line for line in lines if line.startswith("[")]
+    assert sorted(line.split("]")[0] for line in shard_lines) == [f"[{n}/5" for n in range(1, 6)]
+    assert any(f"{total:,}/{total:,} bytes" in line for line in shard_lines)
+    assert f"({total:,} bytes)" in lines[-1]
+
+
+def test_progress_rate_and_time_left_come_from_the_clock():
+    ticks = iter([100.0, 110.0])
+    said = []
+    progress = Progress(4, 4_000_000, said.append, clock=lambda: next(ticks))
+    progress.done("shard-000000.tar", 1_000_000)  # 1 MB in 10 s: 0.1 MB/s, 3 MB left
+    assert said == ["[1/4] shard-000000.tar 1,000,000/4,000,000 bytes 0.1 MB/s, about 30 s left"]
+
+
+def test_stored_checksums_of_s3_and_gcs():
+    digests = Digests.of(b"shard bytes")
+    import base64
+    import hashlib
+    md5_b64 = base64.b64encode(hashlib.md5(b"shard bytes").digest()).decode()
+    assert stored_checksum({"ETag": f'"{digests.md5}"'}) == ("md5", digests.md5)
+    assert stored_checksum({"ETag": '"0123456789abcdef0123456789abcdef-3"'}) is None  # multipart: no file digest
+    assert stored_checksum({"md5Hash": md5_b64}) == ("md5-base64", md5_b64)
+    assert stored_checksum({"name": "x", "size": 3}) is None
