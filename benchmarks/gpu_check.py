@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import math
 import os
 import platform
@@ -320,20 +321,27 @@ def trainer(args) -> dict:
 # --- model stages ------------------------------------------------------------------
 
 
+HANDLER_CLASS = re.compile(r"class (\w+)\((?:\w+\.)*(?:ModelHandler|StageModelHandler)\b")
+
+
 def model_stages(args) -> dict:
-    """Beam model handlers defined in the package folders (tests and benchmarks left out)."""
+    """The model stages in the package folders (tests and benchmarks left out): handler
+    classes, and modules that build a ``StageModelHandler`` from functions."""
     handlers = []
     for folder in ("babelshard", "pipelines", "shards", "translate", "codeswitch", "vocab", "train"):
         for path in sorted((REPO / folder).rglob("*.py")):
+            relative = str(path.relative_to(REPO))
             for line in path.read_text(encoding="utf-8").splitlines():
-                if line.startswith("class ") and "(ModelHandler[" in line:
-                    name = line[len("class "):].split("(")[0]
-                    checked = "runinference section" if name == "TranslationModelHandler" else {
-                        "skipped": "no GPU check written for this handler yet"}
-                    handlers.append({"path": str(path.relative_to(REPO)), "class": name, "checked": checked})
-    others = [h for h in handlers if h["class"] != "TranslationModelHandler"]
-    note = "" if others else "the data job has no model stages besides translation (no teacher features, no CLIP score)"
-    return {"handlers": handlers, "note": note}
+                match = HANDLER_CLASS.match(line)
+                if match and match.group(1) != "StageModelHandler":
+                    handlers.append({"path": relative, "class": match.group(1), "checked": _handler_check(match.group(1))})
+                elif "StageModelHandler(" in line and not line.lstrip().startswith(("class ", "def ", "return StageModelHandler(name")):
+                    handlers.append({"path": relative, "class": "StageModelHandler", "checked": _handler_check("")})
+    return {"handlers": handlers}
+
+
+def _handler_check(name: str) -> str | dict:
+    return "runinference section" if name == "TranslationModelHandler" else {"skipped": "no GPU check written for this stage yet"}
 
 
 # --- entry point -------------------------------------------------------------------

@@ -135,7 +135,6 @@ def markdown_summary(report: dict) -> str:
         stages = report["model_stages"]
         lines += ["## Model stages", ""] + [
             f"- {h['class']} ({h['path']}): " + (h["checked"] if isinstance(h["checked"], str) else cell(h["checked"], ""))
-            for h in stages["handlers"]]
-        lines += [f"- {stages['note']}", ""] if stages["note"] else [""]
+            for h in stages["handlers"]] + [""]
     lines += ["## Errors", ""] + ([f"- {e}" for e in report.get("errors", [])] or ["none"])
     return "\n".join(lines) + "\n"
