@@ -15,6 +15,7 @@ from typing import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from babelshard.pipelines.jobs.artifacts import artifact_checksums_under, with_artifacts
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
@@ -38,13 +39,15 @@ def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOption
 
 
 def caption_config_hash(cfg: JobConfig) -> str:
-    """The hash that marks caption shards complete: everything that changes their content."""
+    """The hash that marks caption shards complete: everything that changes their content,
+    the bytes of the models and dictionaries the caption stages load included."""
     parts = {
         "captions": cfg.captions.model_dump(mode="json") if cfg.captions else None,
         "translate": cfg.translate.model_dump(mode="json") if cfg.translate else None,
         "codeswitch": cfg.codeswitch.model_dump(mode="json") if cfg.codeswitch else None,
         "samples_per_shard": cfg.output.samples_per_shard,
     }
+    parts = with_artifacts(parts, artifact_checksums_under(cfg, "captions", "translate", "codeswitch"))
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
