@@ -18,7 +18,9 @@ from babelshard.pipelines.captions.download import Downloads
 from babelshard.pipelines.captions.plan import ShardPlan
 from babelshard.records import CaptionSample
 from babelshard.shards.beam import FinishIndex, count_written
-from babelshard.shards.bucket import EncodedSample, encode_sample, key_by_shard, split_items, write_shard
+from babelshard.shards.bucket import (
+    EncodedSample, WrittenShard, completed_shard, encode_sample, key_by_shard, split_items, write_shard,
+)
 from babelshard.stats import Drop
 
 
@@ -38,6 +40,13 @@ def download_shard(items: Iterable[CaptionSample | Drop], downloads: Downloads) 
     return split_items(result if isinstance(result, Drop) else encode_sample(result) for result in results)
 
 
+def completed_before_download(folder: str, number: int, num_shards: int, config_hash: str, inputs: int) -> dict | None:
+    """The stats of the shard when an attempt of this run (a retried bundle) already wrote it
+    from the same ``inputs`` records and drops: checked before any image is downloaded."""
+    done = completed_shard(folder, number, num_shards, config_hash)
+    return done if done is not None and done["stats"]["inputs"] == inputs else None
+
+
 class DownloadShardDoFn(beam.DoFn):
     """(shard number, its records and drops) -> the written shard's stats."""
 
@@ -49,6 +58,12 @@ class DownloadShardDoFn(beam.DoFn):
 
     def process(self, element: tuple[int, Iterable[CaptionSample | Drop]], num_shards: int):
         number, items = element
+        items = list(items)
+        done = completed_before_download(self.folder, number, num_shards, self.config_hash, len(items))
+        if done is not None:
+            count_written(WrittenShard(done, skipped=True))
+            yield done
+            return
         samples, drops = download_shard(items, self.downloads)
         written = write_shard(self.folder, number, num_shards, samples, drops, self.config_hash)
         count_written(written)
