@@ -113,6 +113,12 @@ def write_failures(folder: str, number: int, drops: list[Drop]) -> None:
         pq.write_table(table, handle)
 
 
+def remove_failures(folder: str, number: int) -> None:
+    fs, path = filesystem(join(folder, failures_name(number)))
+    if fs.exists(path):
+        fs.rm(path)
+
+
 def read_failures(folder: str, number: int) -> list[dict[str, str]]:
     """The drop rows of shard ``number`` (none when it has no failures file)."""
     fs, path = filesystem(join(folder, failures_name(number)))
@@ -168,6 +174,8 @@ def commit_shard(
         stats.drop(drop.stage, drop.reason)
     if drops:
         write_failures(folder, number, drops)
+    else:
+        remove_failures(folder, number)  # a rewritten shard whose earlier drops all became samples
     extra = {"config_hash": config_hash, "num_shards": num_shards}
     write_shard_stats(folder, info, stats, **extra)
     return WrittenShard({**info.as_json(), "stats": stats.as_json(), **extra}, skipped=False)

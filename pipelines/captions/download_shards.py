@@ -16,6 +16,7 @@ import apache_beam as beam
 from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.download import Downloads
 from babelshard.pipelines.captions.plan import ShardPlan
+from babelshard.pipelines.captions.retry import has_retryable_drops, previous_shard, split_for_retry
 from babelshard.records import CaptionSample
 from babelshard.shards.beam import FinishIndex, count_written
 from babelshard.shards.bucket import (
@@ -50,8 +51,9 @@ def completed_before_download(folder: str, number: int, num_shards: int, config_
 class DownloadShardDoFn(beam.DoFn):
     """(shard number, its records and drops) -> the written shard's stats."""
 
-    def __init__(self, settings: DownloadConfig, folder: str, config_hash: str):
+    def __init__(self, settings: DownloadConfig, folder: str, config_hash: str, retry_failed: bool = False):
         self.settings, self.folder, self.config_hash = settings, folder, config_hash
+        self.retry_failed = retry_failed
 
     def setup(self) -> None:
         self.downloads = Downloads(self.settings)
@@ -60,11 +62,16 @@ class DownloadShardDoFn(beam.DoFn):
         number, items = element
         items = list(items)
         done = completed_before_download(self.folder, number, num_shards, self.config_hash, len(items))
-        if done is not None:
+        if done is not None and not (self.retry_failed and has_retryable_drops(self.folder, number)):
             count_written(WrittenShard(done, skipped=True))
             yield done
             return
+        previous = previous_shard(self.folder, number, num_shards, self.config_hash) if self.retry_failed else None
+        kept_samples, kept_drops = [], []
+        if previous is not None:
+            items, kept_samples, kept_drops = split_for_retry(items, previous)
         samples, drops = download_shard(items, self.downloads)
+        samples, drops = samples + kept_samples, drops + kept_drops
         written = write_shard(self.folder, number, num_shards, samples, drops, self.config_hash)
         count_written(written)
         yield written.stats
@@ -77,16 +84,18 @@ class DownloadShardDoFn(beam.DoFn):
 class DownloadAndWriteShards(beam.PTransform):
     """``{"records": ..., "drops": ...} | DownloadAndWriteShards(...)``: the index, as ``WriteShards``."""
 
-    def __init__(self, settings: DownloadConfig, folder: str, plan: ShardPlan, config_hash: str, extra: dict):
+    def __init__(
+        self, settings: DownloadConfig, folder: str, plan: ShardPlan, config_hash: str, extra: dict, retry_failed: bool = False
+    ):
         super().__init__()
         self.settings, self.folder, self.plan = settings, folder, plan
-        self.config_hash, self.extra = config_hash, extra
+        self.config_hash, self.extra, self.retry_failed = config_hash, extra, retry_failed
 
     def expand(self, inputs):
         num = beam.pvalue.AsSingleton(self.plan.num_shards)
         records = inputs["records"] | "KeyRecords" >> beam.Map(key_by_shard, num)
         drops = inputs["drops"] | "KeyDrops" >> beam.Map(key_by_shard, num)
-        download = DownloadShardDoFn(self.settings, self.folder, self.config_hash)
+        download = DownloadShardDoFn(self.settings, self.folder, self.config_hash, self.retry_failed)
         written = (
             (records, drops)
             | "Merge" >> beam.Flatten()

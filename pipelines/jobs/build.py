@@ -56,18 +56,20 @@ def caption_folder(cfg: JobConfig) -> str:
     return join(cfg.output.folder, CAPTION_STREAM)
 
 
-def build_pipeline(cfg: JobConfig, options: PipelineOptions | None = None) -> beam.Pipeline:
+def build_pipeline(cfg: JobConfig, options: PipelineOptions | None = None, retry_failed: bool = False) -> beam.Pipeline:
+    """The build job; with ``retry_failed``, complete caption shards are rewritten where
+    images failed to download for a transient reason, fetching only those images."""
     if cfg.captions is None and cfg.text is None and cfg.parallel is None:
         raise ConfigError("nothing to build: the config has no captions, text or parallel section")
     pipeline = beam.Pipeline(options=options or pipeline_options(cfg))
     if cfg.captions is not None:
-        add_caption_stream(pipeline, cfg)
+        add_caption_stream(pipeline, cfg, retry_failed)
     if cfg.text is not None or cfg.parallel is not None:
         add_text_streams(pipeline, cfg)
     return pipeline
 
 
-def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
+def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig, retry_failed: bool = False) -> None:
     captions, folder, digest = cfg.captions, caption_folder(cfg), caption_config_hash(cfg)
     if not captions.sources:
         raise ConfigError("captions.sources is empty: name at least one caption source")
@@ -79,7 +81,7 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
     if captions.cleaning.language_check is not None:
         checked = candidates | "LanguageCheck" >> language_check_stage(captions.cleaning.language_check)
         candidates, drops = checked.main, drops + [checked.drops]
-    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest)
+    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest, retry_failed)
     earlier_drops = tuple(drops) | "EarlierDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
     if writes_mt_pairs(cfg):
         records, translated = add_caption_text_stages(candidates, cfg)
@@ -88,7 +90,7 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
         pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
         records, translated = add_caption_text_stages(pending, cfg)
     index = {"records": records, "drops": earlier_drops} | "DownloadAndWriteShards" >> DownloadAndWriteShards(
-        captions.download, folder, plan, digest, index_extra(cfg, job=cfg.name)
+        captions.download, folder, plan, digest, index_extra(cfg, job=cfg.name), retry_failed
     )
     if writes_mt_pairs(cfg):
         write_mt_pairs(translated, index, plan, cfg)

@@ -61,9 +61,10 @@ def _counter(result, namespace: str, name: str) -> int | None:
     return sum(item.committed or item.attempted or 0 for item in found) if found else 0
 
 
-def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
+def run_job(cfg: JobConfig, argv: Sequence[str] = (), retry_failed: bool = False) -> RunSummary:
     """Build and run the pipeline, wait for it, and summarise the caption stream. The
-    output folder is locked for the run: a second run on it is refused."""
+    output folder is locked for the run: a second run on it is refused. ``retry_failed``:
+    see :func:`~babelshard.pipelines.jobs.build.build_pipeline`."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
     from babelshard.pipelines.jobs.remote import check_job_paths
 
@@ -71,7 +72,7 @@ def run_job(cfg: JobConfig, argv: Sequence[str] = ()) -> RunSummary:
     options = pipeline_options(cfg, argv)
     check_job_paths(cfg, options)
     with locked_folder(cfg.output.folder):
-        pipeline = build_pipeline(cfg, options)
+        pipeline = build_pipeline(cfg, options, retry_failed)
         result = pipeline.run()
         result.wait_until_finish()
     seconds = time.monotonic() - started
