@@ -3,6 +3,7 @@ images that failed for a transient reason (here HTTP 429 with retries off) are f
 again, nothing else is downloaded twice, and the index is rewritten last."""
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 
@@ -15,6 +16,11 @@ from babelshard.shards.index import read_index
 from babelshard.shards.reader import iter_records
 
 PATHS = ["/img/0.jpg", "/img/1.png", "/img/2.jpg", "/429-once/retry-a.jpg", "/429-once/retry-b.jpg", "/404"]
+
+
+def folder_digests(folder: str) -> dict[str, str]:
+    return {name: hashlib.sha256(open(os.path.join(folder, name), "rb").read()).hexdigest()
+            for name in sorted(os.listdir(folder)) if name.endswith((".tar", ".parquet", ".stats.json"))}
 
 
 def failure_reasons(folder: str) -> Counter:
@@ -51,3 +57,8 @@ def test_retry_failed_fetches_only_the_transient_failures(tmp_path, image_server
     before = Counter(image_server.hits)
     run(cfg, retry_failed=True)  # nothing transient is left: nothing is fetched
     assert all(image_server.hits[path] == before[path] for path in PATHS)
+
+    # the same bytes as a build that met no failure (the 429s answer with the image from now on)
+    clean = cfg.model_copy(update={"output": OutputConfig(folder=str(tmp_path / "clean"), samples_per_shard=3)})
+    run(clean, retry_failed=False)
+    assert folder_digests(caption_folder(clean)) == folder_digests(folder)
