@@ -353,7 +353,8 @@ class HeadlessChromium:
 
 
 def folder_digests(root: str) -> dict[str, str]:
-    """sha256 of every file under ``root`` (a local folder or fsspec URL), by path relative to it."""
+    """sha256 of every file under ``root`` (a local folder or fsspec URL), by path relative to it,
+    but for the empty ``.commit.lock`` that shard commits lock on local disks (object stores have none)."""
     import hashlib
 
     from babelshard.fs import filesystem
@@ -363,6 +364,7 @@ def folder_digests(root: str) -> dict[str, str]:
     return {
         path[len(base) + 1 :]: hashlib.sha256(fs.cat_file(path)).hexdigest()
         for path in sorted(fs.find(base))
+        if path.rsplit("/", 1)[-1] != ".commit.lock"
     }
 
 

@@ -3,29 +3,35 @@
 A record goes to shard ``shard_of(key, N)``. A shard is written from
 :class:`EncodedSample` items (what the tar needs of a record) and
 :class:`~babelshard.stats.Drop` items by :func:`write_shard`: samples sorted by key into
-the tar (written under a hidden name, renamed when complete), drops into
-``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which marks the
-shard complete. A shard that a run with the same plan and config completed, with the
+the tar (written under a hidden name of its own attempt, renamed when complete), drops
+into ``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which marks the
+shard complete; the three are committed under the folder's ``.commit.lock``. A shard that a run with the same plan and config completed, with the
 same sample count, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
 the caption job's download-and-write step both call :func:`write_shard`.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import math
+import os
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from babelshard.fs import filesystem, join
+from babelshard.fs import filesystem, is_local, join
 from babelshard.shards.index import ShardInfo
 from babelshard.shards.tario import sample_members
 from babelshard.shards.writer import ShardFile, read_shard_stats, shard_name, write_shard_stats
 from babelshard.stats import Drop, StageStats
 
 FAILURE_COLUMNS = ("key", "stage", "reason", "detail", "url")
+COMMIT_LOCK = ".commit.lock"
+_PROCESS_COMMIT_LOCK = threading.Lock()
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -107,6 +113,12 @@ def write_failures(folder: str, number: int, drops: list[Drop]) -> None:
         pq.write_table(table, handle)
 
 
+def remove_failures(folder: str, number: int) -> None:
+    fs, path = filesystem(join(folder, failures_name(number)))
+    if fs.exists(path):
+        fs.rm(path)
+
+
 def read_failures(folder: str, number: int) -> list[dict[str, str]]:
     """The drop rows of shard ``number`` (none when it has no failures file)."""
     fs, path = filesystem(join(folder, failures_name(number)))
@@ -132,31 +144,75 @@ def write_shard(
     counters: Mapping[str, int] | None = None,
 ) -> WrittenShard:
     """Write shard ``number`` of ``num_shards`` from its samples and drops (any order);
-    ``counters`` (e.g. a histogram) go into its stats as they are."""
+    ``counters`` (e.g. a histogram) go into its stats as they are.
+
+    The tar is written under a name of its own, then committed with its failures and
+    stats under the folder's commit lock, so two attempts of one shard never leave a
+    tar that its stats do not describe; an attempt that finds the shard completed
+    meanwhile with the same sample count keeps that one.
+    """
     done = completed_shard(folder, number, num_shards, config_hash)
     if done is not None and done["samples"] == len(samples):
         return WrittenShard(done, skipped=True)
-    stats = StageStats(inputs=len(samples) + len(drops), outputs=len(samples))
+    shard = open_tar(folder, shard_name(number), sorted(samples, key=lambda sample: sample.key)) if samples else None
+    try:
+        with commit_lock(folder):
+            done = completed_shard(folder, number, num_shards, config_hash)
+            if done is not None and done["samples"] == len(samples):
+                return WrittenShard(done, skipped=True)
+            info = shard.commit() if shard is not None else ShardInfo(shard_name(number), 0, 0, "", {})
+            shard = None
+            return commit_shard(folder, number, num_shards, info, len(samples), drops, config_hash, counters)
+    finally:
+        if shard is not None:
+            shard.abort()
+
+
+def commit_shard(
+    folder: str, number: int, num_shards: int, info: ShardInfo, samples: int, drops: list[Drop], config_hash: str,
+    counters: Mapping[str, int] | None = None,
+) -> WrittenShard:
+    stats = StageStats(inputs=samples + len(drops), outputs=samples)
     for drop in drops:
         stats.drop(drop.stage, drop.reason)
     stats.counters.update(counters or {})
-    name = shard_name(number)
-    info = ShardInfo(name, 0, 0, "", {})
-    if samples:
-        info = write_tar(folder, name, sorted(samples, key=lambda sample: sample.key))
     if drops:
         write_failures(folder, number, drops)
+    else:
+        remove_failures(folder, number)  # a rewritten shard whose earlier drops all became samples
     extra = {"config_hash": config_hash, "num_shards": num_shards}
     write_shard_stats(folder, info, stats, **extra)
     return WrittenShard({**info.as_json(), "stats": stats.as_json(), **extra}, skipped=False)
 
 
-def write_tar(folder: str, name: str, samples: Iterable[EncodedSample]) -> ShardInfo:
+@contextlib.contextmanager
+def commit_lock(folder: str) -> Iterator[None]:
+    """An exclusive POSIX lock on the folder's ``.commit.lock`` (also across NFS clients);
+    on an object store, whose uploads replace whole objects, nothing.
+
+    POSIX locks belong to a process, so the threads of one worker process (bundles run
+    in threads) also take a process-wide lock first.
+    """
+    fs, path = filesystem(folder)
+    if not is_local(fs):
+        yield
+        return
+    os.makedirs(path, exist_ok=True)
+    with _PROCESS_COMMIT_LOCK, open(os.path.join(path, COMMIT_LOCK), "a+b") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(handle, fcntl.LOCK_UN)
+
+
+def open_tar(folder: str, name: str, samples: Iterable[EncodedSample]) -> ShardFile:
+    """A tar of ``samples`` written under its attempt's hidden name, not yet committed."""
     shard = ShardFile(folder, name)
     try:
         for sample in samples:
             shard.add(sample.members, sample.languages)
-        return shard.commit()
+        return shard
     except BaseException:
         shard.abort()
         raise

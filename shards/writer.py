@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Mapping
@@ -41,7 +42,9 @@ class ShardFile:
         self.local = is_local(self.fs)
         if self.local:
             os.makedirs(self.folder_path, exist_ok=True)
-            self.temp_path = os.path.join(self.folder_path, f".{name}.partial")
+            # One name per attempt: a retried or speculative attempt of the same shard on a
+            # shared disk never writes into another attempt's file.
+            self.temp_path = os.path.join(self.folder_path, f".{name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.partial")
         else:
             handle, self.temp_path = tempfile.mkstemp(suffix=".tar", prefix="babelshard-")
             os.close(handle)

@@ -39,18 +39,26 @@ def _run(fn, *args) -> None:
     exit_on_user_error(fn, *args)
 
 
-def build_command(ctx: typer.Context, config: str = typer.Argument(..., help="A job config YAML file.")) -> None:
+def build_command(
+    ctx: typer.Context,
+    config: str = typer.Argument(..., help="A job config YAML file."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed",
+        help="Download again the images that complete caption shards lost to timeouts, 429, 5xx, connection errors "
+        "or incomplete reads, rewriting only those shards; nothing else is fetched again.",
+    ),
+) -> None:
     """Run a job config. Any Beam pipeline option may follow, e.g. --runner DataflowRunner
     or --direct_running_mode multi_processing --direct_num_workers 2."""
-    _run(_build, config, list(ctx.args))
+    _run(_build, config, list(ctx.args), retry_failed)
 
 
-def _build(config: str, beam_args: list[str]) -> None:
+def _build(config: str, beam_args: list[str], retry_failed: bool = False) -> None:
     from babelshard.pipelines.jobs.config import load_job_config
     from babelshard.pipelines.jobs.run import format_summary, run_job
 
     say = lambda line: typer.echo(line, err=True)  # noqa: E731
-    typer.echo(format_summary(run_job(load_job_config(config), beam_args, progress=say)))
+    typer.echo(format_summary(run_job(load_job_config(config), beam_args, retry_failed, progress=say)))
 
 
 def demo_command(

@@ -33,12 +33,21 @@ STAGE = "download"  # drop reasons: fetch.FetchReason, images.ImageReason
 # model, so RunInference does not apply; the handle is module-level because the
 # download-and-write step builds its Downloads from the settings alone, in setup().
 _LIMITER = Shared()
+_POOL = Shared()
 
 
 def shared_limiter(settings: DownloadConfig) -> HostLimiter:
     """The process's limiter (rebuilt when asked for other limits: one pipeline has one setting)."""
     limits = (settings.per_host_concurrency, settings.per_host_rate)
     return _LIMITER.acquire(lambda: HostLimiter(*limits), tag=limits)
+
+
+def shared_pool(thread_count: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The process's download threads, shared by every DoFn instance (Beam runs several
+    bundles in threads of one worker process): ``thread_count`` is per worker process."""
+    return _POOL.acquire(
+        lambda: concurrent.futures.ThreadPoolExecutor(thread_count, thread_name_prefix="download"), tag=thread_count
+    )
 
 
 @dataclass
@@ -96,7 +105,7 @@ class Downloads:
 
     def __init__(self, settings: DownloadConfig):
         self.resources = make_download_resources(settings)
-        self.pool = concurrent.futures.ThreadPoolExecutor(settings.thread_count, thread_name_prefix="download")
+        self.pool = shared_pool(settings.thread_count)
         self.limit = 2 * settings.thread_count
         self.in_flight: collections.deque = collections.deque()
         self.counters = StageCounters(STAGE)
@@ -139,4 +148,7 @@ class Downloads:
         return result
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Cancels this instance's queued downloads; the shared pool lives on for the others."""
+        for _, future in self.in_flight:
+            future.cancel()
+        self.in_flight.clear()

@@ -18,9 +18,12 @@ import apache_beam as beam
 from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.download import Downloads
 from babelshard.pipelines.captions.plan import ShardPlan
+from babelshard.pipelines.captions.retry import has_retryable_drops, previous_shard, split_for_retry
 from babelshard.records import CaptionSample
 from babelshard.shards.beam import FinishIndex, count_written
-from babelshard.shards.bucket import EncodedSample, ShardUnit, encode_sample, key_by_shard, split_items, write_shard
+from babelshard.shards.bucket import (
+    EncodedSample, ShardUnit, WrittenShard, completed_shard, encode_sample, key_by_shard, split_items, write_shard,
+)
 from babelshard.stats import Drop
 
 
@@ -40,18 +43,37 @@ def download_shard(items: Iterable[CaptionSample | Drop], downloads: Downloads) 
     return split_items(result if isinstance(result, Drop) else encode_sample(result) for result in results)
 
 
+def completed_before_download(folder: str, number: int, num_shards: int, config_hash: str, inputs: int) -> dict | None:
+    """The stats of the shard when an attempt of this run (a retried bundle) already wrote it
+    from the same ``inputs`` records and drops: checked before any image is downloaded."""
+    done = completed_shard(folder, number, num_shards, config_hash)
+    return done if done is not None and done["stats"]["inputs"] == inputs else None
+
+
 class DownloadShardDoFn(beam.DoFn):
     """(shard number, its records and drops) -> the written shard's stats."""
 
-    def __init__(self, settings: DownloadConfig, folder: str, config_hash: str):
+    def __init__(self, settings: DownloadConfig, folder: str, config_hash: str, retry_failed: bool = False):
         self.settings, self.folder, self.config_hash = settings, folder, config_hash
+        self.retry_failed = retry_failed
 
     def setup(self) -> None:
         self.downloads = Downloads(self.settings)
 
     def process(self, element: tuple[int, Iterable[CaptionSample | Drop]], num_shards: int):
         number, items = element
+        items = list(items)
+        done = completed_before_download(self.folder, number, num_shards, self.config_hash, len(items))
+        if done is not None and not (self.retry_failed and has_retryable_drops(self.folder, number)):
+            count_written(WrittenShard(done, skipped=True))
+            yield done
+            return
+        previous = previous_shard(self.folder, number, num_shards, self.config_hash) if self.retry_failed else None
+        kept_samples, kept_drops = [], []
+        if previous is not None:
+            items, kept_samples, kept_drops = split_for_retry(items, previous)
         samples, drops = download_shard(items, self.downloads)
+        samples, drops = samples + kept_samples, drops + kept_drops
         written = write_shard(self.folder, number, num_shards, samples, drops, self.config_hash)
         count_written(written)
         yield written.stats
@@ -99,14 +121,16 @@ class DownloadShards(beam.PTransform):
 class DownloadAndWriteShards(beam.PTransform):
     """``{"records": ..., "drops": ...} | DownloadAndWriteShards(...)``: the index, as ``WriteShards``."""
 
-    def __init__(self, settings: DownloadConfig, folder: str, plan: ShardPlan, config_hash: str, extra: dict):
+    def __init__(
+        self, settings: DownloadConfig, folder: str, plan: ShardPlan, config_hash: str, extra: dict, retry_failed: bool = False
+    ):
         super().__init__()
         self.settings, self.folder, self.plan = settings, folder, plan
-        self.config_hash, self.extra = config_hash, extra
+        self.config_hash, self.extra, self.retry_failed = config_hash, extra, retry_failed
 
     def expand(self, inputs):
         num = beam.pvalue.AsSingleton(self.plan.num_shards)
-        download = DownloadShardDoFn(self.settings, self.folder, self.config_hash)
+        download = DownloadShardDoFn(self.settings, self.folder, self.config_hash, self.retry_failed)
         written = (
             group_by_shard(inputs, self.plan)
             | "DownloadAndWrite" >> beam.ParDo(download, num).with_output_types(dict[str, Any])

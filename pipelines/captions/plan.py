@@ -14,6 +14,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from babelshard.fs import filesystem
+from babelshard.pipelines.captions.retry import shards_to_retry
 from babelshard.shards.bucket import completed_shards, shard_count, shard_of
 
 
@@ -21,8 +22,12 @@ def plan_shards(candidates: int, samples_per_shard: int) -> int:
     return shard_count(candidates, samples_per_shard)
 
 
-def completed_for_plan(num_shards: int, folder: str, config_hash: str) -> list[int]:
-    return sorted(completed_shards(folder, num_shards, config_hash))
+def completed_for_plan(num_shards: int, folder: str, config_hash: str, retry_failed: bool = False) -> list[int]:
+    """The complete shards a run skips; with ``retry_failed``, not those with transient download failures."""
+    completed = completed_shards(folder, num_shards, config_hash)
+    if retry_failed:
+        completed -= shards_to_retry(folder, completed)
+    return sorted(completed)
 
 
 def prepare_folder(num_shards: int, folder: str) -> int:
@@ -47,9 +52,10 @@ class ShardPlan:
 class PlanShards(beam.PTransform):
     """``candidates | PlanShards(folder, samples_per_shard, config_hash)`` -> :class:`ShardPlan`."""
 
-    def __init__(self, folder: str, samples_per_shard: int, config_hash: str):
+    def __init__(self, folder: str, samples_per_shard: int, config_hash: str, retry_failed: bool = False):
         super().__init__()
         self.folder, self.samples_per_shard, self.config_hash = folder, samples_per_shard, config_hash
+        self.retry_failed = retry_failed
 
     def expand(self, candidates) -> ShardPlan:
         count = candidates | "Count" >> beam.combiners.Count.Globally()
@@ -58,7 +64,7 @@ class PlanShards(beam.PTransform):
             | "NumShards" >> beam.Map(plan_shards, self.samples_per_shard)
             | "PrepareFolder" >> beam.Map(prepare_folder, self.folder)
         )
-        done = num | "Completed" >> beam.Map(completed_for_plan, self.folder, self.config_hash)
+        done = num | "Completed" >> beam.Map(completed_for_plan, self.folder, self.config_hash, self.retry_failed)
         return ShardPlan(num, done)
 
 

@@ -144,3 +144,14 @@ def _feature_checkpoints(cfg: JobConfig) -> Iterator[tuple[str, str]]:
                 yield f"features.{section}.checkpoint", "sha256:" + weights_checksum(path)
             except CheckpointError:
                 yield f"features.{section}.checkpoint", ABSENT
+
+
+def artifact_checksums_under(cfg: JobConfig, *sections: str) -> dict[str, str]:
+    """The checksums of :func:`artifact_checksums` whose config key lies in one of ``sections``."""
+    return {key: value for key, value in artifact_checksums(cfg).items() if key.split(".", 1)[0] in sections}
+
+
+def with_artifacts(parts: dict, artifacts: dict[str, str]) -> dict:
+    """``parts`` plus the artifact checksums, left out when there are none so that a
+    config which loads no model keeps the hash it always had."""
+    return {**parts, "artifacts": artifacts} if artifacts else parts

@@ -16,6 +16,7 @@ from typing import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from babelshard.pipelines.jobs.artifacts import artifact_checksums_under, with_artifacts
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
@@ -40,7 +41,8 @@ def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOption
 
 
 def caption_config_hash(cfg: JobConfig) -> str:
-    """The hash that marks caption shards complete: everything that changes their content."""
+    """The hash that marks caption shards complete: everything that changes their content,
+    the bytes of the models and dictionaries the caption stages load included."""
     parts = {
         "captions": cfg.captions.model_dump(mode="json") if cfg.captions else None,
         "translate": cfg.translate.model_dump(mode="json") if cfg.translate else None,
@@ -49,6 +51,7 @@ def caption_config_hash(cfg: JobConfig) -> str:
     }
     if cfg.features is not None:  # absent otherwise, so configs without model stages keep their hash
         parts["features"] = cfg.features.model_dump(mode="json", exclude={"input_folder"})
+    parts = with_artifacts(parts, artifact_checksums_under(cfg, "captions", "translate", "codeswitch"))
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
@@ -57,18 +60,20 @@ def caption_folder(cfg: JobConfig) -> str:
     return join(cfg.output.folder, CAPTION_STREAM)
 
 
-def build_pipeline(cfg: JobConfig, options: PipelineOptions | None = None) -> beam.Pipeline:
+def build_pipeline(cfg: JobConfig, options: PipelineOptions | None = None, retry_failed: bool = False) -> beam.Pipeline:
+    """The build job; with ``retry_failed``, complete caption shards are rewritten where
+    images failed to download for a transient reason, fetching only those images."""
     if cfg.captions is None and cfg.text is None and cfg.parallel is None:
         raise ConfigError("nothing to build: the config has no captions, text or parallel section")
     pipeline = beam.Pipeline(options=options or pipeline_options(cfg))
     if cfg.captions is not None:
-        add_caption_stream(pipeline, cfg)
+        add_caption_stream(pipeline, cfg, retry_failed)
     if cfg.text is not None or cfg.parallel is not None:
         add_text_streams(pipeline, cfg)
     return pipeline
 
 
-def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
+def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig, retry_failed: bool = False) -> None:
     captions, folder, digest = cfg.captions, caption_folder(cfg), caption_config_hash(cfg)
     if not captions.sources:
         raise ConfigError("captions.sources is empty: name at least one caption source")
@@ -80,7 +85,7 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
     if captions.cleaning.language_check is not None:
         checked = candidates | "LanguageCheck" >> language_check_stage(captions.cleaning.language_check)
         candidates, drops = checked.main, drops + [checked.drops]
-    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest)
+    plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest, retry_failed)
     earlier_drops = tuple(drops) | "EarlierDrops" >> beam.Flatten() | "SkipCompleteDrops" >> KeepPending(plan, "drops")
     if writes_mt_pairs(cfg):
         records, translated = add_caption_text_stages(candidates, cfg)
@@ -88,17 +93,21 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig) -> None:
     else:
         pending = candidates | "SkipCompleteShards" >> KeepPending(plan, "records")
         records, translated = add_caption_text_stages(pending, cfg)
-    index = write_caption_shards({"records": records, "drops": earlier_drops}, cfg, plan, digest)
+    index = write_caption_shards({"records": records, "drops": earlier_drops}, cfg, plan, digest, retry_failed)
     if writes_mt_pairs(cfg):
         write_mt_pairs(translated, index, plan, cfg)
 
 
-def write_caption_shards(inputs: dict, cfg: JobConfig, plan, digest: str):
+def write_caption_shards(inputs: dict, cfg: JobConfig, plan, digest: str, retry_failed: bool = False):
     """Download and write each planned shard; with model stages, they run on each shard
     between its download and its write (in the same worker: no shuffle of images)."""
     folder, extra = caption_folder(cfg), index_extra(cfg, job=cfg.name)
     if cfg.features is None:
-        return inputs | "DownloadAndWriteShards" >> DownloadAndWriteShards(cfg.captions.download, folder, plan, digest, extra)
+        return inputs | "DownloadAndWriteShards" >> DownloadAndWriteShards(
+            cfg.captions.download, folder, plan, digest, extra, retry_failed
+        )
+    if retry_failed:
+        raise ConfigError("--retry-failed: a config with a `features` section cannot retry failed downloads yet")
     return (
         inputs
         | "DownloadShards" >> DownloadShards(cfg.captions.download, plan)

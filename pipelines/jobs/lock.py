@@ -140,7 +140,7 @@ def acquire(folder: str) -> dict[str, Any]:
 
 
 def remove_leftovers(folder: str) -> list[str]:
-    """Hidden partial files a killed run left in the folder tree (``.shard-N.tar.partial``,
+    """Hidden partial files a killed run left in the folder tree (``.shard-N.tar.PID-ID.partial``,
     ``.stats.json.partial-PID``), removed once the lock is ours: no run is writing them.
     Object stores have none (files appear there whole)."""
     fs, root = filesystem(folder)

@@ -75,12 +75,13 @@ def _wait_with_progress(result, watcher: ProgressWatcher | None, interval: float
         watcher.tick(result)
 
 
-def run_job(cfg: JobConfig, argv: Sequence[str] = (), progress: Callable[[str], None] | None = None,
-            progress_interval: float = 10.0) -> RunSummary:
+def run_job(cfg: JobConfig, argv: Sequence[str] = (), retry_failed: bool = False,
+            progress: Callable[[str], None] | None = None, progress_interval: float = 10.0) -> RunSummary:
     """Build and run the pipeline, wait for it, and summarise the caption stream. The
     output folder is locked for the run: a second run on it is refused. With ``progress``,
     progress lines (shards done of total, samples, drops per stage, rate, time left) go to
-    it every ``progress_interval`` seconds and once at the end."""
+    it every ``progress_interval`` seconds and once at the end. ``retry_failed``: see
+    :func:`~babelshard.pipelines.jobs.build.build_pipeline`."""
     from babelshard.pipelines.jobs.build import build_pipeline, caption_folder, pipeline_options
     from babelshard.pipelines.jobs.remote import check_job_paths, remote_runner
 
@@ -92,7 +93,7 @@ def run_job(cfg: JobConfig, argv: Sequence[str] = (), progress: Callable[[str], 
 
         check_checkpoints(cfg.features)
     with locked_folder(cfg.output.folder):
-        pipeline = build_pipeline(cfg, options)
+        pipeline = build_pipeline(cfg, options, retry_failed)
         watcher = None
         if progress is not None and cfg.captions is not None:
             watcher = ProgressWatcher(caption_folder(cfg), progress, progress_interval)

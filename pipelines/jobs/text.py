@@ -8,6 +8,8 @@ into ``<output>/parallel/<src>-<tgt>``; and, once every index is written,
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import partial
 from typing import Any
 
@@ -15,6 +17,7 @@ import apache_beam as beam
 
 from babelshard.configbase import config_hash
 from babelshard.fs import join
+from babelshard.pipelines.jobs.artifacts import artifact_checksums_under
 from babelshard.pipelines.jobs.config import index_extra
 from babelshard.pipelines.text.parallel_clean import check_pair_batch, pair_dedup_key, prepare_pair
 from babelshard.pipelines.text.parallel_readers import read_moses, read_po, read_tmx, read_tsv
@@ -65,10 +68,10 @@ class CleanedStream(beam.PTransform):
     by one into ``WriteShards``.
     """
 
-    def __init__(self, kind: str, sources: list, job: Any, folder: str, output: Any, extra: dict):
+    def __init__(self, kind: str, sources: list, job: Any, folder: str, output: Any, extra: dict, artifacts: dict | None = None):
         super().__init__()
         self.kind, self.sources, self.job, self.folder = kind, sources, job, folder
-        self.output, self.extra = output, extra
+        self.output, self.extra, self.artifacts = output, extra, artifacts or {}
 
     def expand(self, pbegin):
         drops, reads = [], []
@@ -80,7 +83,7 @@ class CleanedStream(beam.PTransform):
         records = reads | "Sources" >> beam.Flatten() | "Spread" >> Spread()
         kept = self._clean(records, drops) | "Unbatch" >> beam.FlatMap(iter)
         # The hash covers this folder's sources only: adding a language does not rewrite the others.
-        branch_hash = config_hash(self.job.model_copy(update={"sources": list(self.sources)}))
+        branch_hash = stream_hash(self.job.model_copy(update={"sources": list(self.sources)}), self.artifacts)
         return {"samples": kept, "drops": drops | "Drops" >> beam.Flatten()} | "Write" >> WriteShards(
             self.folder, self.kind, samples_per_shard=self.output.samples_per_shard, config_hash=branch_hash, extra=self.extra
         )
@@ -109,18 +112,28 @@ class CleanedStream(beam.PTransform):
         return kept
 
 
+def stream_hash(job: Any, artifacts: dict[str, str]) -> str:
+    """The config hash of one text or parallel folder, changed by its language-ID model's bytes."""
+    if not artifacts:
+        return config_hash(job)
+    canonical = json.dumps({"config": config_hash(job), "artifacts": artifacts}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
 def add_text_streams(pipeline: beam.Pipeline, cfg) -> dict[str, Any]:
     """Add the text and parallel streams of ``cfg`` (a ``JobConfig``) to ``pipeline``.
 
     Returns ``{"text/<lang>": index PCollection, "parallel/<src>-<tgt>": ..., "text/weights": ...}``.
     """
     outputs: dict[str, Any] = {}
+    artifacts = {section: artifact_checksums_under(cfg, section) for section in ("text", "parallel")}
     if cfg.text is not None:
         make_converter(cfg.text.clean.chinese)  # a missing optional dependency fails now, not on a worker
         root = join(cfg.output.folder, "text")
         for language in cfg.text.languages:
             sources = [s for s in cfg.text.sources if s.language == language]
-            stream = CleanedStream("text", sources, cfg.text, join(root, language), cfg.output, index_extra(cfg, language=language))
+            extra = index_extra(cfg, language=language)
+            stream = CleanedStream("text", sources, cfg.text, join(root, language), cfg.output, extra, artifacts["text"])
             outputs[f"text/{language}"] = pipeline | f"Text[{language}]" >> stream
         outputs["text/weights"] = _add_weights(pipeline, "TextWeights", root, outputs, "text/", cfg.text.alpha)
     if cfg.parallel is not None:
@@ -130,7 +143,7 @@ def add_text_streams(pipeline: beam.Pipeline, cfg) -> dict[str, Any]:
             name = f"{src}-{tgt}"
             sources = [s for s in cfg.parallel.sources if (s.source_language, s.target_language) == (src, tgt)]
             extra = index_extra(cfg, pair=name)
-            stream = CleanedStream("parallel", sources, cfg.parallel, join(root, name), cfg.output, extra)
+            stream = CleanedStream("parallel", sources, cfg.parallel, join(root, name), cfg.output, extra, artifacts["parallel"])
             outputs[f"parallel/{name}"] = pipeline | f"Parallel[{name}]" >> stream
         outputs["parallel/weights"] = _add_weights(pipeline, "ParallelWeights", root, outputs, "parallel/", cfg.parallel.alpha)
     return outputs

@@ -21,6 +21,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from babelshard.pipelines.jobs.artifacts import artifact_checksums_under, with_artifacts
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.pipelines.jobs.shard_jobs import CAPTION_FOLDER, input_and_output, namespace_counters
 from babelshard.pipelines.jobs.remote import check_worker_paths
@@ -65,8 +66,11 @@ class ReadCaptionShards(beam.PTransform):
 
 
 def translate_config_hash(cfg: JobConfig, input_folder: str) -> str:
-    """Marks output shards complete: the translation config, its input and the shard size."""
-    parts = {"translate": cfg.translate.model_dump(mode="json"), "input": input_folder, "per_shard": cfg.output.samples_per_shard}
+    """Marks output shards complete: the translation config, its models' bytes, its input and the shard size."""
+    parts = {
+        "translate": cfg.translate.model_dump(mode="json"), "input": input_folder, "per_shard": cfg.output.samples_per_shard,
+    }
+    parts = with_artifacts(parts, artifact_checksums_under(cfg, "translate"))
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 

@@ -1,0 +1,80 @@
+"""Retrying the transient download failures of complete shards.
+
+A shard that a run completed while an image host was down keeps its ``timeout``,
+``rate_limited``, ``http_server_error``, ``connection_error`` and ``incomplete_read``
+drops in its failures file. With retry on, such a shard counts as pending: its records
+already in the tar keep their bytes, its other drops stay as they were, and only the
+records dropped for a transient reason are downloaded again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from babelshard.fs import filesystem, join
+from babelshard.pipelines.captions.fetch import FetchReason
+from babelshard.records import CaptionSample
+from babelshard.shards.bucket import EncodedSample, completed_shard, encode_sample, read_failures
+from babelshard.shards.reader import iter_tar_samples
+from babelshard.shards.writer import shard_name
+from babelshard.stats import Drop
+
+DOWNLOAD_STAGE = "download"
+RETRYABLE_REASONS = frozenset({
+    FetchReason.TIMEOUT.value, FetchReason.RATE_LIMITED.value, FetchReason.HTTP_SERVER_ERROR.value,
+    FetchReason.CONNECTION_ERROR.value, FetchReason.INCOMPLETE_READ.value,
+})
+
+
+def is_retryable(row: dict[str, str]) -> bool:
+    return row["stage"] == DOWNLOAD_STAGE and row["reason"] in RETRYABLE_REASONS
+
+
+def has_retryable_drops(folder: str, number: int) -> bool:
+    return any(is_retryable(row) for row in read_failures(folder, number))
+
+
+def shards_to_retry(folder: str, completed: Iterable[int]) -> set[int]:
+    """The complete shards whose failures include a transient download failure."""
+    return {number for number in completed if has_retryable_drops(folder, number)}
+
+
+@dataclass
+class PreviousShard:
+    """What a complete shard already holds: its samples, and its download drops that a retry keeps."""
+
+    samples: dict[str, EncodedSample] = field(default_factory=dict)
+    kept_drops: dict[str, Drop] = field(default_factory=dict)
+
+
+def previous_shard(folder: str, number: int, num_shards: int, config_hash: str) -> PreviousShard | None:
+    done = completed_shard(folder, number, num_shards, config_hash)
+    if done is None:
+        return None
+    previous = PreviousShard()
+    if done["samples"]:
+        fs, path = filesystem(join(folder, shard_name(number)))
+        with fs.open(path, "rb") as handle:
+            data = handle.read()
+        for sample in iter_tar_samples(data, shard_name(number)):
+            encoded = encode_sample(CaptionSample.from_sample(sample))
+            previous.samples[encoded.key] = encoded
+    for row in read_failures(folder, number):
+        if row["stage"] == DOWNLOAD_STAGE and not is_retryable(row):
+            previous.kept_drops[row["key"]] = Drop(row["key"], row["stage"], row["reason"], row["detail"], row["url"])
+    return previous
+
+
+def split_for_retry(items: Iterable[CaptionSample | Drop], previous: PreviousShard) -> tuple[list, list[EncodedSample], list[Drop]]:
+    """(items still to download or pass on, samples kept from the tar, drops kept from the failures)."""
+    pending, kept_samples, kept_drops = [], [], []
+    for item in items:
+        if isinstance(item, Drop):
+            pending.append(item)
+        elif item.key in previous.samples:
+            kept_samples.append(previous.samples[item.key])
+        elif item.key in previous.kept_drops:
+            kept_drops.append(previous.kept_drops[item.key])
+        else:
+            pending.append(item)
+    return pending, kept_samples, kept_drops
