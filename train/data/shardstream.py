@@ -30,7 +30,7 @@ from babelshard.errors import UserError
 from babelshard.fs import join
 from babelshard.shards.index import ShardIndex, ShardInfo
 from babelshard.shards.reader import ShardIntegrityError, read_shard
-from babelshard.shards.tarscan import scan_samples
+from babelshard.shards.tarscan import ShardSample, ShardTable, scan_table
 
 log = logging.getLogger("babelshard.train.data")
 
@@ -160,13 +160,15 @@ class ShardSequence:
 @dataclass
 class _Slot:
     seq: int
-    order: np.ndarray
-    samples: list[dict[str, Any]]
+    order: list[int]
+    table: ShardTable
     offset: int = 0
 
 
 class FolderStream:
-    """Infinite raw samples (dicts of member bytes) from one folder; see the module doc."""
+    """Infinite raw samples (mappings of member bytes) from one folder; see the module doc.
+    It holds at most ``interleave`` shards' bytes at a time, each once (members are
+    sliced when a sample is read)."""
 
     def __init__(
         self,
@@ -206,24 +208,22 @@ class FolderStream:
         shard = self.sequence[seq]
         where = join(self.folder, shard.name)
         try:
-            data = read_shard(self.folder, shard, self.verify)
-            samples = scan_samples(data, where=where)
+            table = scan_table(read_shard(self.folder, shard, self.verify), where=where)
         except (ShardIntegrityError, tarfile.TarError, OSError, EOFError) as error:
             self.counters.shard_error(where, error)
             return None
         self.counters.count("shards_read")
         if self.shuffle:
-            order = np.random.default_rng([*self.sequence.seed, self.sequence.worker, 1 << 20, seq]).permutation(len(samples))
-        else:
-            order = np.arange(len(samples))
-        return _Slot(seq, order, samples)
+            rng = np.random.default_rng([*self.sequence.seed, self.sequence.worker, 1 << 20, seq])
+            return _Slot(seq, rng.permutation(len(table)).tolist(), table)
+        return _Slot(seq, list(range(len(table))), table)
 
     def _refill(self, i: int) -> None:
         failures = 0
         while True:
             slot = self._load(self.next_seq)
             self.next_seq += 1
-            if slot is not None and slot.samples:
+            if slot is not None and len(slot.table):
                 self.slots[i] = slot
                 return
             failures += 1
@@ -232,14 +232,14 @@ class FolderStream:
                 raise NoReadableShards(f"{self.folder}: no readable shard in {failures} draws in a row "
                                        f"(stream {self.counters.stream!r}; last: {last})")
 
-    def next_raw(self) -> dict[str, Any]:
+    def next_raw(self) -> ShardSample:
         i = self.turn
         self.turn = (self.turn + 1) % len(self.slots)
         slot = self.slots[i]
-        if slot is None or slot.offset >= len(slot.samples):
+        if slot is None or slot.offset >= len(slot.order):
             self._refill(i)
             slot = self.slots[i]
         assert slot is not None
-        sample = slot.samples[int(slot.order[slot.offset])]
+        sample = ShardSample(slot.table, slot.order[slot.offset])
         slot.offset += 1
         return sample
