@@ -89,7 +89,10 @@ def feature_name(member: str) -> str | None:
 
 def image_member(sample: Mapping[str, Any]) -> str | None:
     """The sample's image member (its extension is the format), if it has one."""
-    return next((m for m in IMAGE_EXTENSIONS if m in sample), None)
+    for member in IMAGE_EXTENSIONS:
+        if member in sample:
+            return member
+    return None
 
 
 @dataclass(frozen=True)

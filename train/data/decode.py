@@ -9,8 +9,7 @@ members a stream needs are decoded.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -43,8 +42,7 @@ def choose(options: list[str], weights: Mapping[str, float] | None, rng: np.rand
     return options[int(rng.integers(len(options)))]
 
 
-@dataclass(frozen=True)
-class VisualItem:
+class VisualItem(NamedTuple):
     """A caption sample's image side: the transformed image (float32 CHW), a feature
     vector, patch labels, region features; each only when the stream asks for it."""
 
