@@ -270,3 +270,24 @@ def test_a_broken_shard_costs_its_draw_and_the_reference_goes_on(toy, tmp_path):
     batches = loader_batches(streams, 10, 0, seed=1)
     assert batches[-1].meta.counters["caption"]["shard_errors"] >= 1
     assert_matches_reference(batches, reference)
+
+
+def test_weighted_choices_draw_what_numpys_choice_draws():
+    """A caption's language and variant are drawn as ``Generator.choice`` with ``p`` would:
+    the same option and the generator left in the same state."""
+    from babelshard.train.data.decode import choose
+
+    draws = np.random.default_rng(11)
+    for trial in range(300):
+        size = int(draws.integers(2, 16))
+        options = [f"l{i}" for i in range(size)]
+        raw = draws.random(size) * (draws.random(size) < 0.8)  # some zero weights
+        if trial % 50 == 0:
+            raw[:] = 0.0  # no weight at all: a uniform draw
+        weights = {o: float(w) for o, w in zip(options, raw)}
+        ours, numpys = np.random.default_rng([trial, 1]), np.random.default_rng([trial, 1])
+        for _ in range(20):
+            p = np.asarray([weights[o] for o in options])
+            expected = options[int(numpys.choice(size, p=p / p.sum()))] if p.sum() > 0 else options[int(numpys.integers(size))]
+            assert choose(options, weights, ours) == expected
+        assert ours.random() == numpys.random()
