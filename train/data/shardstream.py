@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import tarfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -157,6 +158,31 @@ class ShardSequence:
         return self.shards[int(self._chunk(j // per_round)[j % per_round])]
 
 
+class ShardReadAhead:
+    """One shard's bytes (and, with ``verify``, their sha256 check) read on a background
+    thread while the open shards are decoded; the bytes or the read's error, taken once."""
+
+    def __init__(self, seq: int, read: Callable[[], bytes]):
+        self.seq = seq
+        self._data: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(read,), name="babelshard-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self, read: Callable[[], bytes]) -> None:
+        try:
+            self._data = read()
+        except BaseException as error:  # raised again, in order, by take()
+            self._error = error
+
+    def take(self) -> bytes:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._data is not None
+        return self._data
+
+
 @dataclass
 class _Slot:
     seq: int
@@ -167,8 +193,8 @@ class _Slot:
 
 class FolderStream:
     """Infinite raw samples (mappings of member bytes) from one folder; see the module doc.
-    It holds at most ``interleave`` shards' bytes at a time, each once (members are
-    sliced when a sample is read)."""
+    It holds the bytes of at most ``interleave + 1`` shards, each once (members are sliced
+    when a sample is read): the open ones and the next, read ahead on a thread."""
 
     def __init__(
         self,
@@ -185,6 +211,7 @@ class FolderStream:
         self.shuffle, self.verify, self.counters = shuffle, verify, counters
         self.next_seq, self.turn = 0, 0
         self.slots: list[_Slot | None] = [None] * interleave
+        self.ahead: ShardReadAhead | None = None
         if cursor is not None:
             self._restore(cursor)
 
@@ -203,12 +230,24 @@ class FolderStream:
                 if slot is not None:
                     slot.offset = saved[1]
                 self.slots[i] = slot
+        self._read_ahead()
+
+    def _read_ahead(self) -> None:
+        """Start reading the shard the next refill loads (its number is known in advance)."""
+        shard = self.sequence[self.next_seq]
+        self.ahead = ShardReadAhead(self.next_seq, lambda: read_shard(self.folder, shard, self.verify))
+
+    def _read(self, seq: int, shard: ShardInfo) -> bytes:
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and ahead.seq == seq:
+            return ahead.take()
+        return read_shard(self.folder, shard, self.verify)
 
     def _load(self, seq: int) -> _Slot | None:
         shard = self.sequence[seq]
         where = join(self.folder, shard.name)
         try:
-            table = scan_table(read_shard(self.folder, shard, self.verify), where=where)
+            table = scan_table(self._read(seq, shard), where=where)
         except (ShardIntegrityError, tarfile.TarError, OSError, EOFError) as error:
             self.counters.shard_error(where, error)
             return None
@@ -219,10 +258,12 @@ class FolderStream:
         return _Slot(seq, list(range(len(table))), table)
 
     def _refill(self, i: int) -> None:
+        self.slots[i] = None  # let the spent shard go before the next is scanned
         failures = 0
         while True:
             slot = self._load(self.next_seq)
             self.next_seq += 1
+            self._read_ahead()
             if slot is not None and len(slot.table):
                 self.slots[i] = slot
                 return
