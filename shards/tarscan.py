@@ -25,6 +25,7 @@ REGULAR = (b"0", b"\0", b"7")
 SKIPPED = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos
 _REGULAR_CODES = frozenset(k[0] for k in REGULAR)
 _SKIPPED_CODES = frozenset(k[0] for k in SKIPPED)
+_CHECKSUM_SHIFTS = np.arange(15, -1, -3, dtype=np.int64)  # six octal digits, most significant first
 
 
 class ExtendedHeader(Exception):
@@ -55,24 +56,38 @@ def _size(data: bytes, offset: int) -> int:
 def check_header_checksums(data: bytes, headers: list[int]) -> None:
     """Every header's stored checksum (octal, bytes 148-155) against the sum of its bytes
     with the checksum field counted as spaces; one pass over all headers with NumPy."""
-    if not headers:
+    if headers:
+        blocks = np.frombuffer(data, np.uint8, count=len(data) // BLOCK * BLOCK).reshape(-1, BLOCK)
+        offsets = np.asarray(headers, dtype=np.intp)
+        check_checksums(np.take(blocks, offsets // BLOCK, axis=0), offsets)
+
+
+def check_checksums(rows: np.ndarray, offsets: np.ndarray) -> None:
+    """:func:`check_header_checksums` for header blocks already gathered (one per row)."""
+    field = rows[:, 148:156]
+    computed = rows.sum(axis=1, dtype=np.uint32).astype(np.int64) - field.sum(axis=1, dtype=np.int64) + 8 * 32
+    written = (computed[:, None] >> _CHECKSUM_SHIFTS) & 7  # as tar writers write it: "%06o\0 "
+    if np.array_equal(field[:, :6], written + 48) and (field[:, 6] == 0).all() and (field[:, 7] == 32).all():
         return
-    blocks = np.frombuffer(data, np.uint8, count=len(data) // BLOCK * BLOCK).reshape(-1, BLOCK)
-    rows = blocks[np.asarray(headers, dtype=np.int64) // BLOCK]
-    computed = rows.sum(axis=1, dtype=np.int64) - rows[:, 148:156].sum(axis=1, dtype=np.int64) + 8 * 32
-    field = rows[:, 148:156].astype(np.int64)
-    digit = (field >= 48) & (field <= 55)
-    stored = np.zeros(len(headers), dtype=np.int64)
-    started = np.zeros(len(headers), dtype=bool)
-    ended = np.zeros(len(headers), dtype=bool)
-    for column in range(8):  # the first run of octal digits, after optional spaces
+    stored = stored_octal(field)  # any other form of the number
+    if not np.array_equal(stored, computed):
+        bad = int(np.flatnonzero(stored != computed)[0])
+        raise tarfile.ReadError(f"bad tar header checksum at byte {int(offsets[bad])}")
+
+
+def stored_octal(field: np.ndarray) -> np.ndarray:
+    """Each row's first run of octal digits (after optional spaces) as a number."""
+    digits = field.astype(np.int64) - 48
+    digit = (digits >= 0) & (digits <= 7)
+    value = np.zeros(len(field), dtype=np.int64)
+    ended = np.zeros(len(field), dtype=bool)
+    started = np.zeros(len(field), dtype=bool)
+    for column in range(field.shape[1]):
         here = digit[:, column] & ~ended
-        stored = np.where(here, stored * 8 + field[:, column] - 48, stored)
+        value = np.where(here, value * 8 + digits[:, column], value)
         started |= digit[:, column]
         ended |= started & ~digit[:, column]
-    bad = np.flatnonzero(stored != computed)
-    if len(bad):
-        raise tarfile.ReadError(f"bad tar header checksum at byte {headers[int(bad[0])]}")
+    return value
 
 
 def walk_members(data: bytes) -> tuple[list[bytes], list[int], list[int]]:
@@ -111,6 +126,44 @@ def walk_members(data: bytes) -> tuple[list[bytes], list[int], list[int]]:
     if offset < end and data[offset:].strip(b"\0"):
         raise tarfile.ReadError("tar data ends inside a header")
     return names, starts, sizes
+
+
+_HEADER = np.dtype({"names": ["name", "magic"], "formats": ["S100", "<u4"], "offsets": [0, 257], "itemsize": BLOCK})
+_USTA = int.from_bytes(b"usta", "little")
+_REGULAR_ARRAY = np.frombuffer(b"".join(REGULAR), np.uint8)
+_SKIPPED_ARRAY = np.frombuffer(b"".join(SKIPPED), np.uint8)
+_OCTAL_PLACES = 8 ** np.arange(10, -1, -1, dtype=np.int64)
+
+
+def index_ustar_members(data: bytes) -> tuple[list[bytes], list[int], list[int]] | None:
+    """What :func:`walk_members` gives, found with NumPy for the usual tar: every header
+    ustar, no name prefix, sizes as 11 octal digits, no extended headers. The blocks that
+    look like ustar headers must chain from the first block to the end-of-archive zeros,
+    one member's size after the other; a block of member content that merely looks like
+    a header breaks the chain. None when any of this does not hold (the walk decides)."""
+    count = len(data) // BLOCK
+    if not count:
+        return None
+    heads = np.flatnonzero(np.frombuffer(data, _HEADER, count=count)["magic"] == _USTA)
+    if not len(heads) or heads[0] != 0:
+        return None
+    rows = np.take(np.frombuffer(data, np.uint8, count=count * BLOCK).reshape(count, BLOCK), heads, axis=0)
+    digits = rows[:, 124:135].astype(np.int64) - 48
+    if not (((digits >= 0) & (digits <= 7)).all() and np.isin(rows[:, 135], (0, 32)).all() and (rows[:, 261] == 114).all()):
+        return None
+    sizes = digits @ _OCTAL_PLACES
+    ends = heads + 1 + (sizes + BLOCK - 1) // BLOCK
+    end = int(ends[-1]) * BLOCK
+    if not np.array_equal(ends[:-1], heads[1:]) or end > len(data) or data[end:].strip(b"\0"):
+        return None
+    regular = np.isin(rows[:, 156], _REGULAR_ARRAY)
+    if rows[:, 345].any() or not (regular | np.isin(rows[:, 156], _SKIPPED_ARRAY)).all():
+        return None
+    check_checksums(rows, heads * BLOCK)
+    names = np.frombuffer(data, _HEADER, count=count)["name"][heads[regular]].tolist()
+    if b"\0" in b"/".join(names):  # NumPy cuts only trailing NULs; a name ends at the first
+        return None
+    return names, ((heads[regular] + 1) * BLOCK).tolist(), sizes[regular].tolist()
 
 
 class MemberLayout:
@@ -208,11 +261,13 @@ def scan_table(data: bytes, where: str = "") -> ShardTable:
     if not data:
         raise tarfile.ReadError("empty file")
     data = bytes(data)  # members are sliced as bytes (a no-op for bytes)
-    try:
-        names, starts, sizes = walk_members(data)
-    except ExtendedHeader:
-        names, starts, sizes = tarfile_members(data)
-    return ShardTable(data, where, names, starts, sizes)
+    members = index_ustar_members(data)
+    if members is None:
+        try:
+            members = walk_members(data)
+        except ExtendedHeader:
+            members = tarfile_members(data)
+    return ShardTable(data, where, *members)
 
 
 def tarfile_members(data: bytes) -> tuple[list[bytes], list[int], list[int]]:

@@ -107,3 +107,24 @@ def test_the_shard_table_keeps_one_copy_and_shares_member_lists():
     assert list(sample) == ["__key__", "__url__", "jpg", "json", "txt"] and len(sample) == 5
     with pytest.raises(KeyError):
         sample["png"]
+
+
+def test_the_numpy_index_gives_the_walks_members_or_leaves_the_tar_to_it():
+    from babelshard.shards.tarscan import index_ustar_members, walk_members
+
+    plain = write_tar([(f"k{i}.{ext}", f"{i}-{ext}".encode() * (i + 1) * 40) for i in range(6) for ext in ("jpg", "txt")])
+    nested = write_tar([("k1.tar", plain), ("k1.txt", b"a tar inside: its headers look like ustar headers")])
+    assert index_ustar_members(plain) == walk_members(plain)  # the usual shard: found with NumPy
+    assert index_ustar_members(nested) is None and len(walk_members(nested)[0]) == 2  # content blocks break the chain
+    for form in (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):
+        data = write_tar(MEMBERS, form)
+        found = index_ustar_members(data)
+        assert found is None or found == walk_members(data), form
+    prefixed = write_tar([(f"{'d' * 120}/k1.txt", b"one")])
+    assert index_ustar_members(prefixed) is None and walk_members(prefixed)[0] == [f"{'d' * 120}/k1.txt".encode()]
+    damaged = bytearray(plain)
+    damaged[512 + 20] ^= 0x01  # inside the first member's content: no header changes
+    assert index_ustar_members(bytes(damaged)) == walk_members(bytes(damaged))
+    damaged[5] ^= 0x01  # the first header's name: its checksum no longer holds
+    with pytest.raises(tarfile.ReadError, match="checksum at byte 0"):
+        index_ustar_members(bytes(damaged))
