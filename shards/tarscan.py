@@ -115,7 +115,7 @@ def walk_members(data: bytes) -> tuple[list[bytes], list[int], list[int]]:
                 name = data[offset : stop if stop >= 0 else offset + 100]
                 if data[offset + 345] and data[offset + 257 : offset + 262] == b"ustar":
                     name = data[offset + 345 : offset + 500].split(b"\0", 1)[0] + b"/" + name
-                names.append(name)
+                names.append(bytes(name))
                 starts.append(start)
                 sizes.append(length)
             offset = start + -(-length // BLOCK) * BLOCK
@@ -181,12 +181,14 @@ class MemberLayout:
 class ShardTable:
     """A shard's samples as positions in its bytes: ``keys[i]``, ``layouts[i]`` and the
     number of sample ``i``'s first member, whose content starts and sizes are in
-    ``starts`` and ``sizes``. Member bytes are sliced out when a sample is read."""
+    ``starts`` and ``sizes``. Member bytes are copied out when a sample is read, so a
+    reader done with the shard may :meth:`release` its buffer for the next one."""
 
-    __slots__ = ("data", "where", "keys", "first", "layouts", "starts", "sizes")
+    __slots__ = ("data", "view", "where", "keys", "first", "layouts", "starts", "sizes")
 
-    def __init__(self, data: bytes, where: str, names: list[bytes], starts: list[int], sizes: list[int]):
+    def __init__(self, data: bytes | bytearray, where: str, names: list[bytes], starts: list[int], sizes: list[int]):
         self.data, self.where, self.starts, self.sizes = data, where, starts, sizes
+        self.view = memoryview(data)
         self.keys: list[str] = []
         self.first: list[int] = []
         self.layouts: list[MemberLayout] = []
@@ -215,6 +217,15 @@ class ShardTable:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def member(self, number: int) -> bytes:
+        start = self.starts[number]
+        return bytes(self.view[start : start + self.sizes[number]])  # a released table raises ValueError
+
+    def release(self) -> bytes | bytearray:
+        """The shard's buffer, to be reused; the table's samples can no longer be read."""
+        self.view.release()
+        return self.data
+
     def sample(self, number: int) -> "ShardSample":
         return ShardSample(self, number)
 
@@ -237,9 +248,7 @@ class ShardSample(Mapping):
             return table.keys[self.number]
         if name == "__url__":
             return table.where
-        member = table.first[self.number] + table.layouts[self.number].position[name]
-        start = table.starts[member]
-        return table.data[start : start + table.sizes[member]]
+        return table.member(table.first[self.number] + table.layouts[self.number].position[name])
 
     def __contains__(self, name: object) -> bool:
         return name in self.table.layouts[self.number].position or name in ("__key__", "__url__")
@@ -250,17 +259,13 @@ class ShardSample(Mapping):
     def __len__(self) -> int:
         return 2 + len(self.table.layouts[self.number].names)
 
-    @property
-    def members(self) -> tuple[str, ...]:
-        """The member names (without ``__key__`` and ``__url__``), shared with like samples."""
-        return self.table.layouts[self.number].names
 
-
-def scan_table(data: bytes, where: str = "") -> ShardTable:
+def scan_table(data: bytes | bytearray, where: str = "") -> ShardTable:
     """The shard's :class:`ShardTable` (through ``tarfile`` for tars with extended headers)."""
     if not data:
         raise tarfile.ReadError("empty file")
-    data = bytes(data)  # members are sliced as bytes (a no-op for bytes)
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
     members = index_ustar_members(data)
     if members is None:
         try:

@@ -107,6 +107,9 @@ def test_the_shard_table_keeps_one_copy_and_shares_member_lists():
     assert list(sample) == ["__key__", "__url__", "jpg", "json", "txt"] and len(sample) == 5
     with pytest.raises(KeyError):
         sample["png"]
+    assert table.release() is data  # the buffer back, for the next shard: its samples no longer read
+    with pytest.raises(ValueError):
+        sample["txt"]
 
 
 def test_the_numpy_index_gives_the_walks_members_or_leaves_the_tar_to_it():

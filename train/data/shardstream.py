@@ -30,7 +30,7 @@ from babelshard.configbase import ConfigError
 from babelshard.errors import UserError
 from babelshard.fs import join
 from babelshard.shards.index import ShardIndex, ShardInfo
-from babelshard.shards.reader import ShardIntegrityError, read_shard
+from babelshard.shards.reader import ShardIntegrityError, read_shard_into
 from babelshard.shards.tarscan import ShardSample, ShardTable, scan_table
 
 log = logging.getLogger("babelshard.train.data")
@@ -162,20 +162,20 @@ class ShardReadAhead:
     """One shard's bytes (and, with ``verify``, their sha256 check) read on a background
     thread while the open shards are decoded; the bytes or the read's error, taken once."""
 
-    def __init__(self, seq: int, read: Callable[[], bytes]):
+    def __init__(self, seq: int, read: Callable[[], bytearray]):
         self.seq = seq
-        self._data: bytes | None = None
+        self._data: bytearray | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(read,), name="babelshard-read-ahead", daemon=True)
         self._thread.start()
 
-    def _run(self, read: Callable[[], bytes]) -> None:
+    def _run(self, read: Callable[[], bytearray]) -> None:
         try:
             self._data = read()
         except BaseException as error:  # raised again, in order, by take()
             self._error = error
 
-    def take(self) -> bytes:
+    def take(self) -> bytearray:
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -193,8 +193,9 @@ class _Slot:
 
 class FolderStream:
     """Infinite raw samples (mappings of member bytes) from one folder; see the module doc.
-    It holds the bytes of at most ``interleave + 1`` shards, each once (members are sliced
-    when a sample is read): the open ones and the next, read ahead on a thread."""
+    It holds the bytes of at most ``interleave + 1`` shards, each once (members are copied
+    out when a sample is read): the open ones and the next, read ahead on a thread into
+    the buffer of the last shard it finished."""
 
     def __init__(
         self,
@@ -212,6 +213,7 @@ class FolderStream:
         self.next_seq, self.turn = 0, 0
         self.slots: list[_Slot | None] = [None] * interleave
         self.ahead: ShardReadAhead | None = None
+        self.spare: list[bytearray] = []  # buffers of spent shards, for the next reads
         if cursor is not None:
             self._restore(cursor)
 
@@ -234,14 +236,18 @@ class FolderStream:
 
     def _read_ahead(self) -> None:
         """Start reading the shard the next refill loads (its number is known in advance)."""
-        shard = self.sequence[self.next_seq]
-        self.ahead = ShardReadAhead(self.next_seq, lambda: read_shard(self.folder, shard, self.verify))
+        shard, buffer = self.sequence[self.next_seq], self._buffer()
+        self.ahead = ShardReadAhead(self.next_seq, lambda: read_shard_into(self.folder, shard, buffer, self.verify))
 
-    def _read(self, seq: int, shard: ShardInfo) -> bytes:
+    def _read(self, seq: int, shard: ShardInfo) -> bytearray:
         ahead, self.ahead = self.ahead, None
         if ahead is not None and ahead.seq == seq:
             return ahead.take()
-        return read_shard(self.folder, shard, self.verify)
+        return read_shard_into(self.folder, shard, self._buffer(), self.verify)
+
+    def _buffer(self) -> bytearray:
+        """The buffer of a shard done with, or a new one."""
+        return self.spare.pop() if self.spare else bytearray()
 
     def _load(self, seq: int) -> _Slot | None:
         shard = self.sequence[seq]
@@ -258,7 +264,9 @@ class FolderStream:
         return _Slot(seq, list(range(len(table))), table)
 
     def _refill(self, i: int) -> None:
-        self.slots[i] = None  # let the spent shard go before the next is scanned
+        spent, self.slots[i] = self.slots[i], None
+        if spent is not None:
+            self.spare.append(spent.table.release())  # type: ignore[arg-type]
         failures = 0
         while True:
             slot = self._load(self.next_seq)
