@@ -2,14 +2,15 @@
 
 A shard being read is already in memory; Python's ``tarfile`` spends most of a
 loader's time building a ``TarInfo`` per member (a caption shard has ~16 members per
-sample: image, json and a caption per language). This scanner walks the USTAR headers
-directly (name, size, type) and records where each member's bytes are: a
-:class:`ShardTable` holds the shard's bytes once and hands out a member's bytes only
-when a reader asks for it. Header checksums are checked for the whole shard at once
-with NumPy. Samples whose members have the same names share one name -> position map
-(a :class:`MemberLayout`), so a sample costs two integers, not a dict. Tars with
-extended headers (pax, GNU long names) fall back to ``tarfile``, which gives the same
-samples in the same order.
+sample: image, json and a caption per language). For the usual shard (ustar headers,
+short names) NumPy finds every header at once: the blocks that look like ustar headers
+must chain from the first block to the end-of-archive zeros, one member's size after the
+other, and their checksums hold. Any other tar is walked header by header in Python,
+and tars with extended headers (pax, GNU long names) go through ``tarfile``; all three
+give the same samples in the same order. A :class:`ShardTable` records where each
+member's bytes are and copies a member out only when a reader asks for it; samples whose
+members have the same names share one name -> position map (a :class:`MemberLayout`), so
+a sample costs two integers, not a dict.
 """
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ SKIPPED = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, f
 _REGULAR_CODES = frozenset(k[0] for k in REGULAR)
 _SKIPPED_CODES = frozenset(k[0] for k in SKIPPED)
 _CHECKSUM_SHIFTS = np.arange(15, -1, -3, dtype=np.int64)  # six octal digits, most significant first
+_HEADER = np.dtype({"names": ["name", "magic"], "formats": ["S100", "<u4"], "offsets": [0, 257], "itemsize": BLOCK})
+_USTA = int.from_bytes(b"usta", "little")
+_REGULAR_ARRAY = np.frombuffer(b"".join(REGULAR), np.uint8)
+_SKIPPED_ARRAY = np.frombuffer(b"".join(SKIPPED), np.uint8)
+_OCTAL_PLACES = 8 ** np.arange(10, -1, -1, dtype=np.int64)
 
 
 class ExtendedHeader(Exception):
@@ -90,7 +96,7 @@ def stored_octal(field: np.ndarray) -> np.ndarray:
     return value
 
 
-def walk_members(data: bytes) -> tuple[list[bytes], list[int], list[int]]:
+def walk_members(data: bytes | bytearray) -> tuple[list[bytes], list[int], list[int]]:
     """(names, content starts, sizes) of every regular file member, in order; every
     header's checksum checked. The loop body is inlined: it runs once per member."""
     names: list[bytes] = []
@@ -127,15 +133,7 @@ def walk_members(data: bytes) -> tuple[list[bytes], list[int], list[int]]:
         raise tarfile.ReadError("tar data ends inside a header")
     return names, starts, sizes
 
-
-_HEADER = np.dtype({"names": ["name", "magic"], "formats": ["S100", "<u4"], "offsets": [0, 257], "itemsize": BLOCK})
-_USTA = int.from_bytes(b"usta", "little")
-_REGULAR_ARRAY = np.frombuffer(b"".join(REGULAR), np.uint8)
-_SKIPPED_ARRAY = np.frombuffer(b"".join(SKIPPED), np.uint8)
-_OCTAL_PLACES = 8 ** np.arange(10, -1, -1, dtype=np.int64)
-
-
-def index_ustar_members(data: bytes) -> tuple[list[bytes], list[int], list[int]] | None:
+def index_ustar_members(data: bytes | bytearray) -> tuple[list[bytes], list[int], list[int]] | None:
     """What :func:`walk_members` gives, found with NumPy for the usual tar: every header
     ustar, no name prefix, sizes as 11 octal digits, no extended headers. The blocks that
     look like ustar headers must chain from the first block to the end-of-archive zeros,
