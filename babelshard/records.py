@@ -17,6 +17,7 @@ that decodes only what is asked for.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -88,7 +89,10 @@ def feature_name(member: str) -> str | None:
 
 def image_member(sample: Mapping[str, Any]) -> str | None:
     """The sample's image member (its extension is the format), if it has one."""
-    return next((m for m in IMAGE_EXTENSIONS if m in sample), None)
+    for member in IMAGE_EXTENSIONS:
+        if member in sample:
+            return member
+    return None
 
 
 @dataclass(frozen=True)
@@ -352,10 +356,7 @@ class CaptionView(SampleView):
     @property
     def languages(self) -> list[str]:
         """Every language with a caption member, sorted."""
-        langs = [member[: -len(TEXT_SUFFIX)] for member in self.raw if member.endswith(TEXT_SUFFIX)]
-        if TEXT_MEMBER in self.raw:
-            langs.append(ENGLISH)
-        return sorted(langs)
+        return list(caption_languages(tuple(self.raw)))
 
     def has_caption(self, lang: str) -> bool:
         return caption_member(lang) in self.raw
@@ -387,6 +388,16 @@ class CaptionView(SampleView):
     def extra_captions(self) -> dict[str, list[str]]:
         """Further captions per language from the metadata (empty without a ``json`` member)."""
         return self.meta.get("extra_captions", {}) if META_MEMBER in self.raw else {}
+
+
+@functools.lru_cache(maxsize=1024)
+def caption_languages(members: tuple[str, ...]) -> tuple[str, ...]:
+    """The sorted caption languages of a sample with these members (samples of a shard
+    mostly share one member list, so this runs once per list)."""
+    langs = [member[: -len(TEXT_SUFFIX)] for member in members if member.endswith(TEXT_SUFFIX)]
+    if TEXT_MEMBER in members:
+        langs.append(ENGLISH)
+    return tuple(sorted(langs))
 
 
 class TextView(SampleView):

@@ -119,6 +119,34 @@ def test_verified_read_refuses_a_tampered_shard(tmp_path, records):
     assert len(list(iter_records(str(tmp_path), verify=False))) == 30  # unverified reads still work
 
 
+def test_reading_into_a_reused_buffer_gives_the_shards_bytes_and_the_same_refusals(tmp_path, records):
+    from babelshard.shards.reader import read_shard, read_shard_into
+
+    folder = str(tmp_path)
+    write_records(folder, "caption", records, max_samples=10)
+    shards = read_index(folder).shards
+    buffer = bytearray(b"x" * (shards[0].bytes + 5000))  # longer than a shard: cut to size
+    for shard in shards:
+        assert read_shard_into(folder, shard, buffer, verify=True) is buffer
+        assert buffer == read_shard(folder, shard, verify=True)
+    path = tmp_path / shards[1].name
+    path.write_bytes(path.read_bytes() + b"\0" * 512)  # one block more than the index says
+    with pytest.raises(ShardIntegrityError, match=f"{shards[1].name}: {shards[1].bytes + 512} bytes, index says {shards[1].bytes}$"):
+        read_shard_into(folder, shards[1], buffer)
+    os.truncate(path, 1024)
+    with pytest.raises(ShardIntegrityError, match=f"{shards[1].name}: 1024 bytes, index says {shards[1].bytes}$"):
+        read_shard_into(folder, shards[1], buffer)
+    damaged = bytearray((tmp_path / shards[2].name).read_bytes())
+    damaged[700] ^= 0xFF
+    (tmp_path / shards[2].name).write_bytes(bytes(damaged))
+    assert read_shard_into(folder, shards[2], buffer) == damaged  # the size alone holds
+    with pytest.raises(ShardIntegrityError, match=f"{shards[2].name}: sha256"):
+        read_shard_into(folder, shards[2], buffer, verify=True)
+    path.unlink()
+    with pytest.raises(ShardIntegrityError, match="listed in index.json but missing"):
+        read_shard_into(folder, shards[1], buffer)
+
+
 def test_unknown_stream_is_refused(tmp_path, records):
     with pytest.raises(ValueError, match="unknown stream 'images'"):
         write_records(str(tmp_path), "images", records[:1])

@@ -2,8 +2,7 @@
 language or code-switched (``variants``), decoded from caption shards."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -19,16 +18,16 @@ from babelshard.train.stream_config import CaptionStreamConfig
 CAPTION_VARIANT, CODESWITCHED_VARIANT = "caption", "codeswitched"
 
 
-@dataclass(frozen=True)
-class CaptionItem:
+class CaptionItem(NamedTuple):
     """One decoded caption sample; ``teacher_text`` is the English caption when the stream
-    has ``teacher_tokens``; ``cs_variant`` the variant number of an online code-switch."""
+    has ``teacher_tokens``; ``cs_variant`` the variant number of an online code-switch.
+    (Items are built once per sample: a NamedTuple costs a fraction of a frozen dataclass.)"""
 
     key: str
     text: str
     language: str
     variant: str
-    visual: VisualItem = field(default_factory=VisualItem)
+    visual: VisualItem = VisualItem()
     teacher_text: str | None = None
     cs_variant: int | None = None
     more: tuple[tuple[str, str], ...] = ()  # further captions of the image: (text, language)
@@ -46,8 +45,9 @@ def codeswitched_text(view: CaptionView, rng: np.random.Generator) -> str | None
 def decode_caption(view: CaptionView, stream: CaptionStreamConfig, weights: Mapping[str, float] | None,
                    rng: np.random.Generator) -> CaptionItem:
     langs = view.languages
-    if stream.languages is not None:
-        langs = [lang for lang in langs if lang in stream.languages]
+    allowed = stream.languages
+    if allowed is not None:
+        langs = [lang for lang in langs if lang in allowed]
     if not langs:
         raise DecodeError("no caption in the configured languages")
     variant = choose(sorted(stream.variants), stream.variants, rng)

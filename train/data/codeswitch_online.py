@@ -10,7 +10,6 @@ the same ones. A caption with nothing the lexicon translates stays English (coun
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -50,6 +49,6 @@ def switch_item(item: CaptionItem, lexicon: Any, params: Any, alpha: float, rng:
     switched = code_switch(item.text, item.key, variant, lexicon, params)
     if switched is None or switched.switched == 0:
         return item, "unswitchable"
-    switched_item = dataclasses.replace(item, text=switched.text, language=CODESWITCHED_LANGUAGE,
-                                        variant=CODESWITCHED_VARIANT, cs_variant=variant)
+    switched_item = item._replace(text=switched.text, language=CODESWITCHED_LANGUAGE, variant=CODESWITCHED_VARIANT,
+                                  cs_variant=variant)
     return switched_item, "codeswitched"

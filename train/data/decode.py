@@ -8,9 +8,10 @@ members a stream needs are decoded.
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -33,18 +34,36 @@ def in_holdout(key: str, fraction: float) -> bool:
 
 
 def choose(options: list[str], weights: Mapping[str, float] | None, rng: np.random.Generator) -> str:
-    """One option, weighted by ``weights`` renormalised over ``options`` (uniform when absent)."""
+    """One option, weighted by ``weights`` renormalised over ``options`` (uniform when absent).
+
+    The weighted draw is ``rng.choice(len(options), p=p / p.sum())`` without its per-call
+    validation (tens of microseconds a sample): the same cumulative weights, one
+    ``rng.random()``, the same right-sided search, so the same option and generator state."""
     if len(options) == 1:
         return options[0]
     if weights:
-        p = np.asarray([float(weights.get(o, 0.0)) for o in options])
-        if p.sum() > 0:
-            return options[int(rng.choice(len(options), p=p / p.sum()))]
+        cdf = cumulative_weights(tuple([float(weights.get(o, 0.0)) for o in options]))
+        if cdf is not None:
+            return options[bisect.bisect_right(cdf, rng.random())]
     return options[int(rng.integers(len(options)))]
 
 
-@dataclass(frozen=True)
-class VisualItem:
+@functools.lru_cache(maxsize=4096)
+def cumulative_weights(weights: tuple[float, ...]) -> list[float] | None:
+    """What ``Generator.choice`` searches for ``p = weights / sum``: ``p.cumsum()`` over its
+    last value; None when the weights do not sum above 0 (the caller draws uniformly)."""
+    p = np.asarray(weights)
+    if not p.sum() > 0:
+        return None
+    p = p / p.sum()
+    if (p < 0).any():
+        raise ValueError("probabilities are not non-negative")
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return cdf.tolist()
+
+
+class VisualItem(NamedTuple):
     """A caption sample's image side: the transformed image (float32 CHW), a feature
     vector, patch labels, region features; each only when the stream asks for it."""
 

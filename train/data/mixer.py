@@ -56,6 +56,8 @@ class StreamBatcher:
                  folder_p: list[float], weights: Mapping[str, float] | None):
         self.config, self.folders, self.views, self.folder_p, self.weights = config, folders, views, folder_p, weights
         self.counters = folders[0].counters
+        # how many samples of a folder to try before giving up on it: twice its size
+        self.limits = [2 * sum(s.samples for s in f.sequence.shards) + 1000 for f in folders]
 
     def cursor(self) -> list[dict[str, Any]]:
         return [f.cursor() for f in self.folders]
@@ -69,8 +71,7 @@ class StreamBatcher:
 
     def next_item(self, pick: int, rng: np.random.Generator) -> Any:
         """The folder's next usable sample; held-out and undecodable ones are counted."""
-        folder, view_of = self.folders[pick], self.views[pick]
-        limit = 2 * sum(s.samples for s in folder.sequence.shards) + 1000
+        folder, view_of, limit = self.folders[pick], self.views[pick], self.limits[pick]
         for _ in range(limit):
             view = view_of(folder.next_raw())
             if self.config.holdout and in_holdout(view.key, self.config.holdout):

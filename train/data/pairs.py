@@ -3,8 +3,7 @@ from parallel shards as stored, or from caption shards as English and a sampled 
 caption language of one image."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -15,8 +14,7 @@ from babelshard.train.data.tokenizer import Tokenizer
 from babelshard.train.stream_config import ParallelStreamConfig
 
 
-@dataclass(frozen=True)
-class PairItem:
+class PairItem(NamedTuple):
     key: str
     source_language: str
     target_language: str

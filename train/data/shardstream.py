@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import tarfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ from babelshard.configbase import ConfigError
 from babelshard.errors import UserError
 from babelshard.fs import join
 from babelshard.shards.index import ShardIndex, ShardInfo
-from babelshard.shards.reader import ShardIntegrityError, read_shard
-from babelshard.shards.tarscan import scan_samples
+from babelshard.shards.reader import ShardIntegrityError, read_shard_into
+from babelshard.shards.tarscan import ShardSample, ShardTable, scan_table
 
 log = logging.getLogger("babelshard.train.data")
 
@@ -157,16 +158,44 @@ class ShardSequence:
         return self.shards[int(self._chunk(j // per_round)[j % per_round])]
 
 
+class ShardReadAhead:
+    """One shard's bytes (and, with ``verify``, their sha256 check) read on a background
+    thread while the open shards are decoded; the bytes or the read's error, taken once."""
+
+    def __init__(self, seq: int, read: Callable[[], bytearray]):
+        self.seq = seq
+        self._data: bytearray | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(read,), name="babelshard-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self, read: Callable[[], bytearray]) -> None:
+        try:
+            self._data = read()
+        except BaseException as error:  # raised again, in order, by take()
+            self._error = error
+
+    def take(self) -> bytearray:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._data is not None
+        return self._data
+
+
 @dataclass
 class _Slot:
     seq: int
-    order: np.ndarray
-    samples: list[dict[str, Any]]
+    order: list[int]
+    table: ShardTable
     offset: int = 0
 
 
 class FolderStream:
-    """Infinite raw samples (dicts of member bytes) from one folder; see the module doc."""
+    """Infinite raw samples (mappings of member bytes) from one folder; see the module doc.
+    It holds the bytes of at most ``interleave + 1`` shards, each once (members are copied
+    out when a sample is read): the open ones and the next, read ahead on a thread into
+    the buffer of the last shard it finished."""
 
     def __init__(
         self,
@@ -183,6 +212,8 @@ class FolderStream:
         self.shuffle, self.verify, self.counters = shuffle, verify, counters
         self.next_seq, self.turn = 0, 0
         self.slots: list[_Slot | None] = [None] * interleave
+        self.ahead: ShardReadAhead | None = None
+        self.spare: list[bytearray] = []  # buffers of spent shards, for the next reads
         if cursor is not None:
             self._restore(cursor)
 
@@ -201,29 +232,47 @@ class FolderStream:
                 if slot is not None:
                     slot.offset = saved[1]
                 self.slots[i] = slot
+        self._read_ahead()
+
+    def _read_ahead(self) -> None:
+        """Start reading the shard the next refill loads (its number is known in advance)."""
+        shard, buffer = self.sequence[self.next_seq], self._buffer()
+        self.ahead = ShardReadAhead(self.next_seq, lambda: read_shard_into(self.folder, shard, buffer, self.verify))
+
+    def _read(self, seq: int, shard: ShardInfo) -> bytearray:
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and ahead.seq == seq:
+            return ahead.take()
+        return read_shard_into(self.folder, shard, self._buffer(), self.verify)
+
+    def _buffer(self) -> bytearray:
+        """The buffer of a shard done with, or a new one."""
+        return self.spare.pop() if self.spare else bytearray()
 
     def _load(self, seq: int) -> _Slot | None:
         shard = self.sequence[seq]
         where = join(self.folder, shard.name)
         try:
-            data = read_shard(self.folder, shard, self.verify)
-            samples = scan_samples(data, where=where)
+            table = scan_table(self._read(seq, shard), where=where)
         except (ShardIntegrityError, tarfile.TarError, OSError, EOFError) as error:
             self.counters.shard_error(where, error)
             return None
         self.counters.count("shards_read")
         if self.shuffle:
-            order = np.random.default_rng([*self.sequence.seed, self.sequence.worker, 1 << 20, seq]).permutation(len(samples))
-        else:
-            order = np.arange(len(samples))
-        return _Slot(seq, order, samples)
+            rng = np.random.default_rng([*self.sequence.seed, self.sequence.worker, 1 << 20, seq])
+            return _Slot(seq, rng.permutation(len(table)).tolist(), table)
+        return _Slot(seq, list(range(len(table))), table)
 
     def _refill(self, i: int) -> None:
+        spent, self.slots[i] = self.slots[i], None
+        if spent is not None:
+            self.spare.append(spent.table.release())  # type: ignore[arg-type]
         failures = 0
         while True:
             slot = self._load(self.next_seq)
             self.next_seq += 1
-            if slot is not None and slot.samples:
+            self._read_ahead()
+            if slot is not None and len(slot.table):
                 self.slots[i] = slot
                 return
             failures += 1
@@ -232,14 +281,14 @@ class FolderStream:
                 raise NoReadableShards(f"{self.folder}: no readable shard in {failures} draws in a row "
                                        f"(stream {self.counters.stream!r}; last: {last})")
 
-    def next_raw(self) -> dict[str, Any]:
+    def next_raw(self) -> ShardSample:
         i = self.turn
         self.turn = (self.turn + 1) % len(self.slots)
         slot = self.slots[i]
-        if slot is None or slot.offset >= len(slot.samples):
+        if slot is None or slot.offset >= len(slot.order):
             self._refill(i)
             slot = self.slots[i]
         assert slot is not None
-        sample = slot.samples[int(slot.order[slot.offset])]
+        sample = ShardSample(slot.table, slot.order[slot.offset])
         slot.offset += 1
         return sample

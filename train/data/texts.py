@@ -1,8 +1,7 @@
 """The text stream kind: monolingual sentences from text shards."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -12,8 +11,7 @@ from babelshard.train.data.tokenizer import Tokenizer
 from babelshard.train.stream_config import TextStreamConfig
 
 
-@dataclass(frozen=True)
-class TextItem:
+class TextItem(NamedTuple):
     key: str
     text: str
     language: str

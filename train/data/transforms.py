@@ -133,7 +133,8 @@ def transform_image(data: bytes, config: ImageConfig, rng: np.random.Generator |
     """Decode, resize the shorter side, crop (random resized when configured and ``rng``
     is given, else center) to ``size``, RandAugment (when configured and ``rng`` is
     given), normalize."""
-    config = resolved(config)
+    if config.processor is not None:
+        config = resolved(config)
     image = decode_rgb(data, config.background, at_least=(config.resize or config.size) if config.draft else None)
     image = resize_shorter(image, config.resize or config.size, config.resample, exact=config.processor is not None)
     width, height = image.size

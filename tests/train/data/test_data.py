@@ -221,3 +221,32 @@ def test_batches_move_every_tensor_and_keep_the_rest(toy):
     assert pairs.source_tokens.device.type == pairs.target_tokens.device.type == pairs.teacher_tokens.device.type == "meta"
     assert caption.keys == batch.streams["caption"].keys and caption.features is None and moved.meta == batch.meta
     assert batch.streams["caption"].image.device.type == "cpu"  # the original is unchanged
+
+
+def test_a_folder_stream_holds_its_open_shards_once_and_one_read_ahead(tmp_path):
+    """Memory stays within about (interleave + 2) shards while the stream reads its folder
+    five times over: each open shard's bytes once (members are sliced when read, not
+    copied), the next shard read ahead, and one being read."""
+    import tracemalloc
+
+    from babelshard.records import Caption
+    from babelshard.train.data.shardstream import DataCounters, FolderStream
+
+    rng = np.random.default_rng(0)
+    records = [CaptionSample(key=f"k{i:03d}", source="test", url=f"u{i}", captions={"en": Caption(f"caption {i}")},
+                             image=rng.bytes(40_000)) for i in range(120)]
+    folder = str(tmp_path / "large-members")
+    write_records(folder, "caption", records, max_samples=15)
+    index = read_index(folder)
+    largest = max(s.bytes for s in index.shards)
+    interleave = 4
+    stream = FolderStream(folder, ShardSequence(index, (0,), True, 0, 1), interleave=interleave, shuffle=True, verify=True,
+                          counters=DataCounters(stream="caption"))
+    tracemalloc.start()
+    try:
+        seen = [stream.next_raw()["jpg"][:4] for _ in range(5 * index.samples)]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(seen) == 5 * index.samples and stream.cursor()["next_seq"] >= 5 * len(index.shards)
+    assert peak < (interleave + 2.5) * largest, (peak, largest)
