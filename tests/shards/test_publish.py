@@ -85,14 +85,14 @@ def test_publish_a_tree_of_shard_folders(tmp_path):
     assert read_index(str(tmp_path / "dst" / "text" / "de")).samples == 3
 
 
-def test_s3_uploads_are_verified_by_the_stored_checksum_without_reading_back(finished, s3_endpoint):
+def test_s3_uploads_are_verified_by_the_stored_checksum_without_reading_back(finished, s3):
     destination = "s3://babelshard-test/run3/caption"
     report = publish_folder(finished, destination, workers=4)
     assert report.verified_by == {"md5": 5} and report.bytes_read_back == 0
     assert report.bytes_uploaded == read_index(finished).bytes
 
 
-def test_a_same_size_corrupt_object_is_uploaded_again(finished, s3_endpoint):
+def test_a_same_size_corrupt_object_is_uploaded_again(finished, s3):
     destination = "s3://babelshard-test/run4/caption"
     publish_folder(finished, destination)
     fs = fsspec.filesystem("s3")
