@@ -184,22 +184,29 @@ def test_a_run_that_takes_the_lock_removes_a_killed_runs_partial_files(tmp_path)
 
 PUBLISH_SCRIPT = textwrap.dedent(
     """
-    import os, sys, time
+    import os, sys, threading, time
     from babelshard.fs import partial_name
     from babelshard.shards import publish
 
     real_put, real_rm, real_replace = publish._put, None, os.replace
 
+    printing = threading.Lock()
+
+    def announce(*words):
+        # Uploads run on several threads: one whole line at a time, so a marker is never split.
+        with printing:
+            print(*words, flush=True)
+
     def put_then_pause(fs, path, data):
         # The real upload, announced, then a pause so that a kill lands between files.
         real_put(fs, path, data)
-        print("put", os.path.basename(path), flush=True)
+        announce("put", os.path.basename(path))
         time.sleep(0.2)
 
     def replace_after_a_pause(source, target):
         # A pause with the file complete under its hidden temporary name, not yet moved.
         if os.path.basename(source).startswith("."):
-            print("moving", os.path.basename(target), flush=True)
+            announce("moving", os.path.basename(target))
             time.sleep(0.2)
         real_replace(source, target)
 
