@@ -321,6 +321,7 @@ def trainer(args) -> dict:
 # --- model stages ------------------------------------------------------------------
 
 
+ADAPTER_MODULE = "babelshard/inference.py"
 HANDLER_CLASS = re.compile(r"class (\w+)\((?:\w+\.)*(?:ModelHandler|StageModelHandler)\b")
 
 
@@ -331,11 +332,13 @@ def model_stages(args) -> dict:
     for folder in ("babelshard", "pipelines", "shards", "translate", "codeswitch", "vocab", "train"):
         for path in sorted((REPO / folder).rglob("*.py")):
             relative = str(path.relative_to(REPO))
+            if relative == ADAPTER_MODULE:
+                continue  # the adapter itself, not a stage
             for line in path.read_text(encoding="utf-8").splitlines():
                 match = HANDLER_CLASS.match(line)
-                if match and match.group(1) != "StageModelHandler":
+                if match:
                     handlers.append({"path": relative, "class": match.group(1), "checked": _handler_check(match.group(1))})
-                elif "StageModelHandler(" in line and not line.lstrip().startswith(("class ", "def ", "return StageModelHandler(name")):
+                elif "StageModelHandler(" in line:
                     handlers.append({"path": relative, "class": "StageModelHandler", "checked": _handler_check("")})
     return {"handlers": handlers}
 
