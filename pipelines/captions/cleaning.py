@@ -1,14 +1,13 @@
-"""Caption cleaning, deduplication and the language check: plain functions, each drop
-with an enumerated reason, and the stages that run them in Beam.
+"""Caption cleaning and deduplication: plain functions, each drop with an enumerated
+reason, and the stages that run them in Beam. The language check, a model stage, is in
+:mod:`babelshard.pipelines.captions.language`.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Iterable
+from typing import Iterable
 
-from babelshard.inference import ModelStage, lid_handler, record_failure_drops
-from babelshard.langid import LanguageIdConfig, language_verdict, predict_in_chunks
 from babelshard.pipelines.captions.config import CleaningConfig
 from babelshard.records import CaptionSample
 from babelshard.stage import ApplyStage, GroupStage
@@ -17,7 +16,6 @@ from babelshard.textnorm import clean_text, count_words, length_problem
 
 CLEAN_STAGE = "clean"  # drop reasons: babelshard.textnorm.LengthReason
 DEDUP_STAGE = "dedup"
-LANGUAGE_STAGE = "language"  # drop reasons: babelshard.langid.LanguageReason, babelshard.stats.StageReason (model_error)
 CAPTION_LANGUAGE = "en"  # the ``txt`` caption every sample has
 
 
@@ -77,38 +75,6 @@ class DedupCaptions(GroupStage):
 
     def __init__(self, by_url: bool = True):
         super().__init__(DEDUP_STAGE, resolve_group, key=functools.partial(dedup_group, by_url=by_url))
-
-
-def check_language(record: CaptionSample, prediction: tuple[str, float], settings: LanguageIdConfig) -> CaptionSample | Drop:
-    """fastText's verdict on the English caption; the language and score go into the json."""
-    reason = language_verdict(CAPTION_LANGUAGE, prediction, settings)
-    language, score = prediction
-    if reason is not None:
-        return Drop(record.key, LANGUAGE_STAGE, reason, detail=f"{language} {score:.3f}", url=record.url)
-    meta = {**record.meta, "langid": {"language": language, "score": round(score, 4)}}
-    return dataclasses.replace(record, meta=meta)
-
-
-def check_languages(records: list[CaptionSample], model: Any, settings: LanguageIdConfig) -> list[CaptionSample | Drop]:
-    """:func:`check_language` over a batch, fastText called on ``settings.max_batch_size`` captions at a time."""
-    predictions = predict_in_chunks(model, [record.caption for record in records], settings.max_batch_size)
-    return [check_language(record, prediction, settings) for record, prediction in zip(records, predictions)]
-
-
-def language_failure_drops(record: CaptionSample, message: str) -> list[Drop]:
-    return [dataclasses.replace(drop, url=record.url) for drop in record_failure_drops(LANGUAGE_STAGE, record, message)]
-
-
-def keep(record: CaptionSample) -> CaptionSample:
-    return record
-
-
-def language_check_stage(settings: LanguageIdConfig) -> ModelStage | ApplyStage:
-    """The language check as a model stage (a pass-through stage when ``enabled`` is off)."""
-    if not settings.enabled:
-        return ApplyStage(LANGUAGE_STAGE, keep)
-    predict = functools.partial(check_languages, settings=settings)
-    return ModelStage(LANGUAGE_STAGE, lid_handler(LANGUAGE_STAGE, settings, predict), language_failure_drops)
 
 
 def clean_stage(settings: CleaningConfig) -> ApplyStage:

@@ -6,6 +6,11 @@ shards, then download and write each shard in one step, so image bytes never cro
 shuffle; model stages (``features``), where configured, run on each shard between its
 download and its write. The text and parallel streams come from
 ``babelshard.pipelines.jobs.text.add_text_streams``.
+
+The modules of model stages (the language check, translation, code-switching,
+``features``, the text streams' language ID) are imported where their stage is built:
+they import Beam's ML package and torch, which a job without them then does not load,
+in this process or in its workers.
 """
 from __future__ import annotations
 
@@ -20,16 +25,12 @@ from babelshard.pipelines.jobs.artifacts import artifact_checksums_under, with_a
 from babelshard.pipelines.jobs.config import JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
-from babelshard.pipelines.captions.cleaning import DedupCaptions, clean_stage, language_check_stage
+from babelshard.pipelines.captions.cleaning import DedupCaptions, clean_stage
 from babelshard.pipelines.captions.download_shards import DownloadAndWriteShards, DownloadShards
 from babelshard.pipelines.captions.plan import KeepPending, PlanShards
 from babelshard.pipelines.captions.read import ReadCaptionSources
-from babelshard.pipelines.features.beam import ComputeFeatures
 from babelshard.pipelines.jobs.mt_pairs import PairsOfSamples
-from babelshard.pipelines.jobs.text import add_text_streams
 from babelshard.shards.beam import WriteShards, WriteShardUnits
-from babelshard.translate.transform import TranslateCaptions
-from babelshard.codeswitch.beam import CodeSwitchCaptions
 
 CAPTION_STREAM = "caption"
 MT_PARALLEL_FOLDER = "parallel-mt"
@@ -69,6 +70,8 @@ def build_pipeline(cfg: JobConfig, options: PipelineOptions | None = None, retry
     if cfg.captions is not None:
         add_caption_stream(pipeline, cfg, retry_failed)
     if cfg.text is not None or cfg.parallel is not None:
+        from babelshard.pipelines.jobs.text import add_text_streams
+
         add_text_streams(pipeline, cfg)
     return pipeline
 
@@ -83,6 +86,8 @@ def add_caption_stream(pipeline: beam.Pipeline, cfg: JobConfig, retry_failed: bo
     drops = [read.drops, cleaned.drops, unique.drops]
     candidates = unique.main
     if captions.cleaning.language_check is not None:
+        from babelshard.pipelines.captions.language import language_check_stage
+
         checked = candidates | "LanguageCheck" >> language_check_stage(captions.cleaning.language_check)
         candidates, drops = checked.main, drops + [checked.drops]
     plan = candidates | "PlanShards" >> PlanShards(folder, cfg.output.samples_per_shard, digest, retry_failed)
@@ -108,6 +113,8 @@ def write_caption_shards(inputs: dict, cfg: JobConfig, plan, digest: str, retry_
         )
     if retry_failed:
         raise ConfigError("--retry-failed: a config with a `features` section cannot retry failed downloads yet")
+    from babelshard.pipelines.features.beam import ComputeFeatures
+
     return (
         inputs
         | "DownloadShards" >> DownloadShards(cfg.captions.download, plan)
@@ -120,9 +127,13 @@ def add_caption_text_stages(records, cfg: JobConfig):
     """Translation and code-switching, where configured: (records, ``TranslateCaptions``' output or None)."""
     translated = None
     if cfg.translate is not None:
+        from babelshard.translate.transform import TranslateCaptions
+
         translated = records | "Translate" >> TranslateCaptions(cfg.translate)
         records = translated["samples"]
     if cfg.codeswitch is not None:
+        from babelshard.codeswitch.beam import CodeSwitchCaptions
+
         records = records | "Codeswitch" >> CodeSwitchCaptions(cfg.codeswitch)
     return records, translated
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Iterable
 
 from babelshard.langid import LanguageReason
-from babelshard.pipelines.captions.cleaning import CLEAN_STAGE, DEDUP_STAGE, LANGUAGE_STAGE, DedupReason
+from babelshard.pipelines.captions.cleaning import CLEAN_STAGE, DEDUP_STAGE, DedupReason
 from babelshard.pipelines.captions.download import STAGE as DOWNLOAD_STAGE
 from babelshard.pipelines.captions.fetch import FetchReason
 from babelshard.pipelines.captions.images import ImageReason
 from babelshard.pipelines.captions.img2dataset_output import STAGE as IMG2DATASET_STAGE
 from babelshard.pipelines.captions.img2dataset_output import Img2datasetReason
+from babelshard.pipelines.captions.language import LANGUAGE_STAGE
 from babelshard.pipelines.captions.sources import STAGE as READ_STAGE
 from babelshard.pipelines.captions.sources import SourceReason
 from babelshard.pipelines.features.score import STAGE as FEATURES_STAGE

@@ -6,8 +6,9 @@ import itertools
 import pytest
 
 from babelshard.langid import LanguageIdConfig
-from babelshard.pipelines.captions.cleaning import check_languages, clean_caption, resolve_duplicates
+from babelshard.pipelines.captions.cleaning import clean_caption, resolve_duplicates
 from babelshard.pipelines.captions.config import CleaningConfig
+from babelshard.pipelines.captions.language import check_languages
 from babelshard.records import Caption, CaptionSample, stable_key
 from babelshard.stats import Drop
 
