@@ -92,3 +92,17 @@ def test_the_memory_budget_is_in_no_hash_and_the_byte_cap_only_off_its_default()
     assert caption_config_hash(config(shard_memory_bytes=1)) == caption_config_hash(plain)
     assert caption_config_hash(config(max_shard_bytes=1 << 30)) == caption_config_hash(plain)
     assert caption_config_hash(config(max_shard_bytes=1 << 20)) != caption_config_hash(plain)
+
+
+def test_a_killed_runs_spill_file_is_removed_with_its_other_leftovers(tmp_path):
+    from babelshard.pipelines.jobs.lock import remove_leftovers
+    from babelshard.shards.bucket import encode_sample
+    from babelshard.shards.held import HeldSamples
+    from babelshard.testing import caption_records
+
+    sample = encode_sample(caption_records(1)[0])
+    held = HeldSamples(str(tmp_path / "caption"), "shard-000000.tar", memory_bytes=0)
+    held.add(sample.key, sample.members, sample.languages)  # and the process dies here: close() never runs
+    assert os.path.exists(held.spill_path)
+    assert remove_leftovers(str(tmp_path)) == [held.spill_path]
+    os.close(held.spill_descriptor)
