@@ -8,6 +8,10 @@ into ``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which 
 shard complete; the three are committed under the folder's ``.commit.lock``. A shard that a run with the same plan and config completed, with the
 same sample count, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
 the caption job's download-and-write step both call :func:`write_shard`.
+
+Samples are held until the tar is written in :class:`~babelshard.shards.held.HeldSamples`:
+in memory up to :attr:`ShardLimits.memory_bytes`, spilled to a file beyond, so a worker's
+memory does not grow with the shard; :attr:`ShardLimits.max_bytes` caps the tar.
 """
 from __future__ import annotations
 
