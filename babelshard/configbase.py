@@ -116,9 +116,26 @@ def load_model(model: type[M], path: str | Path) -> M:
     return parse_config(model, read_yaml(path), source=str(path))
 
 
+NOT_HASHED = {"hashed": False}  # a field's json_schema_extra: a setting that cannot change any output byte
+
+
+def unhashed_fields(config: BaseModel) -> dict[str, Any]:
+    """``model_dump``'s ``exclude`` for the fields marked :data:`NOT_HASHED`, in nested sections too."""
+    exclude: dict[str, Any] = {}
+    for name, field in type(config).model_fields.items():
+        value = getattr(config, name)
+        if field.json_schema_extra == NOT_HASHED:
+            exclude[name] = True
+        elif isinstance(value, BaseModel) and (inner := unhashed_fields(value)):
+            exclude[name] = inner
+    return exclude
+
+
 def config_hash(config: BaseModel) -> str:
-    """A stable hash of a resolved config, recorded in every index."""
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """A stable hash of a resolved config, recorded in every index; fields marked
+    :data:`NOT_HASHED` (how much memory a writer may use) are left out."""
+    dumped = config.model_dump(mode="json", exclude=unhashed_fields(config))
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 

@@ -16,8 +16,8 @@ from apache_beam.metrics import Metrics
 
 from babelshard.stats import Drop, StageStats, merge_stats
 from babelshard.shards.bucket import (
-    EncodedSample, ShardUnit, WrittenShard, completed_shard, encode_sample, key_by_shard, shard_count, shard_of,
-    split_items, write_shard, write_unit,
+    EncodedSample, ShardLimits, ShardUnit, WrittenShard, completed_shard, encode_sample, hold_samples, key_by_shard,
+    shard_count, shard_of, write_shard, write_unit,
 )
 from babelshard.shards.index import ShardInfo, build_index, write_index
 from babelshard.shards.writer import write_folder_stats
@@ -41,22 +41,35 @@ def shard_items(values: Iterable[tuple | Drop]) -> Iterator[EncodedSample | Drop
 
 
 def count_written(written: WrittenShard) -> None:
+    """Shards written or skipped; samples spilled, and the most bytes held in memory by one shard."""
     name = "shards_skipped_complete" if written.skipped else "shards_written"
     Metrics.counter("write_shards", name).inc()
+    Metrics.counter("write_shards", "samples_spilled").inc(written.spilled_samples)
+    Metrics.distribution("write_shards", "peak_held_bytes").update(written.peak_held_bytes)
 
 
 class WriteBucket(beam.DoFn):
     """Writes one shard from the encoded samples and drops hashed to it."""
 
-    def __init__(self, folder: str, config_hash: str):
-        self.folder, self.config_hash = folder, config_hash
+    def __init__(self, folder: str, config_hash: str, limits: ShardLimits = ShardLimits()):
+        self.folder, self.config_hash, self.limits = folder, config_hash, limits
 
     def process(self, element: tuple[int, Iterable[tuple | Drop]], num_shards: int):
         number, values = element
-        samples, drops = split_items(shard_items(values))
-        written = write_shard(self.folder, number, num_shards, samples, drops, self.config_hash)
+        drops: list[Drop] = []
+        with hold_samples(self.folder, number, samples_apart(shard_items(values), drops), self.limits.memory_bytes) as held:
+            written = write_shard(self.folder, number, num_shards, held, drops, self.config_hash, limits=self.limits)
         count_written(written)
         yield written.stats
+
+
+def samples_apart(items: Iterable[EncodedSample | Drop], drops: list[Drop]) -> Iterator[EncodedSample]:
+    """The samples of ``items``; its drops go to ``drops`` on the way."""
+    for item in items:
+        if isinstance(item, Drop):
+            drops.append(item)
+        else:
+            yield item
 
 
 class FinishIndex(beam.DoFn):
@@ -97,11 +110,12 @@ class WriteShards(beam.PTransform):
         num_shards: Any = None,
         config_hash: str = "",
         extra: dict | None = None,
+        limits: ShardLimits = ShardLimits(),
     ):
         super().__init__()
         self.folder, self.stream = str(folder), stream
         self.samples_per_shard, self.num_shards = samples_per_shard, num_shards
-        self.config_hash, self.extra = config_hash, extra
+        self.config_hash, self.extra, self.limits = config_hash, extra, limits
 
     def expand(self, inputs):
         if isinstance(inputs, dict):
@@ -127,7 +141,7 @@ class WriteShards(beam.PTransform):
             (keyed_samples, keyed_drops)
             | "Merge" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(WriteBucket(self.folder, self.config_hash), num_side)
+            | "WriteShard" >> beam.ParDo(WriteBucket(self.folder, self.config_hash, self.limits), num_side)
         )
         return (
             written
@@ -139,11 +153,11 @@ class WriteShards(beam.PTransform):
 class WriteUnit(beam.DoFn):
     """Writes one :class:`~babelshard.shards.bucket.ShardUnit` as its shard."""
 
-    def __init__(self, folder: str, config_hash: str):
-        self.folder, self.config_hash = folder, config_hash
+    def __init__(self, folder: str, config_hash: str, limits: ShardLimits = ShardLimits()):
+        self.folder, self.config_hash, self.limits = folder, config_hash, limits
 
     def process(self, unit: ShardUnit, num_shards: int):
-        written = write_unit(self.folder, unit, num_shards, self.config_hash)
+        written = write_unit(self.folder, unit, num_shards, self.config_hash, self.limits)
         count_written(written)
         yield written.stats
 
@@ -153,10 +167,13 @@ class WriteShardUnits(beam.PTransform):
     then the folder's stats and ``index.json`` (complete shards not among the units are
     taken from disk). ``num_shards``: an int or a singleton PCollection."""
 
-    def __init__(self, folder: str, stream: str, num_shards: Any, config_hash: str, extra: dict | None = None):
+    def __init__(
+        self, folder: str, stream: str, num_shards: Any, config_hash: str, extra: dict | None = None,
+        limits: ShardLimits = ShardLimits(),
+    ):
         super().__init__()
         self.folder, self.stream, self.num_shards = folder, stream, num_shards
-        self.config_hash, self.extra = config_hash, extra
+        self.config_hash, self.extra, self.limits = config_hash, extra, limits
 
     def expand(self, units):
         num = self.num_shards
@@ -165,7 +182,7 @@ class WriteShardUnits(beam.PTransform):
         num_side = beam.pvalue.AsSingleton(num)
         return (
             units
-            | "WriteShard" >> beam.ParDo(WriteUnit(self.folder, self.config_hash), num_side)
+            | "WriteShard" >> beam.ParDo(WriteUnit(self.folder, self.config_hash, self.limits), num_side)
             | "CollectShards" >> beam.combiners.ToList()
             | "WriteIndex" >> beam.ParDo(FinishIndex(self.folder, self.stream, self.config_hash, self.extra), num_side)
         )

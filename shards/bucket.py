@@ -8,6 +8,10 @@ into ``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which 
 shard complete; the three are committed under the folder's ``.commit.lock``. A shard that a run with the same plan and config completed, with the
 same sample count, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
 the caption job's download-and-write step both call :func:`write_shard`.
+
+Samples are held until the tar is written in :class:`~babelshard.shards.held.HeldSamples`:
+in memory up to :attr:`ShardLimits.memory_bytes`, spilled to a file beyond, so a worker's
+memory does not grow with the shard; :attr:`ShardLimits.max_bytes` caps the tar.
 """
 from __future__ import annotations
 
@@ -24,10 +28,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from babelshard.fs import filesystem, is_local, join
+from babelshard.shards.held import DEFAULT_MEMORY_BYTES, HeldSample, HeldSamples
 from babelshard.shards.index import ShardInfo
-from babelshard.shards.tario import sample_members
+from babelshard.shards.tario import archive_size, sample_members
 from babelshard.shards.writer import ShardFile, read_shard_stats, shard_name, write_shard_stats
-from babelshard.stats import Drop, StageStats
+from babelshard.stats import Drop, StageStats, reason_enum
+
+ShardReason = reason_enum("ShardReason", __name__)
+SHARD_STAGE = "shard"
 
 FAILURE_COLUMNS = ("key", "stage", "reason", "detail", "url")
 COMMIT_LOCK = ".commit.lock"
@@ -132,40 +140,98 @@ def read_failures(folder: str, number: int) -> list[dict[str, str]]:
 class WrittenShard:
     stats: dict[str, Any]  # what the shard's stats.json holds
     skipped: bool  # complete from an earlier run and left as it was
+    peak_held_bytes: int = 0  # most bytes of encoded samples held in memory at once
+    spilled_samples: int = 0  # samples that waited in the spill file instead
+
+
+@dataclass(frozen=True)
+class ShardLimits:
+    """How much of a shard is held in memory while it is written, and how big it may get."""
+
+    memory_bytes: int = DEFAULT_MEMORY_BYTES  # encoded samples held in memory; the rest wait in a spill file
+    max_bytes: int | None = None  # the tar's cap: samples past it, in key order, become drops
+
+
+def hold_samples(folder: str, number: int, samples: Iterable[EncodedSample], memory_bytes: int) -> HeldSamples:
+    """``samples`` held for shard ``number`` (the caller closes what it gets)."""
+    held = HeldSamples(folder, shard_name(number), memory_bytes)
+    try:
+        for sample in samples:
+            held.add(sample.key, sample.members, sample.languages)
+    except BaseException:
+        held.close()
+        raise
+    return held
 
 
 def write_shard(
     folder: str,
     number: int,
     num_shards: int,
-    samples: list[EncodedSample],
+    samples: Iterable[EncodedSample] | HeldSamples,
     drops: list[Drop],
     config_hash: str,
     counters: Mapping[str, int] | None = None,
+    limits: ShardLimits = ShardLimits(),
 ) -> WrittenShard:
-    """Write shard ``number`` of ``num_shards`` from its samples and drops (any order);
-    ``counters`` (e.g. a histogram) go into its stats as they are.
+    """Write shard ``number`` of ``num_shards`` from its samples (any order, or already
+    held: :func:`hold_samples`, which the caller then closes) and drops; ``counters``
+    (e.g. a histogram) go into its stats as they are.
 
     The tar is written under a name of its own, then committed with its failures and
     stats under the folder's commit lock, so two attempts of one shard never leave a
     tar that its stats do not describe; an attempt that finds the shard completed
     meanwhile with the same sample count keeps that one.
     """
+    if isinstance(samples, HeldSamples):
+        return write_held_shard(folder, number, num_shards, samples, drops, config_hash, counters, limits.max_bytes)
+    with hold_samples(folder, number, samples, limits.memory_bytes) as held:
+        return write_held_shard(folder, number, num_shards, held, drops, config_hash, counters, limits.max_bytes)
+
+
+def write_held_shard(
+    folder: str, number: int, num_shards: int, held: HeldSamples, drops: list[Drop], config_hash: str,
+    counters: Mapping[str, int] | None = None, max_bytes: int | None = None,
+) -> WrittenShard:
+    """:func:`write_shard` of held samples: sorted by key, those past ``max_bytes`` dropped."""
+    ordered = held.in_key_order()
+    kept = samples_within(ordered, max_bytes)
+    drops = drops + [over_max_bytes(sample, max_bytes) for sample in ordered[kept:]]
+    ordered = ordered[:kept]
+    held_stats = {"peak_held_bytes": held.peak_held_bytes, "spilled_samples": held.spilled_samples}
     done = completed_shard(folder, number, num_shards, config_hash)
-    if done is not None and done["samples"] == len(samples):
-        return WrittenShard(done, skipped=True)
-    shard = open_tar(folder, shard_name(number), sorted(samples, key=lambda sample: sample.key)) if samples else None
+    if done is not None and done["samples"] == len(ordered):
+        return WrittenShard(done, skipped=True, **held_stats)
+    shard = open_tar(folder, shard_name(number), held, ordered) if ordered else None
     try:
         with commit_lock(folder):
             done = completed_shard(folder, number, num_shards, config_hash)
-            if done is not None and done["samples"] == len(samples):
-                return WrittenShard(done, skipped=True)
+            if done is not None and done["samples"] == len(ordered):
+                return WrittenShard(done, skipped=True, **held_stats)
             info = shard.commit() if shard is not None else ShardInfo(shard_name(number), 0, 0, "", {})
             shard = None
-            return commit_shard(folder, number, num_shards, info, len(samples), drops, config_hash, counters)
+            written = commit_shard(folder, number, num_shards, info, len(ordered), drops, config_hash, counters)
+            return WrittenShard(written.stats, skipped=False, **held_stats)
     finally:
         if shard is not None:
             shard.abort()
+
+
+def samples_within(ordered: list[HeldSample], max_bytes: int | None) -> int:
+    """How many of the key-ordered samples a tar of at most ``max_bytes`` takes; like
+    :class:`~babelshard.shards.writer.ShardWriter`, the first sample always goes in."""
+    if max_bytes is None:
+        return len(ordered)
+    content = 0
+    for count, sample in enumerate(ordered):
+        if count and archive_size(content + sample.size) > max_bytes:
+            return count
+        content += sample.size
+    return len(ordered)
+
+
+def over_max_bytes(sample: HeldSample, max_bytes: int | None) -> Drop:
+    return Drop(sample.key, SHARD_STAGE, ShardReason.OVER_MAX_BYTES, detail=f"the shard's tar would pass {max_bytes} bytes")
 
 
 def commit_shard(
@@ -206,12 +272,16 @@ def commit_lock(folder: str) -> Iterator[None]:
             fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
-def open_tar(folder: str, name: str, samples: Iterable[EncodedSample]) -> ShardFile:
-    """A tar of ``samples`` written under its attempt's hidden name, not yet committed."""
+def open_tar(folder: str, name: str, held: HeldSamples, samples: list[HeldSample]) -> ShardFile:
+    """A tar of ``samples`` (of ``held``, in the order given) written under its attempt's
+    hidden name, not yet committed."""
     shard = ShardFile(folder, name)
     try:
         for sample in samples:
-            shard.add(sample.members, sample.languages)
+            if sample.members is not None:
+                shard.add(sample.members, sample.languages, sample.size)
+            else:
+                shard.add_encoded(held.spilled_data(sample), sample.languages)
         return shard
     except BaseException:
         shard.abort()
@@ -230,7 +300,9 @@ class ShardUnit:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-def write_unit(folder: str, unit: ShardUnit, num_shards: int, config_hash: str) -> WrittenShard:
+def write_unit(
+    folder: str, unit: ShardUnit, num_shards: int, config_hash: str, limits: ShardLimits = ShardLimits()
+) -> WrittenShard:
     """:func:`write_shard` of a :class:`ShardUnit`."""
-    samples = [encode_sample(record) for record in unit.records]
-    return write_shard(folder, unit.number, num_shards, samples, unit.drops, config_hash, unit.counters)
+    samples = (encode_sample(record) for record in unit.records)
+    return write_shard(folder, unit.number, num_shards, samples, unit.drops, config_hash, unit.counters, limits)

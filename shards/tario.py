@@ -209,6 +209,16 @@ def ustar_header(name: str, size: int) -> bytes:
     return b"".join((encoded, _AFTER_NAME[len(encoded)], size_field, _AFTER_SIZE, checksum_field, _AFTER_CHECKSUM))
 
 
+def tar_pieces(members: list[tuple[str, bytes]]) -> tuple[list[bytes], int]:
+    """A sample's members in tar form: (header, data, padding) pieces of each, and their size."""
+    pieces, size = [], 0
+    for name, data in members:
+        padding = _PADDING[-len(data) % BLOCK]
+        pieces += (ustar_header(name, len(data)), data, padding)
+        size += BLOCK + len(data) + len(padding)
+    return pieces, size
+
+
 class TarStream:
     """Writes tar members sequentially to a :class:`HashingWriter`."""
 
@@ -217,12 +227,11 @@ class TarStream:
 
     def add(self, members: list[tuple[str, bytes]]) -> None:
         """One sample's members: header, data and padding of each go out as separate pieces."""
-        pieces, size = [], 0
-        for name, data in members:
-            padding = _PADDING[-len(data) % BLOCK]
-            pieces += (ustar_header(name, len(data)), data, padding)
-            size += BLOCK + len(data) + len(padding)
-        self.writer.write_pieces(pieces, size)
+        self.writer.write_pieces(*tar_pieces(members))
+
+    def add_encoded(self, data: bytes) -> None:
+        """One sample already in tar form (what :func:`tar_pieces` gave, joined)."""
+        self.writer.write(data)
 
     def close(self) -> None:
         """End-of-archive blocks, then padding to a whole record, as ``tarfile`` does;

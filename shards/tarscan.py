@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Mapping
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -294,8 +294,14 @@ def scan_samples(data: bytes, where: str = "") -> list[dict[str, Any]]:
 
 def iter_tarfile_samples(data: bytes, where: str = "") -> Iterator[dict[str, Any]]:
     """The same grouping through ``tarfile`` alone (the reference the scanner is tested against)."""
+    return stream_tar_samples(io.BytesIO(data), where)
+
+
+def stream_tar_samples(handle: BinaryIO, where: str = "") -> Iterator[dict[str, Any]]:
+    """Samples grouped by key, read through ``tarfile``'s stream mode from a file object:
+    one sample in memory at a time, however big the tar."""
     current: dict[str, Any] | None = None
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
+    with tarfile.open(fileobj=handle, mode="r|") as archive:
         for member in archive:
             if not member.isfile():
                 continue
@@ -308,3 +314,14 @@ def iter_tarfile_samples(data: bytes, where: str = "") -> Iterator[dict[str, Any
             current[extension] = archive.extractfile(member).read()
     if current is not None:
         yield current
+
+
+def tar_keys(handle: BinaryIO) -> list[str]:
+    """The sample keys of a tar, in order, from its headers alone (data is skipped with seeks)."""
+    keys: list[str] = []
+    with tarfile.open(fileobj=handle, mode="r:") as archive:
+        for member in archive:
+            key = member.name.rsplit("/", 1)[-1].partition(".")[0]
+            if member.isfile() and (not keys or keys[-1] != key):
+                keys.append(key)
+    return keys

@@ -61,6 +61,13 @@ class ShardFile:
         self.samples += 1
         self.languages.update(languages or {})
 
+    def add_encoded(self, data: bytes, languages: Mapping[str, int] | None = None) -> None:
+        """One sample already in tar form (its members' headers, data and padding)."""
+        self.archive.add_encoded(data)
+        self.content_bytes += len(data)
+        self.samples += 1
+        self.languages.update(languages or {})
+
     def size_with(self, member_bytes: int) -> int:
         """The finished tar's size if members taking ``member_bytes`` were added now."""
         return archive_size(self.content_bytes + member_bytes)

@@ -18,12 +18,14 @@ import apache_beam as beam
 from babelshard.pipelines.captions.config import DownloadConfig
 from babelshard.pipelines.captions.download import Downloads
 from babelshard.pipelines.captions.plan import ShardPlan
-from babelshard.pipelines.captions.retry import has_retryable_drops, previous_shard, split_for_retry
+from babelshard.pipelines.captions.retry import has_retryable_drops, hold_kept_samples, previous_shard, split_for_retry
 from babelshard.records import CaptionSample
 from babelshard.shards.beam import FinishIndex, count_written
 from babelshard.shards.bucket import (
-    EncodedSample, ShardUnit, WrittenShard, completed_shard, encode_sample, key_by_shard, split_items, write_shard,
+    ShardLimits, ShardUnit, WrittenShard, completed_shard, encode_sample, key_by_shard, write_shard,
 )
+from babelshard.shards.held import HeldSamples
+from babelshard.shards.writer import shard_name
 from babelshard.stats import Drop
 
 
@@ -37,10 +39,17 @@ def download_results(items: Iterable[CaptionSample | Drop], downloads: Downloads
     yield from downloads.drain()
 
 
-def download_shard(items: Iterable[CaptionSample | Drop], downloads: Downloads) -> tuple[list[EncodedSample], list[Drop]]:
-    """One shard's encoded samples and drops; each image goes into tar members as it arrives."""
-    results = download_results(items, downloads)
-    return split_items(result if isinstance(result, Drop) else encode_sample(result) for result in results)
+def download_shard(items: Iterable[CaptionSample | Drop], downloads: Downloads, held: HeldSamples) -> list[Drop]:
+    """Download one shard's records into ``held`` (each image goes into tar members as it
+    arrives, held in memory or spilled); the drops."""
+    drops: list[Drop] = []
+    for result in download_results(items, downloads):
+        if isinstance(result, Drop):
+            drops.append(result)
+        else:
+            sample = encode_sample(result)
+            held.add(sample.key, sample.members, sample.languages)
+    return drops
 
 
 def completed_before_download(folder: str, number: int, num_shards: int, config_hash: str, inputs: int) -> dict | None:
@@ -53,9 +62,12 @@ def completed_before_download(folder: str, number: int, num_shards: int, config_
 class DownloadShardDoFn(beam.DoFn):
     """(shard number, its records and drops) -> the written shard's stats."""
 
-    def __init__(self, settings: DownloadConfig, folder: str, config_hash: str, retry_failed: bool = False):
+    def __init__(
+        self, settings: DownloadConfig, folder: str, config_hash: str, retry_failed: bool = False,
+        limits: ShardLimits = ShardLimits(),
+    ):
         self.settings, self.folder, self.config_hash = settings, folder, config_hash
-        self.retry_failed = retry_failed
+        self.retry_failed, self.limits = retry_failed, limits
 
     def setup(self) -> None:
         self.downloads = Downloads(self.settings)
@@ -69,12 +81,13 @@ class DownloadShardDoFn(beam.DoFn):
             yield done
             return
         previous = previous_shard(self.folder, number, num_shards, self.config_hash) if self.retry_failed else None
-        kept_samples, kept_drops = [], []
-        if previous is not None:
-            items, kept_samples, kept_drops = split_for_retry(items, previous)
-        samples, drops = download_shard(items, self.downloads)
-        samples, drops = samples + kept_samples, drops + kept_drops
-        written = write_shard(self.folder, number, num_shards, samples, drops, self.config_hash)
+        with HeldSamples(self.folder, shard_name(number), self.limits.memory_bytes) as held:
+            drops: list[Drop] = []
+            if previous is not None:
+                items, kept_keys, drops = split_for_retry(items, previous)
+                hold_kept_samples(previous, kept_keys, held)
+            drops += download_shard(items, self.downloads, held)
+            written = write_shard(self.folder, number, num_shards, held, drops, self.config_hash, limits=self.limits)
         count_written(written)
         yield written.stats
 
@@ -122,15 +135,16 @@ class DownloadAndWriteShards(beam.PTransform):
     """``{"records": ..., "drops": ...} | DownloadAndWriteShards(...)``: the index, as ``WriteShards``."""
 
     def __init__(
-        self, settings: DownloadConfig, folder: str, plan: ShardPlan, config_hash: str, extra: dict, retry_failed: bool = False
+        self, settings: DownloadConfig, folder: str, plan: ShardPlan, config_hash: str, extra: dict, retry_failed: bool = False,
+        limits: ShardLimits = ShardLimits(),
     ):
         super().__init__()
         self.settings, self.folder, self.plan = settings, folder, plan
-        self.config_hash, self.extra, self.retry_failed = config_hash, extra, retry_failed
+        self.config_hash, self.extra, self.retry_failed, self.limits = config_hash, extra, retry_failed, limits
 
     def expand(self, inputs):
         num = beam.pvalue.AsSingleton(self.plan.num_shards)
-        download = DownloadShardDoFn(self.settings, self.folder, self.config_hash, self.retry_failed)
+        download = DownloadShardDoFn(self.settings, self.folder, self.config_hash, self.retry_failed, self.limits)
         written = (
             group_by_shard(inputs, self.plan)
             | "DownloadAndWrite" >> beam.ParDo(download, num).with_output_types(dict[str, Any])

@@ -14,8 +14,9 @@ from typing import Iterable
 from babelshard.fs import filesystem, join
 from babelshard.pipelines.captions.fetch import FetchReason
 from babelshard.records import CaptionSample
-from babelshard.shards.bucket import EncodedSample, completed_shard, encode_sample, read_failures
-from babelshard.shards.reader import iter_tar_samples
+from babelshard.shards.bucket import completed_shard, encode_sample, read_failures
+from babelshard.shards.held import HeldSamples
+from babelshard.shards.tarscan import stream_tar_samples, tar_keys
 from babelshard.shards.writer import shard_name
 from babelshard.stats import Drop
 
@@ -41,9 +42,12 @@ def shards_to_retry(folder: str, completed: Iterable[int]) -> set[int]:
 
 @dataclass
 class PreviousShard:
-    """What a complete shard already holds: its samples, and its download drops that a retry keeps."""
+    """What a complete shard already holds: the keys of its samples (whose bytes stay in its
+    tar until :func:`hold_kept_samples` reads them), and its download drops that a retry keeps."""
 
-    samples: dict[str, EncodedSample] = field(default_factory=dict)
+    folder: str
+    number: int
+    sample_keys: set[str] = field(default_factory=set)
     kept_drops: dict[str, Drop] = field(default_factory=dict)
 
 
@@ -51,30 +55,41 @@ def previous_shard(folder: str, number: int, num_shards: int, config_hash: str) 
     done = completed_shard(folder, number, num_shards, config_hash)
     if done is None:
         return None
-    previous = PreviousShard()
+    previous = PreviousShard(folder, number)
     if done["samples"]:
         fs, path = filesystem(join(folder, shard_name(number)))
         with fs.open(path, "rb") as handle:
-            data = handle.read()
-        for sample in iter_tar_samples(data, shard_name(number)):
-            encoded = encode_sample(CaptionSample.from_sample(sample))
-            previous.samples[encoded.key] = encoded
+            previous.sample_keys = set(tar_keys(handle))
     for row in read_failures(folder, number):
         if row["stage"] == DOWNLOAD_STAGE and not is_retryable(row):
             previous.kept_drops[row["key"]] = Drop(row["key"], row["stage"], row["reason"], row["detail"], row["url"])
     return previous
 
 
-def split_for_retry(items: Iterable[CaptionSample | Drop], previous: PreviousShard) -> tuple[list, list[EncodedSample], list[Drop]]:
-    """(items still to download or pass on, samples kept from the tar, drops kept from the failures)."""
-    pending, kept_samples, kept_drops = [], [], []
+def split_for_retry(items: Iterable[CaptionSample | Drop], previous: PreviousShard) -> tuple[list, set[str], list[Drop]]:
+    """(items still to download or pass on, keys of the samples kept from the tar, drops kept from the failures)."""
+    pending, kept_keys, kept_drops = [], set(), []
     for item in items:
         if isinstance(item, Drop):
             pending.append(item)
-        elif item.key in previous.samples:
-            kept_samples.append(previous.samples[item.key])
+        elif item.key in previous.sample_keys:
+            kept_keys.add(item.key)
         elif item.key in previous.kept_drops:
             kept_drops.append(previous.kept_drops[item.key])
         else:
             pending.append(item)
-    return pending, kept_samples, kept_drops
+    return pending, kept_keys, kept_drops
+
+
+def hold_kept_samples(previous: PreviousShard, keys: set[str], held: HeldSamples) -> None:
+    """The previous tar's samples with these keys, read one at a time into ``held`` (which
+    spills past its budget like downloaded samples), encoded as a fresh download is."""
+    if not keys:
+        return
+    where = join(previous.folder, shard_name(previous.number))
+    fs, path = filesystem(where)
+    with fs.open(path, "rb") as handle:
+        for sample in stream_tar_samples(handle, where):
+            if sample["__key__"] in keys:
+                encoded = encode_sample(CaptionSample.from_sample(sample))
+                held.add(encoded.key, encoded.members, encoded.languages)

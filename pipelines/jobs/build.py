@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from babelshard.pipelines.jobs.artifacts import artifact_checksums_under, with_artifacts
-from babelshard.pipelines.jobs.config import JobConfig, index_extra
+from babelshard.pipelines.jobs.config import DEFAULT_MAX_SHARD_BYTES, JobConfig, index_extra
 from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.pipelines.captions.cleaning import DedupCaptions, clean_stage
@@ -31,6 +31,7 @@ from babelshard.pipelines.captions.plan import KeepPending, PlanShards
 from babelshard.pipelines.captions.read import ReadCaptionSources
 from babelshard.pipelines.jobs.mt_pairs import PairsOfSamples
 from babelshard.shards.beam import WriteShards, WriteShardUnits
+from babelshard.shards.bucket import ShardLimits
 
 CAPTION_STREAM = "caption"
 MT_PARALLEL_FOLDER = "parallel-mt"
@@ -50,11 +51,18 @@ def caption_config_hash(cfg: JobConfig) -> str:
         "codeswitch": cfg.codeswitch.model_dump(mode="json") if cfg.codeswitch else None,
         "samples_per_shard": cfg.output.samples_per_shard,
     }
+    if cfg.output.max_shard_bytes != DEFAULT_MAX_SHARD_BYTES:  # the cap can drop samples; absent at the default, as it was
+        parts["max_shard_bytes"] = cfg.output.max_shard_bytes
     if cfg.features is not None:  # absent otherwise, so configs without model stages keep their hash
         parts["features"] = cfg.features.model_dump(mode="json", exclude={"input_folder"})
     parts = with_artifacts(parts, artifact_checksums_under(cfg, "captions", "translate", "codeswitch"))
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def caption_shard_limits(cfg: JobConfig) -> ShardLimits:
+    """The caption shards' limits: ``output.max_shard_bytes`` and ``output.shard_memory_bytes``."""
+    return ShardLimits(memory_bytes=cfg.output.shard_memory_bytes, max_bytes=cfg.output.max_shard_bytes)
 
 
 def caption_folder(cfg: JobConfig) -> str:
@@ -109,7 +117,7 @@ def write_caption_shards(inputs: dict, cfg: JobConfig, plan, digest: str, retry_
     folder, extra = caption_folder(cfg), index_extra(cfg, job=cfg.name)
     if cfg.features is None:
         return inputs | "DownloadAndWriteShards" >> DownloadAndWriteShards(
-            cfg.captions.download, folder, plan, digest, extra, retry_failed
+            cfg.captions.download, folder, plan, digest, extra, retry_failed, caption_shard_limits(cfg)
         )
     if retry_failed:
         raise ConfigError("--retry-failed: a config with a `features` section cannot retry failed downloads yet")
@@ -119,7 +127,7 @@ def write_caption_shards(inputs: dict, cfg: JobConfig, plan, digest: str, retry_
         inputs
         | "DownloadShards" >> DownloadShards(cfg.captions.download, plan)
         | "Features" >> ComputeFeatures(cfg.features)
-        | "WriteShards" >> WriteShardUnits(folder, CAPTION_STREAM, plan.num_shards, digest, extra)
+        | "WriteShards" >> WriteShardUnits(folder, CAPTION_STREAM, plan.num_shards, digest, extra, caption_shard_limits(cfg))
     )
 
 
@@ -157,4 +165,5 @@ def write_mt_pairs(translated: dict, caption_index, plan, cfg: JobConfig) -> Non
         samples_per_shard=cfg.output.samples_per_shard,
         config_hash=caption_config_hash(cfg),
         extra=index_extra(cfg, job=cfg.name, provenance="mt"),
+        limits=ShardLimits(memory_bytes=cfg.output.shard_memory_bytes),
     )

@@ -10,12 +10,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from babelshard.configbase import StrictModel, config_hash, load_model
+from babelshard.configbase import NOT_HASHED, StrictModel, config_hash, load_model
 from babelshard.codeswitch.config import CodeSwitchConfig
 from babelshard.pipelines.captions.config import CaptionJobConfig
 from babelshard.pipelines.features.config import FeaturesConfig
 from babelshard.pipelines.text.config import ParallelJobConfig, TextJobConfig
+from babelshard.shards.held import DEFAULT_MEMORY_BYTES
 from babelshard.translate.config import TranslateConfig
+
+
+DEFAULT_MAX_SHARD_BYTES = 1 << 30
 
 
 class OutputConfig(StrictModel):
@@ -23,7 +27,16 @@ class OutputConfig(StrictModel):
 
     folder: str = Field(description="fsspec URL of the output root; each stream gets a subfolder")
     samples_per_shard: int = Field(10_000, ge=1)
-    max_shard_bytes: int = Field(1 << 30, ge=1 << 16)
+    max_shard_bytes: int = Field(
+        DEFAULT_MAX_SHARD_BYTES, ge=1 << 16,
+        description="a caption shard's tar is at most this big (but holds at least one sample): the samples "
+        "past it in key order become shard/over_max_bytes drops",
+    )
+    shard_memory_bytes: int = Field(
+        DEFAULT_MEMORY_BYTES, ge=0, json_schema_extra=NOT_HASHED,
+        description="bytes of encoded samples a shard writer holds in memory; later samples wait in a spill "
+        "file next to the shard (the shard's bytes do not depend on it)",
+    )
     license: str | None = Field(None, description="the data's license, written into each folder's index and dataset card")
 
 

@@ -28,6 +28,7 @@ from babelshard.pipelines.text.parallel_clean import STAGE as PARALLEL_STAGE
 from babelshard.pipelines.text.parallel_clean import PairReason
 from babelshard.pipelines.text.parallel_readers import PairReadReason
 from babelshard.pipelines.text.readers import ReadReason
+from babelshard.shards.bucket import SHARD_STAGE, ShardReason
 from babelshard.stats import Reason, StageReason
 from babelshard.textnorm import LengthReason
 from babelshard.translate.filters import FilterReason
@@ -48,6 +49,7 @@ CATALOGUE: dict[str, tuple[str, tuple[Reasons, ...]]] = {
         "caption translation and its quality checks (drops of one language of a sample)",
         (TranslateReason, [LengthReason.EMPTY], FilterReason, [LanguageReason.MISMATCH], StageReason),
     ),
+    SHARD_STAGE: ("writing a planned caption shard", (ShardReason,)),
     FEATURES_STAGE: ("model stages: teacher features, CLIP-score filter, grid features", (FeatureReason, StageReason)),
     TEXT_STAGE: (
         "monolingual text: cleaning, length bounds, dedup, language ID",

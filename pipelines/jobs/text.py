@@ -28,6 +28,7 @@ from babelshard.pipelines.text.readers import TEXT_READERS
 from babelshard.shards.weights import write_weights
 from babelshard.records import ParallelPair, TextSample
 from babelshard.shards.beam import WriteShards
+from babelshard.shards.bucket import ShardLimits
 
 # format -> (reader, how read_source_file hands it the file)
 PAIR_READERS = {
@@ -85,7 +86,8 @@ class CleanedStream(beam.PTransform):
         # The hash covers this folder's sources only: adding a language does not rewrite the others.
         branch_hash = stream_hash(self.job.model_copy(update={"sources": list(self.sources)}), self.artifacts)
         return {"samples": kept, "drops": drops | "Drops" >> beam.Flatten()} | "Write" >> WriteShards(
-            self.folder, self.kind, samples_per_shard=self.output.samples_per_shard, config_hash=branch_hash, extra=self.extra
+            self.folder, self.kind, samples_per_shard=self.output.samples_per_shard, config_hash=branch_hash, extra=self.extra,
+            limits=ShardLimits(memory_bytes=self.output.shard_memory_bytes),
         )
 
     def _clean(self, records, drops: list):

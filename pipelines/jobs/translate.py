@@ -29,6 +29,7 @@ from babelshard.configbase import ConfigError
 from babelshard.fs import join
 from babelshard.records import CaptionSample
 from babelshard.shards.beam import WriteShards
+from babelshard.shards.bucket import ShardLimits
 from babelshard.shards.index import ShardInfo, read_index
 from babelshard.shards.reader import iter_tar_samples, open_shard_bytes
 from babelshard.stage import ApplyStage
@@ -81,12 +82,13 @@ def add_translate_job(pipeline: beam.Pipeline, cfg: JobConfig, input_folder: str
     samples = pipeline | "ReadCaptionShards" >> ReadCaptionShards(input_folder)
     result = samples | "Translate" >> TranslateCaptions(translate, resolve_identities(translate))
     result["samples"] | "WriteCaptionShards" >> WriteShards(
-        join(output, CAPTION_FOLDER), "caption", samples_per_shard=cfg.output.samples_per_shard, config_hash=digest, extra=extra
+        join(output, CAPTION_FOLDER), "caption", samples_per_shard=cfg.output.samples_per_shard, config_hash=digest, extra=extra,
+        limits=ShardLimits(memory_bytes=cfg.output.shard_memory_bytes),
     )
     if translate.outputs.parallel:
         {"samples": result["parallel"], "drops": result["drops"]} | "WriteParallelShards" >> WriteShards(
             join(output, PARALLEL_FOLDER), "parallel", samples_per_shard=cfg.output.samples_per_shard,
-            config_hash=digest, extra={**extra, "provenance": "mt"},
+            config_hash=digest, extra={**extra, "provenance": "mt"}, limits=ShardLimits(memory_bytes=cfg.output.shard_memory_bytes),
         )
     else:
         _ = (
