@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from babelshard.fs import filesystem
@@ -100,8 +100,11 @@ class ProgressWatcher:
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="babelshard-progress", daemon=True)
 
-    def tick(self, result=None) -> None:
-        line = progress_line(folder_progress(self.folder), self.clock() - self.started, self.first)
+    def tick(self, result=None, finished: bool = False) -> None:
+        now = folder_progress(self.folder)
+        if finished:  # a planned shard that no record hashed to is never written
+            now = replace(now, shards_total=now.shards_done)
+        line = progress_line(now, self.clock() - self.started, self.first)
         if line != self.last_line:
             self.say(line)
             self.last_line = line

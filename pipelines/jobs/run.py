@@ -101,7 +101,7 @@ def run_job(cfg: JobConfig, argv: Sequence[str] = (), retry_failed: bool = False
             result = pipeline.run()
             _wait_with_progress(result, watcher, progress_interval)
         if watcher is not None:
-            watcher.tick()
+            watcher.tick(finished=True)
     seconds = time.monotonic() - started
     streams = []
     if cfg.captions is not None:

@@ -53,6 +53,16 @@ def test_folder_progress_counts_finished_shards_by_stage(tmp_path):
     assert folder_progress(str(tmp_path)) == FolderProgress(2, 4, 3, 0, {"download": 3})
 
 
+def test_the_last_line_counts_the_shards_written_when_a_planned_shard_got_no_record(tmp_path):
+    said: list[str] = []
+    watcher = ProgressWatcher(str(tmp_path), said.append, clock=iter([0.0, 5.0, 6.0]).__next__)
+    for number in (0, 1, 3):
+        _shard(tmp_path, number, 4, 0, 1)
+    watcher.tick()
+    watcher.tick(finished=True)
+    assert [LINE.match(line).groups()[:2] for line in said] == [("3", "4"), ("3", "3")]
+
+
 def test_rate_and_time_left_come_from_the_clock(tmp_path):
     ticks = iter([100.0, 110.0, 130.0])
     said: list[str] = []
