@@ -6,7 +6,7 @@ A record goes to shard ``shard_of(key, N)``. A shard is written from
 the tar (written under a hidden name of its own attempt, renamed when complete), drops
 into ``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which marks the
 shard complete; the three are committed under the folder's ``.commit.lock``. A shard that a run with the same plan and config completed, with the
-same sample count, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
+same sample and drop counts, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
 the caption job's download-and-write step both call :func:`write_shard`.
 """
 from __future__ import annotations
@@ -128,6 +128,14 @@ def read_failures(folder: str, number: int) -> list[dict[str, str]]:
         return pq.read_table(handle).to_pylist()
 
 
+def written_from_the_same(done: dict | None, samples: list[EncodedSample], drops: list[Drop]) -> bool:
+    """Whether a complete shard's stats count the same samples and drops: a rerun's
+    shard (the parallel pairs after a retry) with other drops only is rewritten too."""
+    if done is None or done["samples"] != len(samples):
+        return False
+    return done.get("stats", {}).get("inputs", len(samples) + len(drops)) == len(samples) + len(drops)
+
+
 @dataclass(frozen=True)
 class WrittenShard:
     stats: dict[str, Any]  # what the shard's stats.json holds
@@ -149,16 +157,16 @@ def write_shard(
     The tar is written under a name of its own, then committed with its failures and
     stats under the folder's commit lock, so two attempts of one shard never leave a
     tar that its stats do not describe; an attempt that finds the shard completed
-    meanwhile with the same sample count keeps that one.
+    meanwhile with the same sample and drop counts keeps that one.
     """
     done = completed_shard(folder, number, num_shards, config_hash)
-    if done is not None and done["samples"] == len(samples):
+    if written_from_the_same(done, samples, drops):
         return WrittenShard(done, skipped=True)
     shard = open_tar(folder, shard_name(number), sorted(samples, key=lambda sample: sample.key)) if samples else None
     try:
         with commit_lock(folder):
             done = completed_shard(folder, number, num_shards, config_hash)
-            if done is not None and done["samples"] == len(samples):
+            if written_from_the_same(done, samples, drops):
                 return WrittenShard(done, skipped=True)
             info = shard.commit() if shard is not None else ShardInfo(shard_name(number), 0, 0, "", {})
             shard = None
