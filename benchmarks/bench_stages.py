@@ -166,6 +166,7 @@ def run_stages(tsv: Path, output: Path, args) -> dict:
             written = stages.timed("shard_write", write_shard, folder, number, len(shards), samples, shard_drops, digest)
             samples_written += written.stats["samples"]
             peak_shard_bytes = max(peak_shard_bytes, written.stats["bytes"])
+            del samples, shard_drops  # as in the job's DoFn: one shard's samples alive at a time
     finally:
         downloads.close()
     inputs = len(shard_elements)

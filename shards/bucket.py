@@ -247,6 +247,7 @@ def consistent_stored_shard(folder: str, number: int, inputs: Counter) -> dict |
     """The shard's stats when its tar and failures on the store are the ones they describe:
     the tar's sha256 and size, the failures' drops by reason, and every input key once
     in the tar or the failures."""
+    filesystem(folder)[0].invalidate_cache()  # other workers' puts are not in this process's listings
     stats = read_shard_stats(folder, shard_name(number))
     if stats is None:
         return None
