@@ -6,9 +6,10 @@ A record goes to shard ``shard_of(key, N)``. A shard is written from
 the tar (written under a hidden name of its own attempt, renamed when complete), drops
 into ``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which marks the
 shard complete; the three are committed under the folder's ``.commit.lock`` (on an object
-store, read back until they are one attempt's). A shard that a run with the same plan and config completed, with the
-same sample and drop counts, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
-the caption job's download-and-write step both call :func:`write_shard`.
+store, read back until they are one attempt's). A shard that a run with the same plan and
+config completed, with the same sample and drop counts, is left as it is. The Beam sink
+(:mod:`babelshard.shards.beam`) and the caption job's download-and-write step both call
+:func:`write_shard`.
 """
 from __future__ import annotations
 
@@ -245,8 +246,8 @@ def input_keys(samples: Iterable[EncodedSample], drops: Iterable[Drop]) -> Count
 
 def consistent_stored_shard(folder: str, number: int, inputs: Counter) -> dict | None:
     """The shard's stats when its tar and failures on the store are the ones they describe:
-    the tar's sha256 and size, the failures' drops by reason, and every input key once
-    in the tar or the failures."""
+    the tar's sha256 and size, the failures' drops by reason, and the attempt's input keys,
+    each as often as it was given, between the tar and the failures."""
     filesystem(folder)[0].invalidate_cache()  # other workers' puts are not in this process's listings
     stats = read_shard_stats(folder, shard_name(number))
     if stats is None:
