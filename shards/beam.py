@@ -17,8 +17,8 @@ from apache_beam.metrics import Metrics
 from babelshard.stats import Drop, StageStats, merge_stats
 from babelshard.fs import filesystem, is_local
 from babelshard.shards.bucket import (
-    EncodedSample, ShardCommitConflict, ShardUnit, WrittenShard, completed_shard, encode_sample, key_by_shard, shard_count, shard_of,
-    split_items, write_shard, write_unit,
+    EncodedSample, ShardCommitConflict, ShardUnit, WrittenShard, completed_shard, encode_sample, key_by_shard,
+    shard_count, shard_of, split_items, write_shard, write_unit,
 )
 from babelshard.shards.index import ShardInfo, build_index, write_index
 from babelshard.shards.writer import write_folder_stats
