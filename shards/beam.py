@@ -15,9 +15,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from babelshard.stats import Drop, StageStats, merge_stats
+from babelshard.fs import filesystem, is_local
 from babelshard.shards.bucket import (
-    EncodedSample, ShardLimits, ShardUnit, WrittenShard, completed_shard, encode_sample, hold_samples, key_by_shard,
-    shard_count, shard_of, write_shard, write_unit,
+    EncodedSample, ShardCommitConflict, ShardLimits, ShardUnit, WrittenShard, completed_shard, encode_sample,
+    hold_samples, key_by_shard, shard_count, shard_of, write_shard, write_unit,
 )
 from babelshard.shards.index import ShardInfo, build_index, write_index
 from babelshard.shards.writer import write_folder_stats
@@ -72,6 +73,14 @@ def samples_apart(items: Iterable[EncodedSample | Drop], drops: list[Drop]) -> I
             yield item
 
 
+def stored_stats(folder: str, number: int, num_shards: int, config_hash: str) -> dict:
+    """The stats of a written shard as the store holds them (sizes checked)."""
+    done = completed_shard(folder, number, num_shards, config_hash, verify=False)
+    if done is None:
+        raise ShardCommitConflict(f"{folder}: shard {number} was written but its stats or tar are not there as written")
+    return done
+
+
 class FinishIndex(beam.DoFn):
     """Runs once all shards are written: folder stats, then ``index.json`` last."""
 
@@ -80,6 +89,10 @@ class FinishIndex(beam.DoFn):
 
     def process(self, written: list[dict], num_shards: int):
         by_number = {int(item["name"][6:12]): item for item in written}
+        if not is_local(filesystem(self.folder)[0]):
+            # on an object store another attempt of a shard may have settled it after the
+            # attempt whose output this is: the index takes what the store holds
+            by_number = {number: stored_stats(self.folder, number, num_shards, self.config_hash) for number in by_number}
         for number in range(num_shards):
             if number not in by_number:
                 done = completed_shard(self.folder, number, num_shards, self.config_hash, verify=False)

@@ -5,9 +5,11 @@ A record goes to shard ``shard_of(key, N)``. A shard is written from
 :class:`~babelshard.stats.Drop` items by :func:`write_shard`: samples sorted by key into
 the tar (written under a hidden name of its own attempt, renamed when complete), drops
 into ``shard-NNNNNN.failures.parquet``, then ``shard-NNNNNN.stats.json``, which marks the
-shard complete; the three are committed under the folder's ``.commit.lock``. A shard that a run with the same plan and config completed, with the
-same sample count, is left as it is. The Beam sink (:mod:`babelshard.shards.beam`) and
-the caption job's download-and-write step both call :func:`write_shard`.
+shard complete; the three are committed under the folder's ``.commit.lock`` (on an object
+store, read back until they are one attempt's). A shard that a run with the same plan and
+config completed, with the same sample and drop counts, is left as it is. The Beam sink
+(:mod:`babelshard.shards.beam`) and the caption job's download-and-write step both call
+:func:`write_shard`.
 
 Samples are held until the tar is written in :class:`~babelshard.shards.held.HeldSamples`:
 in memory up to :attr:`ShardLimits.memory_bytes`, spilled to a file beyond, so a worker's
@@ -17,12 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import math
 import os
+import tarfile
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -136,6 +141,15 @@ def read_failures(folder: str, number: int) -> list[dict[str, str]]:
         return pq.read_table(handle).to_pylist()
 
 
+def written_from_the_same(done: dict | None, samples: list[EncodedSample] | list[HeldSample],
+                          drops: list[Drop]) -> bool:
+    """Whether a complete shard's stats count the same samples and drops: a rerun's
+    shard (the parallel pairs after a retry) with other drops only is rewritten too."""
+    if done is None or done["samples"] != len(samples):
+        return False
+    return done.get("stats", {}).get("inputs", len(samples) + len(drops)) == len(samples) + len(drops)
+
+
 @dataclass(frozen=True)
 class WrittenShard:
     stats: dict[str, Any]  # what the shard's stats.json holds
@@ -181,7 +195,8 @@ def write_shard(
     The tar is written under a name of its own, then committed with its failures and
     stats under the folder's commit lock, so two attempts of one shard never leave a
     tar that its stats do not describe; an attempt that finds the shard completed
-    meanwhile with the same sample count keeps that one.
+    meanwhile with the same sample and drop counts keeps that one. An object store has
+    no lock: there the attempt settles the shard (:func:`settle_on_store`).
     """
     if isinstance(samples, HeldSamples):
         return write_held_shard(folder, number, num_shards, samples, drops, config_hash, counters, limits.max_bytes)
@@ -198,15 +213,27 @@ def write_held_shard(
     kept = samples_within(ordered, max_bytes)
     drops = drops + [over_max_bytes(sample, max_bytes) for sample in ordered[kept:]]
     ordered = ordered[:kept]
+    attempt = functools.partial(write_attempt, folder, number, num_shards, held, ordered, drops, config_hash, counters)
+    if is_local(filesystem(folder)[0]):
+        return attempt()
+    return settle_on_store(folder, number, attempt, input_keys(ordered, drops))
+
+
+def write_attempt(
+    folder: str, number: int, num_shards: int, held: HeldSamples, ordered: list[HeldSample], drops: list[Drop],
+    config_hash: str, counters: Mapping[str, int] | None = None, keep_complete: bool = True,
+) -> WrittenShard:
+    """One attempt's commit of the shard (see :func:`write_shard`) from ``held``'s samples in
+    key order; with ``keep_complete`` off it writes even over a complete shard of the same counts."""
     held_stats = {"peak_held_bytes": held.peak_held_bytes, "spilled_samples": held.spilled_samples}
     done = completed_shard(folder, number, num_shards, config_hash)
-    if done is not None and done["samples"] == len(ordered):
+    if keep_complete and written_from_the_same(done, ordered, drops):
         return WrittenShard(done, skipped=True, **held_stats)
     shard = open_tar(folder, shard_name(number), held, ordered) if ordered else None
     try:
         with commit_lock(folder):
             done = completed_shard(folder, number, num_shards, config_hash)
-            if done is not None and done["samples"] == len(ordered):
+            if keep_complete and written_from_the_same(done, ordered, drops):
                 return WrittenShard(done, skipped=True, **held_stats)
             info = shard.commit() if shard is not None else ShardInfo(shard_name(number), 0, 0, "", {})
             shard = None
@@ -251,10 +278,93 @@ def commit_shard(
     return WrittenShard({**info.as_json(), "stats": stats.as_json(), **extra}, skipped=False)
 
 
+STORE_SETTLE_TRIES = 5
+
+
+class ShardCommitConflict(RuntimeError):
+    """Other attempts of a shard kept replacing its files on an object store."""
+
+
+def settle_on_store(
+    folder: str, number: int, attempt: Callable[..., WrittenShard], inputs: Counter, tries: int = STORE_SETTLE_TRIES
+) -> WrittenShard:
+    """Commit a shard on an object store, where each put replaces one whole object but
+    nothing locks the three of a shard (tar, failures, stats) together.
+
+    After its puts the attempt reads the three back; while they are not one attempt's
+    (another attempt's puts landed between ours: two attempts that downloaded different
+    images write different bytes), it puts its own again. Every attempt ends by reading
+    back, so the last one to end finds the shard consistent: whichever attempt's it is,
+    the stats on the store describe the tar and failures beside them, and the index is
+    built from the stats on the store.
+    """
+    for tried in range(tries):
+        written = attempt(keep_complete=tried == 0)
+        stored = consistent_stored_shard(folder, number, inputs)
+        if stored is not None:
+            return written if stored == written.stats else replace(written, stats=stored, skipped=True)
+    raise ShardCommitConflict(f"{join(folder, shard_name(number))}: other attempts replaced its files {tries} times")
+
+
+def input_keys(samples: Iterable[EncodedSample | HeldSample], drops: Iterable[Drop]) -> Counter:
+    """The keys a shard is written from (the same for every attempt of it: the plan fixes them)."""
+    return Counter(sample.key for sample in samples) + Counter(drop.key for drop in drops)
+
+
+def consistent_stored_shard(folder: str, number: int, inputs: Counter) -> dict | None:
+    """The shard's stats when its tar and failures on the store are the ones they describe:
+    the tar's sha256 and size, the failures' drops by reason, and the attempt's input keys,
+    each as often as it was given, between the tar and the failures."""
+    filesystem(folder)[0].invalidate_cache()  # other workers' puts are not in this process's listings
+    stats = read_shard_stats(folder, shard_name(number))
+    if stats is None:
+        return None
+    rows = read_failures(folder, number)
+    if Counter(f"{row['stage']}/{row['reason']}" for row in rows) != Counter(stats["stats"]["drops"]):
+        return None
+    keys = Counter(row["key"] for row in rows)
+    if stats["samples"]:
+        digest, size, sample_keys = stored_tar_summary(join(folder, shard_name(number)))
+        if (digest, size) != (stats["sha256"], stats["bytes"]):
+            return None
+        keys += sample_keys
+    return stats if keys == inputs else None
+
+
+class _HashingReader:
+    def __init__(self, raw: Any):
+        self.raw, self.sha256, self.size = raw, hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+
+def stored_tar_summary(url: str) -> tuple[str, int, Counter]:
+    """(sha256, size, sample keys) of a stored tar, read once as a stream."""
+    fs, path = filesystem(url)
+    keys: Counter = Counter()
+    with fs.open(path, "rb") as handle:
+        reader = _HashingReader(handle)
+        previous = None
+        with tarfile.open(fileobj=reader, mode="r|") as archive:
+            for member in archive:
+                key = member.name.rsplit("/", 1)[-1].partition(".")[0]
+                if key != previous:
+                    keys[key] += 1
+                    previous = key
+        while reader.read(1 << 20):
+            pass
+    return reader.sha256.hexdigest(), reader.size, keys
+
+
 @contextlib.contextmanager
 def commit_lock(folder: str) -> Iterator[None]:
     """An exclusive POSIX lock on the folder's ``.commit.lock`` (also across NFS clients);
-    on an object store, whose uploads replace whole objects, nothing.
+    on an object store, whose uploads replace whole objects, nothing (:func:`settle_on_store`
+    makes its shards consistent instead).
 
     POSIX locks belong to a process, so the threads of one worker process (bundles run
     in threads) also take a process-wide lock first.

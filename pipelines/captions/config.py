@@ -152,13 +152,36 @@ class DownloadConfig(StrictModel):
     max_redirects: int = Field(5, ge=0)
     max_bytes: int = Field(20 << 20, ge=1024, description="refuse images larger than this")
     max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard, checked before decoding")
-    per_host_concurrency: int = Field(8, ge=1, description="simultaneous requests to one host per worker")
-    per_host_rate: float = Field(10.0, ge=0, description="requests per second to one host per worker; 0: no limit")
+    per_host_concurrency: int = Field(
+        8, ge=1,
+        description="simultaneous requests to one host: for the whole job when worker_processes is declared "
+        "(each process gets its share, at least 1), otherwise per worker process",
+    )
+    per_host_rate: float = Field(
+        10.0, ge=0,
+        description="requests per second to one host: for the whole job when worker_processes is declared "
+        "(each process gets its share), otherwise per worker process; 0: no limit",
+    )
+    worker_processes: int = Field(
+        1, ge=1,
+        description="worker processes the job downloads in (machines x SDK processes per machine): the per-host "
+        "limits are divided among them; not part of the shards' config hash",
+    )
     allow_loopback: bool = Field(False, description="allow 127.0.0.0/8 and ::1 (tests, the demo)")
     allow_file_urls: bool = False
     user_agent_token: str = "babelshard"
     disallowed_header_directives: list[str] = Field(default_factory=lambda: list(ROBOTS_DIRECTIVES))
     image: ResizeConfig = ResizeConfig()
+
+    @property
+    def process_host_concurrency(self) -> int:
+        """One process's share of ``per_host_concurrency`` (at least one request)."""
+        return max(1, self.per_host_concurrency // self.worker_processes)
+
+    @property
+    def process_host_rate(self) -> float:
+        """One process's share of ``per_host_rate`` (0 stays no limit)."""
+        return self.per_host_rate / self.worker_processes
 
 
 class CaptionJobConfig(StrictModel):

@@ -28,7 +28,8 @@ from babelshard.stage import StageCounters
 from babelshard.stats import Drop
 
 STAGE = "download"  # drop reasons: fetch.FetchReason, images.ImageReason
-# Per-host limits hold per worker process, so every DoFn instance and thread of a process
+# Per-host limits hold per worker process (each its share of the job's limits when the
+# config declares worker_processes), so every DoFn instance and thread of a process
 # takes its HostLimiter from this one handle. Downloading is I/O in a thread pool, not a
 # model, so RunInference does not apply; the handle is module-level because the
 # download-and-write step builds its Downloads from the settings alone, in setup().
@@ -38,7 +39,7 @@ _POOL = Shared()
 
 def shared_limiter(settings: DownloadConfig) -> HostLimiter:
     """The process's limiter (rebuilt when asked for other limits: one pipeline has one setting)."""
-    limits = (settings.per_host_concurrency, settings.per_host_rate)
+    limits = (settings.process_host_concurrency, settings.process_host_rate)
     return _LIMITER.acquire(lambda: HostLimiter(*limits), tag=limits)
 
 

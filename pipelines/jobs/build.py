@@ -35,6 +35,7 @@ from babelshard.shards.bucket import ShardLimits
 
 CAPTION_STREAM = "caption"
 MT_PARALLEL_FOLDER = "parallel-mt"
+RUNNER_ONLY_FIELDS = {"download": {"worker_processes"}}  # caption settings that cannot change shard bytes
 
 
 def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOptions:
@@ -44,9 +45,10 @@ def pipeline_options(cfg: JobConfig, argv: Sequence[str] = ()) -> PipelineOption
 
 def caption_config_hash(cfg: JobConfig) -> str:
     """The hash that marks caption shards complete: everything that changes their content,
-    the bytes of the models and dictionaries the caption stages load included."""
+    the bytes of the models and dictionaries the caption stages load included. The
+    number of worker processes only divides the per-host limits among them: left out."""
     parts = {
-        "captions": cfg.captions.model_dump(mode="json") if cfg.captions else None,
+        "captions": cfg.captions.model_dump(mode="json", exclude=RUNNER_ONLY_FIELDS) if cfg.captions else None,
         "translate": cfg.translate.model_dump(mode="json") if cfg.translate else None,
         "codeswitch": cfg.codeswitch.model_dump(mode="json") if cfg.codeswitch else None,
         "samples_per_shard": cfg.output.samples_per_shard,

@@ -95,3 +95,15 @@ def test_split_items_keeps_samples_and_drops_apart_in_order():
     samples = [encode_sample(record) for record in RECORDS[:3]]
     assert all(isinstance(sample, EncodedSample) for sample in samples)
     assert split_items([DROPS[0], samples[0], samples[1], DROPS[1], samples[2]]) == (samples, DROPS)
+
+
+def test_a_complete_shard_with_other_drops_is_rewritten(tmp_path):
+    """The same samples with a drop more (a rerun's pairs shard whose new record dropped
+    in translation) rewrite the failures and stats; the tar's bytes stay the same."""
+    folder = str(tmp_path)
+    samples = [encode_sample(record) for record in RECORDS]
+    first = write_shard(folder, 0, 1, samples, DROPS[:1], "h1")
+    more = write_shard(folder, 0, 1, samples, DROPS, "h1")
+    assert not more.skipped and more.stats["sha256"] == first.stats["sha256"]
+    assert more.stats["stats"]["inputs"] == len(RECORDS) + 2 and len(read_failures(folder, 0)) == 2
+    assert write_shard(folder, 0, 1, samples, DROPS, "h1").skipped

@@ -63,3 +63,27 @@ def test_a_config_that_loads_no_model_keeps_its_hash(tmp_path):
                                  "lid": {"enabled": False}})
     assert artifact_checksums_under(cfg, "text") == {}
     assert stream_hash(cfg.text, {}) == config_hash(cfg.text)
+
+
+def test_declared_worker_processes_divide_the_host_limits_and_keep_the_caption_hash(tmp_path):
+    """The per-host limits become job-wide: 100 processes share 8 requests at a time and
+    10 requests a second to a host (each process 1 at a time, one start every 10 s); the
+    shards' hash stays the one a config without the declaration has."""
+    from babelshard.pipelines.captions.download import shared_limiter
+
+    source = {"sources": [{"name": "s", "format": "jsonl", "path": "x.jsonl"}]}
+    alone = config(tmp_path, captions=source)
+    fleet = config(tmp_path, captions={**source, "download": {"worker_processes": 100}})
+    assert caption_config_hash(fleet) == caption_config_hash(alone)
+    assert fleet.hash != alone.hash  # the whole config (``config show``) still tells them apart
+
+    one, many = shared_limiter(alone.captions.download), shared_limiter(fleet.captions.download)
+    assert (one.concurrency, one.rate) == (8, 10.0)
+    assert (many.concurrency, many.rate) == (1, 0.1)
+    starts = [many.reserve_start("example.org", now=0.0) for _ in range(3)]
+    assert starts == [0.0, 10.0, 20.0]
+    assert [one.reserve_start("example.org", now=0.0) for _ in range(3)] == [0.0, 0.1, 0.2]
+
+    four = config(tmp_path, captions={**source, "download": {"worker_processes": 4, "per_host_rate": 0}})
+    four_limiter = shared_limiter(four.captions.download)
+    assert (four_limiter.concurrency, four_limiter.rate) == (2, 0.0)  # 0 stays no limit
