@@ -45,9 +45,10 @@ _REDUCED_GRAY = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSC
 # A JPEG is decoded at 1/k scale only while the decoded picture stays at least REDUCTION_GAP[k]
 # times the target, so the area resize that follows still does most of the averaging,
 # and only while libjpeg's partial last pixel (sides that are not multiples of k) moves
-# the far edge by at most SHIFT_TOLERANCE of an output pixel. With these, outputs are
-# within 47 dB PSNR of img2dataset's before encoding, 40 dB after JPEG quality 95; at
-# 1/2 from a 4x downscale (gap 2) they fall to 47 and 39.9 dB.
+# the far edge by at most SHIFT_TOLERANCE of an output pixel. With these, outputs are at
+# least 47 dB PSNR from img2dataset's before encoding and 40 dB after JPEG quality 95 (the
+# equivalence test's images and 70 random photos); 1/2 from a 4x or 5x downscale fell to
+# 39.9 dB after encoding (docs/bench/images.md).
 REDUCTION_GAP = {8: 4.0, 4: 4.0, 2: 3.0}
 SHIFT_TOLERANCE = 0.05
 _WHITE = (255, 255, 255)
