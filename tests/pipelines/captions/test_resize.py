@@ -1,8 +1,8 @@
 """babelshard's resizer against img2dataset's own on a varied set of real encoded images
 (OpenMoji renders and synthetic photos in every form a crawl meets): the same output
 sizes and modes in every resize mode and format, pixels within 40 dB PSNR (the same
-bytes unless a JPEG is decoded at reduced scale), the same drops, exact alpha matting;
-and the option that picks the resizer."""
+bytes unless a JPEG is decoded at reduced scale or an area downscale is sampled with two
+taps), the same drops, exact alpha matting; and the option that picks the resizer."""
 from __future__ import annotations
 
 import io
@@ -15,7 +15,7 @@ from PIL import Image
 from babelshard.configbase import ConfigError, parse_config
 from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.pipelines.captions.images import ImageError, ImageReason, check_image, process_image
-from babelshard.pipelines.captions.resize import Img2datasetResizer, Resizer, make_resizer
+from babelshard.pipelines.captions.resize import Img2datasetResizer, Resizer, make_resizer, resize, two_tap_area_maps
 from babelshard.testing import encode_image, varied_images
 
 # dB between the decoded outputs of the two resizers, in every case and format. Lossy formats are
@@ -66,6 +66,16 @@ def reduction(resizer: Resizer, data: bytes) -> int:
     return resizer.jpeg_reduction(header, resizer.target_size(header.width, header.height))
 
 
+def same_calls(resizer: Resizer, data: bytes) -> bool:
+    """True when babelshard makes img2dataset's OpenCV calls on this image: decoded at full
+    size, and resized (if at all) by OpenCV's own code, not two-tap area sampling."""
+    header = check_image(data, MAX_PIXELS)
+    target = resizer.target_size(header.width, header.height)
+    if target is None or target[:2] == (header.width, header.height) or target[2] != cv2.INTER_AREA:
+        return reduction(resizer, data) == 1
+    return reduction(resizer, data) == 1 and two_tap_area_maps(header.width, header.height, *target[:2]) is None
+
+
 def both(settings: ResizeConfig, data: bytes, reference_data: bytes):
     ours = process_image(data, MAX_PIXELS, Resizer(settings))
     theirs = process_image(reference_data, MAX_PIXELS, Img2datasetResizer(settings))
@@ -74,9 +84,10 @@ def both(settings: ResizeConfig, data: bytes, reference_data: bytes):
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 def test_same_sizes_and_modes_and_pixels_within_tolerance(images, setting):
-    """Decoded at full size, the output is img2dataset's, byte for byte. img2dataset
-    saturates 16-bit values above 255 to white; babelshard scales them, so a 16-bit image
-    is compared with img2dataset's output for its 8-bit rounding."""
+    """Decoded at full size and resized by OpenCV's own code, the output is img2dataset's,
+    byte for byte. img2dataset saturates 16-bit values above 255 to white; babelshard
+    scales them, so a 16-bit image is compared with img2dataset's output for its 8-bit
+    rounding."""
     settings = ResizeConfig(**SETTINGS[setting])
     ours_resizer, theirs_resizer = Resizer(settings), Img2datasetResizer(settings)
     failures = []
@@ -90,8 +101,8 @@ def test_same_sizes_and_modes_and_pixels_within_tolerance(images, setting):
             failures.append(f"{name}: {sizes[0]} {ours_image.mode} vs {sizes[1]} {theirs_image.mode}")
         elif psnr(ours_image, theirs_image) < MIN_PSNR:
             failures.append(f"{name}: PSNR {psnr(ours_image, theirs_image):.1f} dB")
-        elif ours.data != theirs.data and reduction(ours_resizer, data) == 1:
-            failures.append(f"{name}: decoded at full size, yet not img2dataset's bytes")
+        elif ours.data != theirs.data and same_calls(ours_resizer, data):
+            failures.append(f"{name}: img2dataset's decode and resize calls, yet not img2dataset's bytes")
         assert ours_image.format == theirs_image.format
     assert not failures, failures
 
@@ -103,6 +114,36 @@ def test_the_set_exercises_every_jpeg_reduction(images):
         resizer = Resizer(ResizeConfig(**SETTINGS[setting]))
         used.update(reduction(resizer, data) for data in images.values())
     assert used == {1, 2, 4, 8}
+
+
+def test_the_set_exercises_two_tap_area_sampling(images):
+    """The equivalence above covers area downscales done by two-tap sampling (the 384 px
+    render to 256 px in border mode, a factor of 1.5)."""
+    resizer = Resizer(ResizeConfig(**SETTINGS["border-256-jpg"]))
+    sampled = [name for name, data in images.items() if reduction(resizer, data) == 1 and not same_calls(resizer, data)]
+    assert any(name.endswith("_384.png") for name in sampled), sampled
+
+
+@pytest.mark.parametrize("size, new_size", [((384, 384), (256, 256)), ((320, 240), (256, 192)), ((512, 384), (256, 256)),
+                                            ((7, 5), (6, 4)), ((50, 50), (50, 40))])
+def test_two_tap_area_sampling_is_within_a_few_levels_of_opencvs_area_resize(size, new_size):
+    """Weights on a 1/32 grid: at most 8 levels off at black-white steps, 1 on a smooth picture."""
+    assert two_tap_area_maps(*size, *new_size) is not None
+    rng = np.random.default_rng(sum(size))
+    for channels in (1, 3, 4):
+        noise = rng.integers(0, 256, (size[1], size[0], channels)[: 2 if channels == 1 else 3], dtype=np.uint8)
+        steps = (noise > 127).astype(np.uint8) * 255
+        for picture, tolerance in ((noise, 8), (steps, 8), (cv2.GaussianBlur(noise, (5, 5), 1.5), 1)):
+            ours = resize(picture, *new_size, cv2.INTER_AREA).astype(np.int16)
+            theirs = cv2.resize(picture, new_size, interpolation=cv2.INTER_AREA).astype(np.int16)
+            assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= tolerance
+
+
+@pytest.mark.parametrize("size, new_size", [((480, 320), (256, 171)), ((213, 170), (170, 136)), ((1024, 768), (256, 192)),
+                                            ((384, 384), (192, 192)), ((100, 100), (120, 120))])
+def test_other_factors_keep_opencvs_area_resize(size, new_size):
+    """Cells over three source pixels, integer factors (OpenCV's exact fast path) and upscales."""
+    assert two_tap_area_maps(*size, *new_size) is None
 
 
 def test_alpha_matting_equals_img2dataset_for_every_colour_and_alpha():
