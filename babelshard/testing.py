@@ -71,6 +71,17 @@ def django_catalogues(target: str) -> str:
     return os.path.join(target, "django")
 
 
+def toy_translation(model_dir: str, targets: Sequence[str] = ("es", "de"), **sections: Any) -> dict:
+    """A translate section's settings sending every target to the toy CTranslate2 model in
+    ``model_dir`` (greedy, at most 8 tokens) with parallel pairs on and the filters off;
+    ``sections`` replace whole sections."""
+    engine = {"kind": "ctranslate2", "model_path": model_dir, "language_tokens": "m2m100", "device": "cpu",
+              "beam_size": 1, "max_decoding_length": 8}
+    settings = {"targets": {target: "toy" for target in targets}, "engines": {"toy": engine},
+                "filters": {"enabled": False}, "outputs": {"parallel": True}}
+    return {**settings, **sections}
+
+
 def png_image(index: int, size: int = 48) -> bytes:
     """A small real PNG: a colour gradient that differs per index."""
     from PIL import Image

@@ -77,11 +77,12 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
     return server, server.stdout.readline().strip()
 
 
-def write_url_list(path: Path, base_url: str, files: list[str], count: int) -> None:
+def write_url_list(path: Path, base_url: str, files: list[str], count: int, caption: str = "emoji picture") -> None:
+    """``count`` distinct URLs (a ``?n=`` query) cycling through ``files`` on the server."""
     lines = ["url\tcaption"]
     for number in range(count):
         name = files[number % len(files)]
-        lines.append(f"{base_url}/{name}?n={number}\temoji picture number {number}")
+        lines.append(f"{base_url}/{name}?n={number}\t{caption} number {number}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

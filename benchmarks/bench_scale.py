@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from bench_download import start_server, write_url_list
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PHOTO_SIDES = [(320, 240), (384, 288)]
@@ -43,18 +45,6 @@ def prepare_photos(folder: Path, count: int) -> list[str]:
             (folder / name).write_bytes(encode_image(synthetic_photo(width, height, number), "JPEG", quality=90))
         names.append(name)
     return names
-
-
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "babelshard.pipelines.demo.httpserver", str(folder)]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    return server, server.stdout.readline().strip()
-
-
-def write_url_list(path: Path, base_url: str, files: list[str], count: int) -> None:
-    lines = ["url\tcaption"]
-    lines += [f"{base_url}/{files[n % len(files)]}?n={n}\ta synthetic photo number {n}" for n in range(count)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def job_config(urls: Path, output: Path, per_shard: int, memory_bytes: int, threads: int) -> dict:
@@ -165,7 +155,7 @@ def memory(args) -> list[dict]:
     server, base_url = start_server(workdir / "site")
     results = []
     try:
-        write_url_list(workdir / "urls.tsv", base_url, files, args.captions)
+        write_url_list(workdir / "urls.tsv", base_url, files, args.captions, caption="a synthetic photo")
         for per_shard in args.per_shard:
             for budget in args.memory_mib:
                 results.append(measure(args, workdir, workdir / "urls.tsv", per_shard, budget, env))

@@ -18,7 +18,7 @@ from babelshard.stats import Drop, StageStats, merge_stats
 from babelshard.fs import filesystem, is_local
 from babelshard.shards.bucket import (
     EncodedSample, ShardCommitConflict, ShardLimits, ShardUnit, WrittenShard, completed_shard, encode_sample,
-    hold_samples, key_by_shard, shard_count, shard_of, write_shard, write_unit,
+    hold_samples, key_by_shard, remove_shards_outside, shard_count, shard_of, write_shard, write_unit,
 )
 from babelshard.shards.index import ShardInfo, build_index, write_index
 from babelshard.shards.writer import write_folder_stats
@@ -82,7 +82,8 @@ def stored_stats(folder: str, number: int, num_shards: int, config_hash: str) ->
 
 
 class FinishIndex(beam.DoFn):
-    """Runs once all shards are written: folder stats, then ``index.json`` last."""
+    """Runs once all shards are written: shard files of another plan removed, folder stats,
+    then ``index.json`` last."""
 
     def __init__(self, folder: str, stream: str, config_hash: str, extra: dict | None):
         self.folder, self.stream, self.config_hash, self.extra = folder, stream, config_hash, extra
@@ -101,6 +102,7 @@ class FinishIndex(beam.DoFn):
         shards = [
             ShardInfo(s["name"], s["samples"], s["bytes"], s["sha256"], s.get("languages", {})) for s in by_number.values()
         ]
+        remove_shards_outside(self.folder, set(by_number))
         write_folder_stats(self.folder, merge_stats(StageStats.from_json(s["stats"]) for s in by_number.values()))
         index = build_index(self.stream, shards, self.config_hash, self.extra)
         write_index(self.folder, index)

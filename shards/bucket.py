@@ -23,6 +23,7 @@ import functools
 import hashlib
 import math
 import os
+import re
 import tarfile
 import threading
 from collections import Counter
@@ -130,6 +131,27 @@ def remove_failures(folder: str, number: int) -> None:
     fs, path = filesystem(join(folder, failures_name(number)))
     if fs.exists(path):
         fs.rm(path)
+
+
+SHARD_FILE = re.compile(r"shard-(\d{6})\.(tar|stats\.json|failures\.parquet)")
+
+
+def remove_shards_outside(folder: str, numbers: set[int]) -> list[str]:
+    """Remove the shard files (tar, stats, failures) whose number is not in ``numbers``:
+    left in the folder by a run of another shard plan (a rerun with more samples, a
+    retry that added pairs), which the new index does not list but a reader globbing
+    ``*.tar`` would find. Returns the names removed."""
+    fs, path = filesystem(folder)
+    if not fs.exists(path):
+        return []
+    removed = []
+    for entry in sorted(fs.ls(path, detail=False)):
+        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        match = SHARD_FILE.fullmatch(name)
+        if match is not None and int(match.group(1)) not in numbers:
+            fs.rm(entry)
+            removed.append(name)
+    return removed
 
 
 def read_failures(folder: str, number: int) -> list[dict[str, str]]:

@@ -8,7 +8,8 @@ import os
 
 from babelshard.records import CaptionSample, stable_key
 from babelshard.shards.bucket import (
-    EncodedSample, completed_shard, encode_sample, read_failures, split_items, write_shard,
+    EncodedSample, completed_shard, encode_sample, read_failures, remove_shards_outside, split_items,
+    write_failures, write_shard,
 )
 from babelshard.shards.reader import iter_tar_samples
 from babelshard.stats import Drop
@@ -107,3 +108,22 @@ def test_a_complete_shard_with_other_drops_is_rewritten(tmp_path):
     assert not more.skipped and more.stats["sha256"] == first.stats["sha256"]
     assert more.stats["stats"]["inputs"] == len(RECORDS) + 2 and len(read_failures(folder, 0)) == 2
     assert write_shard(folder, 0, 1, samples, DROPS, "h1").skipped
+
+
+def test_the_index_step_removes_shard_files_of_another_plan(tmp_path):
+    """A folder rewritten under a new plan (more shards, or fewer): the old plan's shard
+    files that the new index does not list are removed, the new plan's kept."""
+    from babelshard.shards.beam import FinishIndex
+
+    folder = str(tmp_path)
+    records = caption_records(8)
+    for number in range(4):  # the old plan: four shards, two records each
+        write_shard(folder, number, 4, [encode_sample(r) for r in records[2 * number:2 * number + 2]], [], "h")
+    write_failures(folder, 3, [Drop(records[0].key, "download", "timeout")])
+    new = write_shard(folder, 1, 2, [encode_sample(r) for r in records], [], "h")  # the new plan: shard 1 of 2
+    (index,) = FinishIndex(folder, "caption", "h", None).process([new.stats], 2)
+    assert [shard.name for shard in index.shards] == ["shard-000001.tar"]
+    assert sorted(name for name in os.listdir(folder) if name.startswith("shard-")) == [
+        "shard-000001.stats.json", "shard-000001.tar",
+    ]
+    assert remove_shards_outside(folder, {1}) == []

@@ -18,6 +18,7 @@ from babelshard.pipelines.jobs.config import JobConfig, OutputConfig
 from babelshard.pipelines.jobs.build import MT_PARALLEL_FOLDER, build_pipeline, caption_folder
 from babelshard.pipelines.captions.config import CaptionJobConfig, DownloadConfig, TableSource
 from babelshard.pipelines.jobs.run import run_job
+from babelshard.testing import toy_translation
 from babelshard.records import stable_key
 from babelshard.shards.bucket import shard_of
 from babelshard.shards.index import read_index
@@ -40,13 +41,7 @@ def translate_job(tmp_path, server, download_settings, toy_marian, codeswitch=No
     tsv = tmp_path / "captions.tsv"
     lines = [f"{text}\t{server.url}/img/{i}.jpg" for i, text in enumerate(CAPTIONS)]
     tsv.write_text("\n".join(lines + [f"A lost picture.\t{server.url}/404"]) + "\n", encoding="utf-8")
-    translate = TranslateConfig(
-        targets={"es": "toy", "de": "toy"},
-        engines={"toy": {"kind": "ctranslate2", "model_path": toy_marian.ctranslate2_dir, "language_tokens": "m2m100",
-                         "device": "cpu", "beam_size": 1, "max_decoding_length": 8}},
-        filters={"enabled": False},
-        outputs={"parallel": True},
-    )
+    translate = TranslateConfig(**toy_translation(toy_marian.ctranslate2_dir))
     source = TableSource(name="cc", format="tsv", path=str(tsv), columns=["caption", "url"])
     return JobConfig(
         output=OutputConfig(folder=str(tmp_path / "out"), samples_per_shard=2),

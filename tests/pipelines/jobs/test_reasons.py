@@ -12,6 +12,7 @@ import pytest
 
 from babelshard.pipelines.jobs.reasons import CATALOGUE, drop_reasons_markdown, stage_reasons, uncatalogued
 from babelshard.stats import Reason
+from babelshard.testing import toy_translation
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "drop-reasons.md"
 
@@ -70,11 +71,7 @@ def test_every_reason_a_build_counts_is_in_the_catalogue(tmp_path, image_server,
     lines = [f"{text}\t{image_server.url}/img/{i}.jpg" for i, text in enumerate(captions)]
     tsv.write_text("\n".join(lines + [f"A lost picture of a house.\t{image_server.url}/404"]) + "\n", encoding="utf-8")
     translate = TranslateConfig(
-        targets={"es": "toy"},
-        engines={"toy": {"kind": "ctranslate2", "model_path": toy_marian.ctranslate2_dir, "language_tokens": "m2m100",
-                         "device": "cpu", "beam_size": 1, "max_decoding_length": 8}},
-        filters={"lid_model_path": lid_model_path},
-        outputs={"parallel": True},
+        **toy_translation(toy_marian.ctranslate2_dir, ["es"], filters={"lid_model_path": lid_model_path})
     )
     cleaning = CleaningConfig(language_check={"model_path": lid_model_path, "min_score": 0.3})
     source = TableSource(name="cc", format="tsv", path=str(tsv), columns=["caption", "url"])

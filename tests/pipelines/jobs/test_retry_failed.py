@@ -11,6 +11,8 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
+from babelshard.testing import toy_translation
+
 from babelshard.pipelines.captions.config import CaptionJobConfig, TableSource
 from babelshard.pipelines.jobs.build import MT_PARALLEL_FOLDER, build_pipeline, caption_folder
 from babelshard.pipelines.jobs.config import JobConfig, OutputConfig
@@ -84,13 +86,7 @@ def translated_job(tmp_path, server, download_settings, toy_marian, folder: str,
 
     tsv = tmp_path / f"{folder}.tsv"
     tsv.write_text("".join(f"{text}\t{server.url}{path}\n" for text, path in zip(MT_CAPTIONS, paths)), encoding="utf-8")
-    translate = TranslateConfig(
-        targets={"es": "toy", "de": "toy"},
-        engines={"toy": {"kind": "ctranslate2", "model_path": toy_marian.ctranslate2_dir, "language_tokens": "m2m100",
-                         "device": "cpu", "beam_size": 1, "max_decoding_length": 8}},
-        filters={"enabled": False},
-        outputs={"parallel": True},
-    )
+    translate = TranslateConfig(**toy_translation(toy_marian.ctranslate2_dir))
     source = TableSource(name="cc", format="tsv", path=str(tsv), columns=["caption", "url"])
     captions = CaptionJobConfig(sources=[source], download=download_settings.model_copy(update={"retries": 0}))
     return JobConfig(output=OutputConfig(folder=str(tmp_path / folder), samples_per_shard=2), captions=captions,
