@@ -24,7 +24,6 @@ import hashlib
 import math
 import os
 import re
-import tarfile
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -37,6 +36,7 @@ from babelshard.fs import filesystem, is_local, join
 from babelshard.shards.held import DEFAULT_MEMORY_BYTES, HeldSample, HeldSamples
 from babelshard.shards.index import ShardInfo
 from babelshard.shards.tario import archive_size, sample_members
+from babelshard.shards.tarscan import tar_keys
 from babelshard.shards.writer import ShardFile, read_shard_stats, shard_name, write_shard_stats
 from babelshard.stats import Drop, StageStats, reason_enum
 
@@ -367,16 +367,9 @@ class _HashingReader:
 def stored_tar_summary(url: str) -> tuple[str, int, Counter]:
     """(sha256, size, sample keys) of a stored tar, read once as a stream."""
     fs, path = filesystem(url)
-    keys: Counter = Counter()
     with fs.open(path, "rb") as handle:
         reader = _HashingReader(handle)
-        previous = None
-        with tarfile.open(fileobj=reader, mode="r|") as archive:
-            for member in archive:
-                key = member.name.rsplit("/", 1)[-1].partition(".")[0]
-                if key != previous:
-                    keys[key] += 1
-                    previous = key
+        keys = Counter(tar_keys(reader, stream=True))
         while reader.read(1 << 20):
             pass
     return reader.sha256.hexdigest(), reader.size, keys

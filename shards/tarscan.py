@@ -316,10 +316,11 @@ def stream_tar_samples(handle: BinaryIO, where: str = "") -> Iterator[dict[str, 
         yield current
 
 
-def tar_keys(handle: BinaryIO) -> list[str]:
-    """The sample keys of a tar, in order, from its headers alone (data is skipped with seeks)."""
+def tar_keys(handle: BinaryIO, stream: bool = False) -> list[str]:
+    """The sample keys of a tar, in order, from its headers (data skipped with seeks, or
+    read past with ``stream``, for a handle that cannot seek or must see every byte)."""
     keys: list[str] = []
-    with tarfile.open(fileobj=handle, mode="r:") as archive:
+    with tarfile.open(fileobj=handle, mode="r|" if stream else "r:") as archive:
         for member in archive:
             key = member.name.rsplit("/", 1)[-1].partition(".")[0]
             if member.isfile() and (not keys or keys[-1] != key):
