@@ -203,11 +203,19 @@ def deadline_error(settings: DownloadConfig) -> FetchError:
 
 
 def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
-    """The response body within the byte limit and the deadline."""
+    """The response body within the byte limit and the deadline.
+
+    A declared length is read in one call (the socket holds each receive to the
+    deadline); a body of unknown length is read in chunks, counted against the limit."""
     declared = response.headers.get("Content-Length")
     expected = int(declared) if declared and declared.isdigit() else None
-    if expected is not None and expected > settings.max_bytes:
-        raise FetchError(FetchReason.TOO_LARGE, f"Content-Length {expected} > {settings.max_bytes}")
+    if expected is not None:
+        if expected > settings.max_bytes:
+            raise FetchError(FetchReason.TOO_LARGE, f"Content-Length {expected} > {settings.max_bytes}")
+        data = response.read(expected)
+        if len(data) < expected:
+            raise FetchError(FetchReason.INCOMPLETE_READ, f"{len(data)} of {expected} bytes", retryable=True)
+        return data
     chunks, total = [], 0
     while True:
         if time.monotonic() > deadline:
@@ -219,8 +227,6 @@ def read_body(response, settings: DownloadConfig, deadline: float) -> bytes:
         if total > settings.max_bytes:
             raise FetchError(FetchReason.TOO_LARGE, f"more than {settings.max_bytes} bytes")
         chunks.append(chunk)
-    if expected is not None and total < expected:
-        raise FetchError(FetchReason.INCOMPLETE_READ, f"{total} of {expected} bytes", retryable=True)
     return b"".join(chunks)
 
 

@@ -4,8 +4,9 @@
 white alpha matting, padding and OpenCV encoder) for less CPU per image (docs/bench/images.md):
 settings are resolved once per worker instead of albumentations transforms being built
 and validated for every image, alpha is matted in integers, a fully opaque alpha channel
-is simply dropped, a JPEG that is downscaled a lot is decoded at 1/2, 1/4 or 1/8
-scale by libjpeg (``draft`` mode) before the area resize, and an area downscale whose
+is simply dropped, RGB and gray JPEGs are decoded by libjpeg-turbo directly (the pixels
+OpenCV gives, for less set-up per call), a JPEG that is downscaled a lot is decoded at
+1/2, 1/4 or 1/8 scale by libjpeg (``draft`` mode) before the area resize, and an area downscale whose
 cells each cover at most two source pixels a side (factors such as 1.5 or 1.25) is a
 bilinear sample at each cell's weighted centre (:func:`two_tap_area_maps`). Otherwise an
 8-bit image comes out as img2dataset's bytes (the same OpenCV calls). Two deliberate differences:
@@ -24,6 +25,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.pipelines.captions.images import ImageError, ImageHeader, ImageReason, ResizedImage, import_img2dataset
@@ -52,6 +54,9 @@ _REDUCED_GRAY = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSC
 REDUCTION_GAP = {8: 4.0, 4: 4.0, 2: 3.0}
 SHIFT_TOLERANCE = 0.05
 _WHITE = (255, 255, 255)
+# JPEG modes that libjpeg-turbo's own decoder gives in OpenCV's channel order; CMYK and
+# YCCK JPEGs go to OpenCV, which converts them.
+_LIBJPEG_COLORSPACES = {"RGB": "BGR", "L": "GRAY"}
 
 
 class Resizer:
@@ -199,6 +204,9 @@ def check_proportions(width: int, height: int, min_side: int, max_aspect_ratio: 
 def decode(data: bytes, header: ImageHeader, reduction: int = 1) -> np.ndarray:
     """Pixels as OpenCV decodes them for img2dataset (BGR or BGRA, gray stays one channel;
     EXIF orientation is not applied); a JPEG at 1/``reduction`` scale when that is above 1."""
+    pixels = decode_jpeg(data, header, reduction) if header.format == "JPEG" else None
+    if pixels is not None:
+        return pixels
     if reduction == 1:
         flags = cv2.IMREAD_UNCHANGED
     else:
@@ -208,6 +216,26 @@ def decode(data: bytes, header: ImageHeader, reduction: int = 1) -> np.ndarray:
     if pixels is None:
         raise ImageError(ImageReason.DECODE_ERROR, f"OpenCV could not decode this {header.format or 'file'}")
     return pixels
+
+
+def decode_jpeg(data: bytes, header: ImageHeader, reduction: int = 1) -> np.ndarray | None:
+    """An RGB or gray JPEG decoded straight by libjpeg-turbo (the same decoder, IDCT and
+    upsampling that OpenCV runs, so the same pixels, without OpenCV's per-call set-up),
+    or None for OpenCV to decode: other colour modes, and any file libjpeg warns about
+    (a truncated or corrupt file is decoded as OpenCV decodes it)."""
+    colorspace = _LIBJPEG_COLORSPACES.get(header.mode)
+    if colorspace is None:
+        return None
+    height, width = -(-header.height // reduction), -(-header.width // reduction)
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace, min_height=height, min_width=width, min_factor=reduction, strict=True
+        )
+    except ValueError:
+        return None
+    if pixels.shape[:2] != (height, width):
+        return None
+    return pixels[:, :, 0] if colorspace == "GRAY" else pixels
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

@@ -15,7 +15,9 @@ from PIL import Image
 from babelshard.configbase import ConfigError, parse_config
 from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.pipelines.captions.images import ImageError, ImageReason, check_image, process_image
-from babelshard.pipelines.captions.resize import Img2datasetResizer, Resizer, make_resizer, resize, two_tap_area_maps
+from babelshard.pipelines.captions.resize import (
+    Img2datasetResizer, Resizer, decode, decode_jpeg, make_resizer, resize, two_tap_area_maps,
+)
 from babelshard.testing import encode_image, varied_images
 
 # dB between the decoded outputs of the two resizers, in every case and format. Lossy formats are
@@ -122,6 +124,61 @@ def test_the_set_exercises_two_tap_area_sampling(images):
     resizer = Resizer(ResizeConfig(**SETTINGS["border-256-jpg"]))
     sampled = [name for name, data in images.items() if reduction(resizer, data) == 1 and not same_calls(resizer, data)]
     assert any(name.endswith("_384.png") for name in sampled), sampled
+
+
+@pytest.fixture(scope="module")
+def jpeg_variants(images) -> dict[str, bytes]:
+    """The set's JPEGs, and encodings libjpeg decodes by other paths: progressive, 4:4:4
+    and 4:2:2 chroma, restart markers, and odd sides."""
+    variants = {name: data for name, data in images.items() if name.endswith(".jpg")}
+    photo = Image.open(io.BytesIO(images["photo_1603x1201.jpg"])).convert("RGB").crop((0, 0, 1203, 901))
+    variants["progressive.jpg"] = encode_image(photo, "JPEG", quality=90, progressive=True)
+    variants["chroma444.jpg"] = encode_image(photo, "JPEG", quality=90, subsampling=0)
+    variants["chroma422.jpg"] = encode_image(photo, "JPEG", quality=90, subsampling=1)
+    pixels = cv2.cvtColor(np.asarray(photo), cv2.COLOR_RGB2BGR)
+    variants["restart_markers.jpg"] = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_RST_INTERVAL, 4])[1].tobytes()
+    return variants
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4, 8])
+def test_jpeg_decoding_gives_opencvs_pixels_at_every_scale(jpeg_variants, scale):
+    """RGB and grey JPEGs go to libjpeg-turbo directly; the pixels are OpenCV's, exactly,
+    at full size and at each reduced scale. CMYK goes to OpenCV itself."""
+    reduced = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+    reduced_grey = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+    direct = []
+    for name, data in jpeg_variants.items():
+        header = check_image(data, MAX_PIXELS)
+        if scale == 1:
+            flags = cv2.IMREAD_UNCHANGED
+        else:
+            flags = (reduced_grey if header.mode == "L" else reduced)[scale] | cv2.IMREAD_IGNORE_ORIENTATION
+        expected = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        pixels = decode(data, header, scale)
+        assert pixels.shape == expected.shape, name
+        assert np.array_equal(pixels, expected), name
+        if decode_jpeg(data, header, scale) is not None:
+            direct.append(name)
+    assert "cmyk_480x320.jpg" not in direct
+    assert {"grey_2400x1600.jpg", "progressive.jpg", "restart_markers.jpg", "exif6_480x320.jpg"} <= set(direct)
+
+
+def test_a_corrupt_jpeg_is_decoded_as_opencv_decodes_it(images):
+    """libjpeg warns about a JPEG with zeroed entropy-coded data: OpenCV decodes what is
+    there, and so does the resizer. A truncated JPEG, which OpenCV refuses, is a decode
+    error, as in img2dataset."""
+    data = images["photo_1024x768.jpg"]
+    middle = len(data) // 2
+    corrupt = data[:middle] + bytes(200) + data[middle + 200 :]
+    header = check_image(data, MAX_PIXELS)
+    assert decode_jpeg(corrupt, header) is None
+    expected = cv2.imdecode(np.frombuffer(corrupt, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert expected is not None and np.array_equal(decode(corrupt, header), expected)
+    truncated = data[: len(data) * 2 // 3]
+    assert cv2.imdecode(np.frombuffer(truncated, np.uint8), cv2.IMREAD_UNCHANGED) is None
+    with pytest.raises(ImageError) as caught:
+        decode(truncated, header)
+    assert caught.value.reason == ImageReason.DECODE_ERROR
 
 
 @pytest.mark.parametrize("size, new_size", [((384, 384), (256, 256)), ((320, 240), (256, 192)), ((512, 384), (256, 256)),
