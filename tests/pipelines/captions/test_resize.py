@@ -6,6 +6,8 @@ taps), the same drops, exact alpha matting; and the option that picks the resize
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -14,9 +16,9 @@ from PIL import Image
 
 from babelshard.configbase import ConfigError, parse_config
 from babelshard.pipelines.captions.config import ResizeConfig
-from babelshard.pipelines.captions.images import ImageError, ImageReason, check_image, process_image
+from babelshard.pipelines.captions.images import ImageError, ImageHeader, ImageReason, check_image, process_image
 from babelshard.pipelines.captions.resize import (
-    Img2datasetResizer, Resizer, decode, decode_jpeg, make_resizer, resize, two_tap_area_maps,
+    Img2datasetResizer, Resizer, decode, decode_jpeg, decode_png, make_resizer, resize, two_tap_area_maps,
 )
 from babelshard.testing import encode_image, varied_images
 
@@ -179,6 +181,82 @@ def test_a_corrupt_jpeg_is_decoded_as_opencv_decodes_it(images):
     with pytest.raises(ImageError) as caught:
         decode(truncated, header)
     assert caught.value.reason == ImageReason.DECODE_ERROR
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def interlaced_png(pixels: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG in Adam7 interlacing (PIL and OpenCV write none)."""
+    height, width = pixels.shape[:2]
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    rows = []
+    for x0, y0, dx, dy in passes:
+        reduced = pixels[y0::dy, x0::dx]
+        if reduced.size:
+            rows.extend(b"\0" + row.tobytes() for row in reduced)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"".join(rows))) + png_chunk(b"IEND", b"")
+
+
+def with_bad_checksum(data: bytes, kind: bytes) -> bytes:
+    """``data`` with the CRC of its first ``kind`` chunk wrong."""
+    start = data.index(kind) - 4
+    end = start + 8 + struct.unpack_from(">I", data, start)[0]
+    return data[:end] + bytes(b ^ 0xFF for b in data[end : end + 4]) + data[end + 4 :]
+
+
+@pytest.fixture(scope="module")
+def png_variants(images) -> dict[str, bytes]:
+    """The set's PNGs, and PNGs in the other forms libspng or OpenCV read differently:
+    gamma, palettes of 1-8 bits with and without transparency, colour-key transparency,
+    16-bit colour, Adam7 interlacing, bad checksums and a damaged stream."""
+    from PIL import PngImagePlugin
+
+    variants = {name: data for name, data in images.items() if name.endswith(".png")}
+    photo = Image.open(io.BytesIO(images["photo_300x200.jpg"])).convert("RGB")
+    gamma = PngImagePlugin.PngInfo()
+    gamma.add(b"gAMA", struct.pack(">I", 100000))
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "a caption")
+    variants["gamma.png"] = encode_image(photo, "PNG", pnginfo=gamma)
+    variants["palette_1bit.png"] = encode_image(photo.convert("1").convert("P"), "PNG", bits=1)
+    variants["palette_4bit.png"] = encode_image(photo.convert("P", palette=Image.ADAPTIVE, colors=16), "PNG", bits=4)
+    variants["colour_key.png"] = encode_image(photo, "PNG", transparency=(0, 0, 0))
+    variants["16bit_rgba.png"] = cv2.imencode(".png", (np.asarray(photo.convert("RGBA")).astype(np.uint16) * 257))[1].tobytes()
+    variants["interlaced.png"] = interlaced_png(np.asarray(photo))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(variants["interlaced.png"]))), np.asarray(photo))
+    plain = encode_image(photo, "PNG", pnginfo=text)
+    variants["bad_text_checksum.png"] = with_bad_checksum(plain, b"tEXt")
+    variants["bad_idat_checksum.png"] = with_bad_checksum(plain, b"IDAT")
+    damaged = bytearray(plain)
+    damaged[plain.index(b"IDAT") + 30] ^= 0xFF
+    variants["damaged.png"] = bytes(damaged)
+    return variants
+
+
+def test_png_decoding_gives_opencvs_pixels(png_variants):
+    """8-bit grey, RGB, RGBA and palette PNGs go to libspng; every PNG decodes to the
+    pixels OpenCV gives (or is a decode error where OpenCV refuses it). PIL's header check
+    already refuses a bad checksum before the image data; the decoders are compared on it
+    too."""
+    direct = []
+    for name, data in png_variants.items():
+        header = ImageHeader("PNG", 300, 200, "RGB") if name == "bad_text_checksum.png" else check_image(data, MAX_PIXELS)
+        expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if expected is None:
+            with pytest.raises(ImageError):
+                decode(data, header)
+            continue
+        pixels = decode(data, header)
+        assert pixels.shape == expected.shape and pixels.dtype == expected.dtype, name
+        assert np.array_equal(pixels, expected), name
+        if decode_png(data) is not None:
+            direct.append(name)
+    assert {"rgba_480x320.png", "grey_480x320.png", "palette_480x320.png", "palette_1bit.png", "palette_4bit.png",
+            "gamma.png", "interlaced.png"} <= set(direct), direct
+    assert not {"colour_key.png", "palette_transparent_480x320.png", "16bit_rgba.png", "grey_alpha_480x320.png"} & set(direct)
 
 
 @pytest.mark.parametrize("size, new_size", [((384, 384), (256, 256)), ((320, 240), (256, 192)), ((512, 384), (256, 256)),
