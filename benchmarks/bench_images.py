@@ -21,7 +21,11 @@ in its own process, sha256, check, resize) for both resizers through
 ``Downloads`` with ``--threads`` fetch threads, on the largest count; its CPU time is
 this process's (fetch threads included), so the server's own work is not counted.
 
+With ``--stages`` it prints instead where babelshard's resizer spends its CPU time, per
+input group and stage (header check, decode, alpha, resize and pad, encode), at each size.
+
     .venv/bin/python benchmarks/bench_images.py --sizes 64 256 --counts 500 2000 --server
+    .venv/bin/python benchmarks/bench_images.py --sizes 256 --stages
 """
 from __future__ import annotations
 
@@ -40,8 +44,8 @@ from pathlib import Path
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from babelshard.pipelines.captions.config import DownloadConfig, ResizeConfig  # noqa: E402
-from babelshard.pipelines.captions.images import process_image  # noqa: E402
-from babelshard.pipelines.captions.resize import make_resizer  # noqa: E402
+from babelshard.pipelines.captions.images import check_image, process_image  # noqa: E402
+from babelshard.pipelines.captions.resize import Resizer, decode, flatten_alpha, make_resizer, to_uint8  # noqa: E402
 
 RESIZERS = ("babelshard", "img2dataset")
 PHOTO_SIDES = (320, 480, 640, 800, 1024, 1280, 1600, 2048)
@@ -183,6 +187,45 @@ def download_path(inputs: list, size: int, count: int, threads: int, rounds: int
     return row
 
 
+def stage_times(inputs: list, size: int, rounds: int) -> dict:
+    """CPU milliseconds per image of each stage of babelshard's resizer, by input group
+    (each group's best of ``rounds`` passes over its distinct images)."""
+    resizer = Resizer(image_settings("babelshard", size))
+    groups: dict[str, list[bytes]] = defaultdict(list)
+    for group, _, data in inputs:
+        groups[group].append(data)
+    row: dict = {"stages": size, "load_average": round(os.getloadavg()[0], 2)}
+    for group, images in groups.items():
+        passes = [one_pass_by_stage(resizer, images) for _ in range(rounds)]
+        best = min(passes, key=lambda spent: sum(spent.values()))
+        row[group] = {stage: round(seconds / len(images) * 1000, 3) for stage, seconds in best.items()}
+        row[group]["total"] = round(sum(best.values()) / len(images) * 1000, 3)
+    return row
+
+
+def one_pass_by_stage(resizer: Resizer, images: list[bytes]) -> dict[str, float]:
+    """The steps of ``Resizer.__call__`` one by one (``skip_reencode`` off), CPU seconds each."""
+    spent = dict.fromkeys(("check", "decode", "alpha", "resize", "encode"), 0.0)
+    for data in images:
+        started = time.process_time()
+        header = check_image(data, MAX_PIXELS)
+        target = resizer.target_size(header.width, header.height)
+        checked = time.process_time()
+        pixels = decode(data, header, resizer.jpeg_reduction(header, target))
+        decoded = time.process_time()
+        has_alpha = pixels.ndim == 3 and pixels.shape[2] == 4
+        pixels = to_uint8(pixels)
+        pixels = flatten_alpha(pixels) if has_alpha else pixels
+        matted = time.process_time()
+        pixels = resizer.fit(pixels, target) if target is not None else pixels
+        fitted = time.process_time()
+        resizer.encode(pixels)
+        encoded = time.process_time()
+        for stage, seconds in zip(spent, (checked - started, decoded - checked, matted - decoded, fitted - matted, encoded - fitted)):
+            spent[stage] += seconds
+    return spent
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256], help="output sizes (border mode)")
@@ -191,8 +234,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; each resizer's best counts")
     parser.add_argument("--server", action="store_true", help="also time the download path via a loopback server")
     parser.add_argument("--threads", type=int, default=8, help="fetch threads for --server")
+    parser.add_argument("--stages", action="store_true", help="only babelshard's CPU time per stage, by input group")
     args = parser.parse_args(argv)
     inputs = make_inputs(args.distinct)
+    if args.stages:
+        rows = [stage_times(inputs, size, max(args.rounds, 3)) for size in args.sizes]
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        return rows
     rows = []
     for size in args.sizes:
         for count in args.counts:
