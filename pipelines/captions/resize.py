@@ -27,8 +27,12 @@ from typing import Callable
 
 import cv2
 import numpy as np
-import pyspng
 import simplejpeg
+
+try:
+    import pyspng
+except ImportError:  # no wheel for Linux on ARM: OpenCV decodes every PNG, to the same pixels
+    pyspng = None
 
 from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.pipelines.captions.images import ImageError, ImageHeader, ImageReason, ResizedImage, import_img2dataset
@@ -256,7 +260,7 @@ def decode_png(data: bytes) -> np.ndarray | None:
     """A PNG in a form :data:`_LIBSPNG_FORMATS` lists, decoded by libspng (lossless, so
     OpenCV's pixels, in about half libpng's time), or None for OpenCV to decode it, as it
     does any PNG libspng refuses (a bad checksum, a damaged stream)."""
-    layout = _png_layout(data)
+    layout = _png_layout(data) if pyspng is not None else None
     if layout is None:
         return None
     output_format, conversion = layout

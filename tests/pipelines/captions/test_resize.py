@@ -17,6 +17,7 @@ from PIL import Image
 from babelshard.configbase import ConfigError, parse_config
 from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.pipelines.captions.images import ImageError, ImageHeader, ImageReason, check_image, process_image
+from babelshard.pipelines.captions import resize as resize_module
 from babelshard.pipelines.captions.resize import (
     Img2datasetResizer, Resizer, decode, decode_jpeg, decode_png, make_resizer, resize, two_tap_area_maps,
 )
@@ -254,6 +255,8 @@ def test_png_decoding_gives_opencvs_pixels(png_variants):
         assert np.array_equal(pixels, expected), name
         if decode_png(data) is not None:
             direct.append(name)
+    if resize_module.pyspng is None:
+        return  # no pyspng on this platform: OpenCV decoded every PNG above
     assert {"rgba_480x320.png", "grey_480x320.png", "palette_480x320.png", "palette_1bit.png", "palette_4bit.png",
             "gamma.png", "interlaced.png"} <= set(direct), direct
     assert not {"colour_key.png", "palette_transparent_480x320.png", "16bit_rgba.png", "grey_alpha_480x320.png"} & set(direct)
