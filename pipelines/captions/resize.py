@@ -1,17 +1,18 @@
 """Resizing checked images: babelshard's resizer, or img2dataset's. Plain Python, no Beam.
 
 :class:`Resizer` gives img2dataset's output (the same resize modes, sizes, interpolation,
-white alpha matting, padding and OpenCV encoder) for less CPU per image (docs/bench/images.md):
-settings are resolved once per worker instead of albumentations transforms being built
-and validated for every image, alpha is matted in integers, a fully opaque alpha channel
-is simply dropped, RGB and gray JPEGs are decoded by libjpeg-turbo directly and most PNGs
-by libspng (the pixels OpenCV gives, for less time per call), a JPEG that is downscaled a lot is decoded at
-1/2, 1/4 or 1/8 scale by libjpeg (``draft`` mode) before the area resize, and an area downscale whose
-cells each cover at most two source pixels a side (factors such as 1.5 or 1.25) is a
-bilinear sample at each cell's weighted centre (:func:`two_tap_area_maps`). Otherwise an
-8-bit image comes out as img2dataset's bytes (the same OpenCV calls). Two deliberate differences:
-16-bit images are scaled to 8 bits (img2dataset saturates every value above 255 to
-white), and ``skip_reencode`` trusts the decoded header's format.
+white alpha matting, padding and OpenCV encoder) for less CPU per image
+(docs/bench/images.md): settings are resolved once per worker instead of albumentations
+transforms being built and validated for every image, alpha is matted in integers, a
+fully opaque alpha channel is simply dropped, RGB and gray JPEGs are decoded by
+libjpeg-turbo directly and most PNGs by libspng (the pixels OpenCV gives, for less time
+per call), a JPEG that is downscaled a lot is decoded at 1/2, 1/4 or 1/8 scale by libjpeg
+(``draft`` mode) before the area resize, and an area downscale whose cells each cover at
+most two source pixels a side (factors such as 1.5 or 1.25) is a bilinear sample at each
+cell's weighted centre (:func:`two_tap_area_maps`). Otherwise an 8-bit image comes out as
+img2dataset's bytes (the same OpenCV calls). Two deliberate differences: 16-bit images
+are scaled to 8 bits (img2dataset saturates every value above 255 to white), and
+``skip_reencode`` trusts the decoded header's format.
 
 :func:`make_resizer` picks the resizer an :class:`ResizeConfig` names; both are called
 as ``resizer(data, header)`` and return a :class:`ResizedImage` or raise ``ImageError``.
