@@ -71,6 +71,9 @@ _LIBJPEG_COLORSPACES = {"RGB": "BGR", "L": "GRAY"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LIBSPNG_FORMATS = {(8, 0): ("L", None), (8, 2): ("RGB", cv2.COLOR_RGB2BGR), (8, 6): ("RGBA", cv2.COLOR_RGBA2BGRA)}
 _LIBSPNG_FORMATS.update({(depth, 3): ("RGB", cv2.COLOR_RGB2BGR) for depth in (1, 2, 4, 8)})
+# Chunks walked in Python before a PNG is left to OpenCV: a 100 MB PNG in libpng's 8 KiB
+# IDAT chunks has about 12,000; a file of millions of empty chunks costs no more than that.
+_MAX_PNG_CHUNKS = 16_384
 
 
 class Resizer:
@@ -279,7 +282,9 @@ def _png_layout(data: bytes) -> tuple[str, int | None] | None:
     if not data.startswith(_PNG_SIGNATURE):
         return None
     view, position, layout = memoryview(data), len(_PNG_SIGNATURE), None
-    while position + 12 <= len(data):
+    for _ in range(_MAX_PNG_CHUNKS):
+        if position + 12 > len(data):
+            return None
         length, kind = struct.unpack_from(">I4s", data, position)
         end = position + 8 + length
         if end + 4 > len(data):
