@@ -5,6 +5,8 @@ import contextlib
 import io
 import os
 import shutil
+import struct
+import zlib
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterator, Sequence
 
@@ -147,6 +149,16 @@ def encode_image(image: "Image.Image", image_format: str, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
     return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_file(header: bytes, compressed: bytes) -> bytes:
+    """A PNG built by hand from its IHDR data and its zlib-compressed scanlines."""
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", compressed) + png_chunk(b"IEND", b"")
 
 
 def varied_images(seed: int = 0) -> dict[str, bytes]:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from babelshard.pipelines.captions.config import ResizeConfig
 from babelshard.pipelines.demo.job import default_demo_config
-from babelshard.testing import QuietHandler
+from babelshard.testing import QuietHandler, png_file
 
 SLOW_SECONDS = 2.0
 
@@ -35,15 +35,10 @@ def noise_jpeg(width: int, height: int, seed: int) -> bytes:
 
 def png_bomb(side: int) -> bytes:
     """A valid grayscale PNG of side x side zero pixels: tiny file, huge when decoded."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-
     header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
     compressor = zlib.compressobj(9)
     row = b"\x00" * (side + 1)
-    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    return png_file(header, b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush())
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from babelshard.pipelines.captions import resize as resize_module
 from babelshard.pipelines.captions.resize import (
     Img2datasetResizer, Resizer, decode, decode_jpeg, decode_png, make_resizer, resize, two_tap_area_maps,
 )
-from babelshard.testing import encode_image, varied_images
+from babelshard.testing import encode_image, png_chunk, png_file, varied_images
 
 # dB between the decoded outputs of the two resizers, in every case and format. Lossy formats are
 # tested at quality 95: at 90 the encoders alone move pixels by 33-35 dB, and two encodes of
@@ -184,10 +184,6 @@ def test_a_corrupt_jpeg_is_decoded_as_opencv_decodes_it(images):
     assert caught.value.reason == ImageReason.DECODE_ERROR
 
 
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def interlaced_png(pixels: np.ndarray) -> bytes:
     """An 8-bit RGB PNG in Adam7 interlacing (PIL and OpenCV write none)."""
     height, width = pixels.shape[:2]
@@ -198,7 +194,7 @@ def interlaced_png(pixels: np.ndarray) -> bytes:
         if reduced.size:
             rows.extend(b"\0" + row.tobytes() for row in reduced)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"".join(rows))) + png_chunk(b"IEND", b"")
+    return png_file(header, zlib.compress(b"".join(rows)))
 
 
 def with_bad_checksum(data: bytes, kind: bytes) -> bytes:
