@@ -22,7 +22,8 @@ in its own process, sha256, check, resize) for both resizers through
 this process's (fetch threads included), so the server's own work is not counted.
 
 With ``--stages`` it prints instead where babelshard's resizer spends its CPU time, per
-input group and stage (header check, decode, alpha, resize and pad, encode), at each size.
+input group and stage (header check, decode, alpha, resize and pad, encode), at each size,
+and the decode by OpenCV alone for comparison.
 
     .venv/bin/python benchmarks/bench_images.py --sizes 64 256 --counts 500 2000 --server
     .venv/bin/python benchmarks/bench_images.py --sizes 256 --stages
@@ -45,7 +46,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from babelshard.pipelines.captions.config import DownloadConfig, ResizeConfig  # noqa: E402
 from babelshard.pipelines.captions.images import check_image, process_image  # noqa: E402
-from babelshard.pipelines.captions.resize import Resizer, decode, flatten_alpha, make_resizer, to_uint8  # noqa: E402
+from babelshard.pipelines.captions.resize import (  # noqa: E402
+    Resizer, decode, decode_with_opencv, flatten_alpha, make_resizer, to_uint8,
+)
 
 RESIZERS = ("babelshard", "img2dataset")
 PHOTO_SIDES = (320, 480, 640, 800, 1024, 1280, 1600, 2048)
@@ -200,6 +203,8 @@ def stage_times(inputs: list, size: int, rounds: int) -> dict:
         best = min(passes, key=lambda spent: sum(spent.values()))
         row[group] = {stage: round(seconds / len(images) * 1000, 3) for stage, seconds in best.items()}
         row[group]["total"] = round(sum(best.values()) / len(images) * 1000, 3)
+        opencv = min(opencv_decode_seconds(resizer, images) for _ in range(rounds))
+        row[group]["decode_by_opencv"] = round(opencv / len(images) * 1000, 3)
     return row
 
 
@@ -224,6 +229,16 @@ def one_pass_by_stage(resizer: Resizer, images: list[bytes]) -> dict[str, float]
         for stage, seconds in zip(spent, (checked - started, decoded - checked, matted - decoded, fitted - matted, encoded - fitted)):
             spent[stage] += seconds
     return spent
+
+
+def opencv_decode_seconds(resizer: Resizer, images: list[bytes]) -> float:
+    """CPU seconds to decode ``images`` with OpenCV alone, at the resizer's scale."""
+    headers = [check_image(data, MAX_PIXELS) for data in images]
+    reductions = [resizer.jpeg_reduction(header, resizer.target_size(header.width, header.height)) for header in headers]
+    started = time.process_time()
+    for data, header, reduction in zip(images, headers, reductions):
+        decode_with_opencv(data, header, reduction)
+    return time.process_time() - started
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

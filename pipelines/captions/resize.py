@@ -227,8 +227,11 @@ def decode(data: bytes, header: ImageHeader, reduction: int = 1) -> np.ndarray:
         pixels = decode_png(data)
     else:
         pixels = None
-    if pixels is not None:
-        return pixels
+    return pixels if pixels is not None else decode_with_opencv(data, header, reduction)
+
+
+def decode_with_opencv(data: bytes, header: ImageHeader, reduction: int = 1) -> np.ndarray:
+    """``cv2.imdecode`` as img2dataset calls it, at 1/``reduction`` scale for a JPEG."""
     if reduction == 1:
         flags = cv2.IMREAD_UNCHANGED
     else:
